@@ -1,0 +1,24 @@
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C.
+/// op(A) is M x K (A is K x M when transA != 0), op(B) is K x N (B is N x K when transB != 0).
+/// lda, ldb, ldc are the row strides of A, B and C as stored.
+void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+              const float *A, long lda, const float *B, long ldb,
+              float beta, float *C, long ldc);
+
+/// 1 when this CPU runs the AVX2+FMA kernels, else 0.
+int cn_has_avx2_fma(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,72 @@
+/// Fully connected layer: weight [out, in], bias [out], as PyTorch's `Linear`. Accepts any input
+/// whose per-sample size is `in` (a 1 x 14 x 14 image feeds a 196-input layer directly).
+public final class Dense: Layer {
+    public let kind = "dense"
+    public var name = "dense"
+    public let units: Int
+    public let weightInit: WeightInit?
+    public let biasInit: BiasInit?
+    public private(set) var weight: Parameter!
+    public private(set) var bias: Parameter!
+    private var inputFeatures = 0
+    private var cachedInput: Tensor?
+
+    public init(_ units: Int, weightInit: WeightInit? = nil, biasInit: BiasInit? = nil) {
+        self.units = units
+        self.weightInit = weightInit
+        self.biasInit = biasInit
+    }
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        guard units > 0 else { throw ShapeError.layer(name: name, message: "needs a positive number of units, got \(units)") }
+        inputFeatures = inputShape.reduce(1, *)
+        guard inputFeatures > 0 else { throw ShapeError.layer(name: name, message: "input \(formatShape(inputShape)) is empty") }
+        let w = (weightInit ?? context.weightInit).sample(
+            count: units * inputFeatures, fanIn: inputFeatures, fanOut: units, random: &context.random)
+        let b = (biasInit ?? context.biasInit).sample(count: units, fanIn: inputFeatures, random: &context.random)
+        weight = Parameter(name: "\(name).weight", value: try Tensor(shape: [units, inputFeatures], scalars: w))
+        bias = Parameter(name: "\(name).bias", value: try Tensor(shape: [units], scalars: b))
+        return [units]
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        let flat = try input.reshaped([input.batchSize, inputFeatures])
+        cachedInput = input
+        return try dense(flat, weight: weight.value, bias: bias.value)
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        guard let x = cachedInput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [x.batchSize, units])
+        let grads = try denseBackward(outputGradient, input: x, weight: weight.value)
+        weight.gradient = grads.weight
+        bias.gradient = grads.bias
+        return grads.input
+    }
+
+    public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
+    public var specStatement: String { "dense \(units)" }
+}
+
+/// Reshapes C x H x W to C*H*W; its backward restores the shape.
+public final class Flatten: Layer {
+    public let kind = "flatten"
+    public var name = "flatten"
+    private var inputShape: [Int] = []
+    public init() {}
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        self.inputShape = inputShape
+        return [inputShape.reduce(1, *)]
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        try input.reshaped([input.batchSize, inputShape.reduce(1, *)])
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        try outputGradient.reshaped([outputGradient.batchSize] + inputShape)
+    }
+
+    public var specStatement: String { "flatten" }
+}

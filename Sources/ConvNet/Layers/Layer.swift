@@ -1,0 +1,69 @@
+/// A named tensor that training updates, with the gradient its layer's backward pass wrote.
+public final class Parameter {
+    /// Full name in PyTorch's style: `conv1.weight`, `dense2.bias`, `bn1.running_mean`.
+    public internal(set) var name: String
+    public var value: Tensor
+    public var gradient: Tensor
+
+    public init(name: String, value: Tensor) {
+        self.name = name
+        self.value = value
+        self.gradient = Tensor(shape: value.shape)
+    }
+}
+
+/// What a layer needs to create its parameters once its input shape is known.
+public struct BuildContext {
+    /// Weight initialiser for layers that do not name their own.
+    public var weightInit: WeightInit
+    /// Bias initialiser for layers that do not name their own.
+    public var biasInit: BiasInit
+    /// The network's random generator: every draw during building comes from it, in layer order.
+    public var random: SeededGenerator
+
+    public init(weightInit: WeightInit = .pytorchDefault, biasInit: BiasInit = .pytorchDefault, seed: UInt64 = 0) {
+        self.weightInit = weightInit
+        self.biasInit = biasInit
+        self.random = SeededGenerator(seed: seed)
+    }
+}
+
+/// One step of a network: a forward pass that caches what its backward pass needs, and a backward
+/// pass that writes parameter gradients and returns dL/dinput.
+///
+/// Shapes given to `build` and returned by it are per sample (no batch dimension); tensors passed to
+/// `forward` and `backward` carry the batch first.
+public protocol Layer: AnyObject {
+    /// The layer's keyword in the text spec (`conv`, `relu`, ...), also the stem of its default name.
+    var kind: String { get }
+    /// Unique name in its network (`conv1`); parameter names start with it.
+    var name: String { get set }
+    /// Checks the input shape, creates parameters, and returns the output shape.
+    func build(inputShape: [Int], context: inout BuildContext) throws -> [Int]
+    func forward(_ input: Tensor, training: Bool) throws -> Tensor
+    func backward(_ outputGradient: Tensor) throws -> Tensor
+    /// Trainable parameters, in a fixed order.
+    var parameters: [Parameter] { get }
+    /// State saved with the weights but not trained (batch-norm running statistics).
+    var buffers: [Parameter] { get }
+    /// This layer as one statement of the text spec.
+    var specStatement: String { get }
+}
+
+extension Layer {
+    public var parameters: [Parameter] { [] }
+    public var buffers: [Parameter] { [] }
+}
+
+/// Errors a layer raises when used out of order.
+func missingForward(_ layer: any Layer) -> ShapeError {
+    .layer(name: layer.name, message: "backward called before forward (nothing cached)")
+}
+
+func checkGradientShape(_ layer: any Layer, _ gradient: Tensor, expected: [Int]) throws {
+    guard gradient.shape == expected else {
+        throw ShapeError.layer(
+            name: layer.name,
+            message: "dL/doutput has shape \(formatShape(gradient.shape)), expected \(formatShape(expected))")
+    }
+}

@@ -1,0 +1,161 @@
+/// Batch normalisation (PyTorch's `BatchNorm1d` on N x F, `BatchNorm2d` on N x C x H x W, chosen from
+/// the input shape). Training normalises with the batch's statistics and updates running averages;
+/// inference uses the running averages.
+public final class BatchNorm: Layer {
+    public let kind = "batchnorm"
+    public var name = "bn"
+    public let epsilon: Float
+    /// Weight of the newest batch in the running averages (PyTorch's default 0.1).
+    public let momentum: Float
+    public private(set) var weight: Parameter!
+    public private(set) var bias: Parameter!
+    public private(set) var runningMean: Parameter!
+    public private(set) var runningVariance: Parameter!
+    private var channels = 0, spatial = 1
+    private var cachedXhat: Tensor?
+    private var invStd: [Float] = []
+
+    public init(epsilon: Float = 1e-5, momentum: Float = 0.1) {
+        self.epsilon = epsilon
+        self.momentum = momentum
+    }
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        guard inputShape.count == 1 || inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw ShapeError.layer(name: name, message: "needs F features or a C x H x W input, got \(formatShape(inputShape))")
+        }
+        guard epsilon > 0, momentum >= 0, momentum <= 1 else {
+            throw ShapeError.layer(name: name, message: "epsilon must be positive and momentum in [0, 1]")
+        }
+        channels = inputShape[0]
+        spatial = inputShape.dropFirst().reduce(1, *)
+        weight = Parameter(name: "\(name).weight", value: Tensor(shape: [channels], repeating: 1))
+        bias = Parameter(name: "\(name).bias", value: Tensor(shape: [channels], repeating: 0))
+        runningMean = Parameter(name: "\(name).running_mean", value: Tensor(shape: [channels], repeating: 0))
+        runningVariance = Parameter(name: "\(name).running_var", value: Tensor(shape: [channels], repeating: 1))
+        return inputShape
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        let n = input.batchSize
+        var mean = [Float](repeating: 0, count: channels)
+        var variance = [Float](repeating: 0, count: channels)
+        if training {
+            guard n * spatial > 1 else {
+                throw ShapeError.layer(name: name, message: "needs more than one value per channel to train (batch of \(n))")
+            }
+            input.withUnsafeBufferPointer { x in
+                BatchNormKernels.statistics(x.baseAddress!, n: n, channels: channels, spatial: spatial, mean: &mean, variance: &variance)
+            }
+            // Running variance is unbiased, as in PyTorch.
+            let m = Float(n * spatial), correction = m / (m - 1)
+            for c in 0..<channels {
+                runningMean.value[c] = (1 - momentum) * runningMean.value[c] + momentum * mean[c]
+                runningVariance.value[c] = (1 - momentum) * runningVariance.value[c] + momentum * variance[c] * correction
+            }
+        } else {
+            mean = runningMean.value.scalars
+            variance = runningVariance.value.scalars
+        }
+        invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
+        var xhat = training ? Tensor(shape: input.shape) : Tensor(shape: [0])
+        let y = Tensor(shape: input.shape) { out in
+            input.withUnsafeBufferPointer { x in
+                weight.value.withUnsafeBufferPointer { g in
+                    bias.value.withUnsafeBufferPointer { b in
+                        xhat.withUnsafeMutableBufferPointer { h in
+                            BatchNormKernels.normalize(
+                                x.baseAddress!, n: n, channels: channels, spatial: spatial, mean: mean, invStd: invStd,
+                                gamma: g.baseAddress!, beta: b.baseAddress!, xhat: training ? h.baseAddress : nil,
+                                y: out.baseAddress!)
+                        }
+                    }
+                }
+            }
+        }
+        cachedXhat = training ? xhat : nil
+        return y
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        guard let xhat = cachedXhat else {
+            throw ShapeError.layer(name: name, message: "backward needs a training-mode forward pass first")
+        }
+        try checkGradientShape(self, outputGradient, expected: xhat.shape)
+        var dgamma = Tensor(shape: [channels]), dbeta = Tensor(shape: [channels])
+        let dx = Tensor(shape: xhat.shape) { dxp in
+            outputGradient.withUnsafeBufferPointer { dy in
+                xhat.withUnsafeBufferPointer { h in
+                    weight.value.withUnsafeBufferPointer { g in
+                        dgamma.withUnsafeMutableBufferPointer { dg in
+                            dbeta.withUnsafeMutableBufferPointer { db in
+                                BatchNormKernels.backward(
+                                    dy.baseAddress!, xhat: h.baseAddress!, n: xhat.batchSize, channels: channels,
+                                    spatial: spatial, invStd: invStd, gamma: g.baseAddress!, dx: dxp.baseAddress!,
+                                    dgamma: dg.baseAddress!, dbeta: db.baseAddress!)
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        weight.gradient = dgamma
+        bias.gradient = dbeta
+        return dx
+    }
+
+    public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
+    public var buffers: [Parameter] { [runningMean, runningVariance].compactMap { $0 } }
+    public var specStatement: String { "batchnorm" }
+}
+
+/// Inverted dropout: in training each value is zeroed with probability p and the rest scaled by
+/// 1 / (1 - p); at inference it passes values through unchanged.
+public final class Dropout: Layer {
+    public let kind = "dropout"
+    public var name = "dropout"
+    public let probability: Float
+    private var random = SeededGenerator(seed: 0)
+    private var mask: Tensor?
+    /// When set, training forward passes reuse the last mask (for gradient checks).
+    var freezesMask = false
+
+    public init(_ probability: Float = 0.5) { self.probability = probability }
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        guard probability >= 0, probability < 1 else {
+            throw ShapeError.layer(name: name, message: "drop probability must be in [0, 1), got \(probability)")
+        }
+        random = SeededGenerator(seed: context.random.next())
+        return inputShape
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        guard training, probability > 0 else {
+            if !freezesMask { mask = nil }
+            return input
+        }
+        let keep = 1 - probability, scale = 1 / keep
+        var m: Tensor
+        if freezesMask, let old = mask, old.shape == input.shape {
+            m = old
+        } else {
+            m = Tensor(shape: input.shape)
+            for i in 0..<m.count { m[i] = random.nextUnitFloat() < keep ? scale : 0 }
+        }
+        mask = m
+        return input.zipBuffer(m) { a, b, out, count in
+            for i in 0..<count { out[i] = a[i] * b[i] }
+        }
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        guard let m = mask else { return outputGradient }
+        try checkGradientShape(self, outputGradient, expected: m.shape)
+        return outputGradient.zipBuffer(m) { a, b, out, count in
+            for i in 0..<count { out[i] = a[i] * b[i] }
+        }
+    }
+
+    public var specStatement: String { "dropout \(formatNumber(probability))" }
+}

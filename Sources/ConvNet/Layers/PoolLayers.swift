@@ -1,0 +1,107 @@
+/// Max pooling over each channel; the output size floors, as in PyTorch. Caches the winners'
+/// positions so backward routes each gradient to one input.
+public final class MaxPool2D: Layer {
+    public let kind = "maxpool"
+    public var name = "maxpool"
+    public let kernel: (height: Int, width: Int)
+    public let stride: (height: Int, width: Int)
+    private var geometry: ConvGeometry!
+    private var argmax: [Int32] = []
+    private var cachedInputShape: [Int]?
+
+    /// `stride` defaults to the kernel size.
+    public init(kernel: (Int, Int), stride: (Int, Int)? = nil) {
+        self.kernel = (kernel.0, kernel.1)
+        let s = stride ?? kernel
+        self.stride = (s.0, s.1)
+    }
+
+    public convenience init(_ size: Int, stride: Int? = nil) {
+        self.init(kernel: (size, size), stride: stride.map { ($0, $0) })
+    }
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        geometry = try poolLayerGeometry(self, inputShape: inputShape, kernel: kernel, stride: stride)
+        return [geometry.outChannels, geometry.outHeight, geometry.outWidth]
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        let g = geometry!
+        let planes = input.batchSize * g.inChannels
+        if argmax.count != planes * g.outputPixels { argmax = [Int32](repeating: 0, count: planes * g.outputPixels) }
+        cachedInputShape = input.shape
+        return Tensor(shape: [input.batchSize, g.outChannels, g.outHeight, g.outWidth]) { out in
+            input.withUnsafeBufferPointer { x in
+                argmax.withUnsafeMutableBufferPointer { a in
+                    PoolingKernels.maxForward(x.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
+                }
+            }
+        }
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        guard let shape = cachedInputShape else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])
+        return maxPoolBackward(outputGradient, argmax: argmax, inputShape: shape, geometry: geometry)
+    }
+
+    public var specStatement: String { poolSpec("maxpool", kernel, stride) }
+}
+
+/// Average pooling over each channel (no padding; the output size floors).
+public final class AvgPool2D: Layer {
+    public let kind = "avgpool"
+    public var name = "avgpool"
+    public let kernel: (height: Int, width: Int)
+    public let stride: (height: Int, width: Int)
+    private var geometry: ConvGeometry!
+    private var cachedInputShape: [Int]?
+
+    public init(kernel: (Int, Int), stride: (Int, Int)? = nil) {
+        self.kernel = (kernel.0, kernel.1)
+        let s = stride ?? kernel
+        self.stride = (s.0, s.1)
+    }
+
+    public convenience init(_ size: Int, stride: Int? = nil) {
+        self.init(kernel: (size, size), stride: stride.map { ($0, $0) })
+    }
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        geometry = try poolLayerGeometry(self, inputShape: inputShape, kernel: kernel, stride: stride)
+        return [geometry.outChannels, geometry.outHeight, geometry.outWidth]
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        cachedInputShape = input.shape
+        return try averagePool2d(input, kernel: kernel, stride: stride)
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        guard let shape = cachedInputShape else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])
+        return try averagePool2dBackward(outputGradient, inputShape: shape, kernel: kernel, stride: stride)
+    }
+
+    public var specStatement: String { poolSpec("avgpool", kernel, stride) }
+}
+
+private func poolLayerGeometry(
+    _ layer: any Layer, inputShape: [Int], kernel: (Int, Int), stride: (Int, Int)
+) throws -> ConvGeometry {
+    guard inputShape.count == 3 else {
+        throw ShapeError.layer(name: layer.name, message: "needs a C x H x W input, got \(formatShape(inputShape))")
+    }
+    do {
+        return try poolGeometry(input: [1] + inputShape, kernel: kernel, stride: stride, operation: "layer \(layer.name)")
+    } catch let error as ValueError {
+        throw ShapeError.layer(name: layer.name, message: "input \(formatShape(inputShape)): \(error)")
+    }
+}
+
+private func poolSpec(_ keyword: String, _ k: (height: Int, width: Int), _ s: (height: Int, width: Int)) -> String {
+    let kernel = k.height == k.width ? "\(k.height)" : "\(k.height)x\(k.width)"
+    if s == k { return "\(keyword) \(kernel)" }
+    let stride = s.height == s.width ? "\(s.height)" : "\(s.height)x\(s.width)"
+    return "\(keyword) \(kernel) stride \(stride)"
+}

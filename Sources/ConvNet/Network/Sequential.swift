@@ -1,0 +1,118 @@
+/// Collects layers for `Sequential { ... }`.
+@resultBuilder
+public enum LayerBuilder {
+    public static func buildExpression(_ layer: any Layer) -> [any Layer] { [layer] }
+    public static func buildExpression(_ layers: [any Layer]) -> [any Layer] { layers }
+    public static func buildBlock(_ parts: [any Layer]...) -> [any Layer] { parts.flatMap { $0 } }
+    public static func buildOptional(_ part: [any Layer]?) -> [any Layer] { part ?? [] }
+    public static func buildEither(first: [any Layer]) -> [any Layer] { first }
+    public static func buildEither(second: [any Layer]) -> [any Layer] { second }
+    public static func buildArray(_ parts: [[any Layer]]) -> [any Layer] { parts.flatMap { $0 } }
+}
+
+/// A chain of layers built for one input shape. Building names each layer (`conv1`, `relu1`, ...),
+/// infers every shape, and draws the initial weights from the seed.
+public final class Sequential {
+    /// Shape of one input sample (C x H x W for images, F for features).
+    public let inputShape: [Int]
+    public let layers: [any Layer]
+    /// Per-sample output shape of each layer.
+    public let outputShapes: [[Int]]
+    public let seed: UInt64
+
+    public init(
+        inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
+        biasInit: BiasInit = .pytorchDefault, layers: [any Layer]
+    ) throws {
+        guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw ShapeError.layer(name: "input", message: "input shape \(formatShape(inputShape)) must have positive sizes")
+        }
+        guard !layers.isEmpty else { throw SpecError(line: 0, statement: "", message: "the network has no layers") }
+        self.inputShape = inputShape
+        self.layers = layers
+        self.seed = seed
+        var context = BuildContext(weightInit: weightInit, biasInit: biasInit, seed: seed)
+        var counts: [String: Int] = [:]
+        var shape = inputShape
+        var shapes: [[Int]] = []
+        for layer in layers {
+            counts[layer.kind, default: 0] += 1
+            layer.name = "\(layer.kind)\(counts[layer.kind]!)"
+            shape = try layer.build(inputShape: shape, context: &context)
+            shapes.append(shape)
+        }
+        outputShapes = shapes
+    }
+
+    public convenience init(
+        inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
+        biasInit: BiasInit = .pytorchDefault, @LayerBuilder _ content: () -> [any Layer]
+    ) throws {
+        try self.init(inputShape: inputShape, seed: seed, weightInit: weightInit, biasInit: biasInit, layers: content())
+    }
+
+    /// Builds the network a text spec describes (see `NetworkSpec`). The spec's own `input` statement
+    /// is used when `inputShape` is nil.
+    public convenience init(
+        spec: String, inputShape: [Int]? = nil, seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
+        biasInit: BiasInit = .pytorchDefault
+    ) throws {
+        let parsed = try NetworkSpec.parse(spec)
+        guard let shape = inputShape ?? parsed.inputShape else {
+            throw SpecError(line: 0, statement: "", message: "no input shape: add a statement such as 'input 1x28x28'")
+        }
+        try self.init(inputShape: shape, seed: seed, weightInit: weightInit, biasInit: biasInit, layers: parsed.layers)
+    }
+
+    public var outputShape: [Int] { outputShapes.last ?? inputShape }
+
+    /// Runs every layer; `training` turns on batch statistics and dropout and keeps the caches that
+    /// `backward` needs.
+    public func forward(_ input: Tensor, training: Bool = false) throws -> Tensor {
+        guard input.rank == inputShape.count + 1, input.sampleShape == inputShape else {
+            throw ShapeError.layer(
+                name: "input",
+                message: "expected a batch of \(formatShape(inputShape)) samples (N x \(formatShape(inputShape))), got \(formatShape(input.shape))")
+        }
+        var x = input
+        for layer in layers { x = try layer.forward(x, training: training) }
+        return x
+    }
+
+    /// Backpropagates dL/doutput through every layer, writing each parameter's gradient, and returns
+    /// dL/dinput.
+    @discardableResult
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        var g = outputGradient
+        for layer in layers.reversed() { g = try layer.backward(g) }
+        return g
+    }
+
+    /// Every trainable parameter, in layer order.
+    public var parameters: [Parameter] { layers.flatMap { $0.parameters } }
+    /// Every saved but untrained tensor (batch-norm running statistics).
+    public var buffers: [Parameter] { layers.flatMap { $0.buffers } }
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.value.count } }
+
+    /// The layers as a text spec, one statement per layer, separated by "; ".
+    public var spec: String { layers.map(\.specStatement).joined(separator: "; ") }
+
+    /// A table of each layer with its output shape and parameter count.
+    public var summary: String {
+        var rows: [(String, String, String, String)] = [("layer", "spec", "output", "parameters")]
+        rows.append(("input", "", formatShape(inputShape), "0"))
+        for (layer, shape) in zip(layers, outputShapes) {
+            let count = layer.parameters.reduce(0) { $0 + $1.value.count }
+            rows.append((layer.name, layer.specStatement, formatShape(shape), String(count)))
+        }
+        let widths = (0..<4).map { c in rows.map { [$0.0, $0.1, $0.2, $0.3][c].count }.max()! }
+        func pad(_ s: String, _ w: Int) -> String { s + String(repeating: " ", count: w - s.count) }
+        var lines = rows.map { r in
+            [pad(r.0, widths[0]), pad(r.1, widths[1]), pad(r.2, widths[2]), String(repeating: " ", count: widths[3] - r.3.count) + r.3]
+                .joined(separator: "  ")
+        }
+        lines.insert(String(repeating: "-", count: lines[0].count), at: 1)
+        lines.append("total parameters: \(parameterCount)")
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,72 @@
+/// Resolves pooling geometry for an N x C x H x W input (output size floors, as in PyTorch).
+public func poolGeometry(input: [Int], kernel: (Int, Int), stride: (Int, Int), operation: String = "pool") throws -> ConvGeometry {
+    guard input.count == 4 else {
+        throw ShapeError.mismatch(operation: operation, expected: "an N x C x H x W input", got: input)
+    }
+    return try ConvGeometry(
+        inChannels: input[1], inHeight: input[2], inWidth: input[3], outChannels: input[1],
+        kernelHeight: kernel.0, kernelWidth: kernel.1, strideH: stride.0, strideW: stride.1,
+        padding: .valid, operation: operation)
+}
+
+/// Max pooling; returns the output and, per output, the winning input's offset inside its plane.
+public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throws -> (output: Tensor, argmax: [Int32]) {
+    let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride, operation: "maxpool")
+    let planes = x.shape[0] * x.shape[1]
+    var argmax = [Int32](repeating: 0, count: planes * g.outputPixels)
+    let y = Tensor(shape: [x.shape[0], x.shape[1], g.outHeight, g.outWidth]) { out in
+        x.withUnsafeBufferPointer { xp in
+            argmax.withUnsafeMutableBufferPointer { a in
+                PoolingKernels.maxForward(xp.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
+            }
+        }
+    }
+    return (y, argmax)
+}
+
+/// dL/dx of max pooling from dL/dy and the forward input (the winners are found again from x).
+public func maxPool2dBackward(_ dy: Tensor, input x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throws -> Tensor {
+    let (y, argmax) = try maxPool2d(x, kernel: kernel, stride: stride)
+    try requireSameShape(dy, y, "maxpool backward")
+    let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride)
+    return maxPoolBackward(dy, argmax: argmax, inputShape: x.shape, geometry: g)
+}
+
+func maxPoolBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry) -> Tensor {
+    var dx = Tensor(shape: inputShape)
+    dy.withUnsafeBufferPointer { d in
+        argmax.withUnsafeBufferPointer { a in
+            dx.withUnsafeMutableBufferPointer { dxp in
+                PoolingKernels.maxBackward(
+                    d.baseAddress!, argmax: a.baseAddress!, planes: inputShape[0] * inputShape[1], geometry: g,
+                    inputGradient: dxp.baseAddress!)
+            }
+        }
+    }
+    return dx
+}
+
+/// Average pooling.
+public func averagePool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throws -> Tensor {
+    let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride, operation: "avgpool")
+    return Tensor(shape: [x.shape[0], x.shape[1], g.outHeight, g.outWidth]) { out in
+        x.withUnsafeBufferPointer { xp in
+            PoolingKernels.averageForward(xp.baseAddress!, planes: x.shape[0] * x.shape[1], geometry: g, output: out.baseAddress!)
+        }
+    }
+}
+
+public func averagePool2dBackward(_ dy: Tensor, inputShape: [Int], kernel: (Int, Int), stride: (Int, Int)) throws -> Tensor {
+    let g = try poolGeometry(input: inputShape, kernel: kernel, stride: stride, operation: "avgpool backward")
+    let expected = [inputShape[0], inputShape[1], g.outHeight, g.outWidth]
+    guard dy.shape == expected else {
+        throw ShapeError.mismatch(operation: "avgpool backward", expected: formatShape(expected), got: dy.shape)
+    }
+    var dx = Tensor(shape: inputShape)
+    dy.withUnsafeBufferPointer { d in
+        dx.withUnsafeMutableBufferPointer { dxp in
+            PoolingKernels.averageBackward(d.baseAddress!, planes: inputShape[0] * inputShape[1], geometry: g, inputGradient: dxp.baseAddress!)
+        }
+    }
+    return dx
+}

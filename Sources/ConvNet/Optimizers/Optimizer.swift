@@ -1,0 +1,79 @@
+/// Updates parameters from their gradients. Each optimizer keeps per-parameter state, keyed by the
+/// parameter's name, so the state can be saved and restored with the weights.
+public protocol Optimizer: AnyObject {
+    /// The learning rate the next `step` uses (a schedule may change it between steps).
+    var learningRate: Float { get set }
+    /// Applies one update to every parameter from its `gradient`.
+    func step(_ parameters: [Parameter])
+    /// Per-parameter state tensors by name (`conv1.weight.momentum`), for checkpoints.
+    var state: [String: Tensor] { get set }
+    /// Number of steps taken so far.
+    var steps: Int { get set }
+    /// The name used on the command line.
+    var kind: String { get }
+}
+
+/// The optimizers `convnet train` offers, by name.
+public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
+    case sgd, adagrad, adam
+}
+
+/// Learning rate that is multiplied by `decay` every `every` iterations (the course's step decay).
+public struct StepDecay: Sendable, Equatable {
+    public var base: Float
+    public var decay: Float
+    public var every: Int
+
+    public init(base: Float, decay: Float = 1, every: Int = 1000) {
+        self.base = base
+        self.decay = decay
+        self.every = max(1, every)
+    }
+
+    public func rate(atIteration iteration: Int) -> Float {
+        if decay == 1 { return base }
+        return base * powf(decay, Float(iteration / every))
+    }
+}
+
+/// Gradient clipping applied before each step.
+public enum GradientClipping: Sendable, Equatable {
+    case none
+    /// Each gradient element is clamped to [-c, c].
+    case value(Float)
+    /// All gradients are scaled together so their global L2 norm is at most c.
+    case globalNorm(Float)
+
+    /// Clips the gradients in place; returns the global norm before clipping.
+    @discardableResult
+    public func apply(to parameters: [Parameter]) -> Float {
+        var sumSquares = 0.0
+        for p in parameters {
+            p.gradient.withUnsafeBufferPointer { g in
+                for v in g { sumSquares += Double(v) * Double(v) }
+            }
+        }
+        let norm = Float(sumSquares.squareRoot())
+        switch self {
+        case .none: break
+        case .value(let c):
+            for p in parameters {
+                p.gradient.withUnsafeMutableBufferPointer { g in
+                    for i in g.indices { g[i] = min(max(g[i], -c), c) }
+                }
+            }
+        case .globalNorm(let c):
+            if norm > c && norm > 0 {
+                let scale = c / norm
+                for p in parameters {
+                    p.gradient.withUnsafeMutableBufferPointer { g in
+                        for i in g.indices { g[i] *= scale }
+                    }
+                }
+            }
+        }
+        return norm
+    }
+}
+
+import Foundation
