@@ -121,8 +121,7 @@ public func binaryCrossEntropy(probabilities: Tensor, targets: Tensor) throws ->
                 for i in 0..<count {
                     let logP = max(logf(p[i]), -100), log1mP = max(logf(1 - p[i]), -100)
                     total -= Double(t[i] * logP + (1 - t[i]) * log1mP)
-                    let pc = min(max(p[i], eps), 1 - eps)
-                    g[i] = (pc - t[i]) / (pc * (1 - pc)) / Float(count)
+                    g[i] = (p[i] - t[i]) / max(p[i] * (1 - p[i]), eps) / Float(count)
                 }
             }
         }
