@@ -1,0 +1,156 @@
+import Foundation
+
+/// Training stopped for a reason the user can act on.
+public enum TrainingError: Error, CustomStringConvertible {
+    case diverged(epoch: Int, iteration: Int, loss: Float)
+    case incompatibleData(String)
+
+    public var description: String {
+        switch self {
+        case .diverged(let epoch, let iteration, let loss):
+            return "training diverged: the loss became \(loss) at iteration \(iteration) (epoch \(epoch)); "
+                + "try a smaller --lr, gradient clipping (--clip 1 or --clip-norm 5), or another --init"
+        case .incompatibleData(let m): return m
+        }
+    }
+}
+
+/// One mini-batch step, as reported to the caller.
+public struct IterationRecord: Sendable, Codable {
+    public var epoch: Int
+    public var iteration: Int
+    /// 1-based batch index within the epoch, and the number of batches per epoch.
+    public var batch: Int
+    public var batches: Int
+    public var loss: Float
+    public var learningRate: Float
+    /// Seconds since the epoch began, and training images per second over them.
+    public var seconds: Double
+    public var imagesPerSecond: Double
+}
+
+/// The end of an epoch, as reported to the caller.
+public struct EpochRecord: Sendable, Codable {
+    public var epoch: Int
+    public var iteration: Int
+    public var trainLoss: Double
+    public var trainAccuracy: Double
+    public var validationAccuracy: Double?
+    public var testAccuracy: Double?
+    /// Seconds the epoch's training steps took (evaluation excluded).
+    public var seconds: Double
+    public var imagesPerSecond: Double
+}
+
+public enum TrainingEvent {
+    case iteration(IterationRecord)
+    case epoch(EpochRecord)
+}
+
+/// Where a run stands; saved in checkpoints so `--resume` continues exactly.
+public struct TrainingProgress: Sendable, Codable, Equatable {
+    public var epochsDone = 0
+    public var iteration = 0
+    public var bestValidationAccuracy = -1.0
+    public var epochsWithoutImprovement = 0
+    public var stoppedEarly = false
+    public init() {}
+}
+
+/// Mini-batch training of a `Sequential` network: one step is forward, loss, backward, clipping,
+/// learning-rate schedule, optimizer update.
+public final class Trainer {
+    public let network: Sequential
+    public let options: TrainingOptions
+    public let optimizer: any Optimizer
+    public var progress = TrainingProgress()
+    public private(set) var epochRecords: [EpochRecord] = []
+
+    public init(network: Sequential, options: TrainingOptions) throws {
+        try options.validate()
+        self.network = network
+        self.options = options
+        self.optimizer = options.makeOptimizer()
+    }
+
+    /// The order of the training images in `epoch` (0-based): a permutation that depends only on
+    /// the seed and the epoch, so a resumed run sees the same batches.
+    public func epochOrder(_ epoch: Int, count: Int) -> [Int] {
+        var random = SeededGenerator(seed: options.seed ^ (UInt64(epoch + 1) &* 0x9E37_79B9_7F4A_7C15))
+        return random.permutation(count)
+    }
+
+    /// Trains from `progress.epochsDone` to `options.epochs` (or an early stop), reporting each step
+    /// and epoch to `onEvent`. The network's weights are updated in place.
+    public func train(
+        on train: Dataset, validation: Dataset? = nil, test: Dataset? = nil,
+        onEvent: (TrainingEvent) throws -> Void = { _ in }
+    ) throws {
+        guard train.sampleShape == network.inputShape else {
+            throw TrainingError.incompatibleData(
+                "the network takes \(formatShape(network.inputShape)) inputs but the data set '\(train.name)' has "
+                    + "\(formatShape(train.sampleShape)) images")
+        }
+        guard train.count > 0 else { throw TrainingError.incompatibleData("the training set '\(train.name)' is empty") }
+        let batchSize = options.batchSize
+        let batches = (train.count + batchSize - 1) / batchSize
+        let schedule = options.schedule, clipping = options.clipping
+        let parameters = network.parameters
+
+        while progress.epochsDone < options.epochs && !progress.stoppedEarly {
+            let epoch = progress.epochsDone + 1
+            let order = epochOrder(progress.epochsDone, count: train.count)
+            let started = Date()
+            var lossSum = 0.0, correct = 0, seen = 0
+            for b in 0..<batches {
+                let indices = Array(order[(b * batchSize)..<min((b + 1) * batchSize, train.count)])
+                let images = train.images.gather(indices)
+                let labels = indices.map { train.labels[$0] }
+                let output = try network.forward(images, training: true)
+                let result: LossResult
+                do {
+                    result = try options.loss.evaluate(output: output, labels: labels)
+                } catch ValueError.nonFiniteLoss(_, let value) {
+                    throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
+                }
+                try network.backward(result.gradient)
+                clipping.apply(to: parameters)
+                optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
+                optimizer.step(parameters)
+                progress.iteration += 1
+                lossSum += Double(result.loss) * Double(indices.count)
+                seen += indices.count
+                correct += zip(predictClasses(output, loss: options.loss), labels).filter { $0 == $1 }.count
+                let elapsed = Date().timeIntervalSince(started)
+                try onEvent(.iteration(IterationRecord(
+                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.loss,
+                    learningRate: optimizer.learningRate, seconds: elapsed, imagesPerSecond: elapsed > 0 ? Double(seen) / elapsed : 0)))
+            }
+            let seconds = Date().timeIntervalSince(started)
+            let validationAccuracy = try validation.map { try evaluate(network, on: $0, loss: options.loss).accuracy }
+            let testAccuracy = try test.map { try evaluate(network, on: $0, loss: options.loss).accuracy }
+            let trainAccuracy = Double(correct) / Double(seen)
+            progress.epochsDone = epoch
+            switch options.earlyStopping {
+            case .trainAccuracy(let target)?:
+                if trainAccuracy >= target { progress.stoppedEarly = true }
+            case .patience(let patience)?:
+                let score = validationAccuracy ?? testAccuracy ?? trainAccuracy
+                if score > progress.bestValidationAccuracy {
+                    progress.bestValidationAccuracy = score
+                    progress.epochsWithoutImprovement = 0
+                } else {
+                    progress.epochsWithoutImprovement += 1
+                    if progress.epochsWithoutImprovement >= patience { progress.stoppedEarly = true }
+                }
+            case nil: break
+            }
+            let record = EpochRecord(
+                epoch: epoch, iteration: progress.iteration, trainLoss: lossSum / Double(seen), trainAccuracy: trainAccuracy,
+                validationAccuracy: validationAccuracy, testAccuracy: testAccuracy, seconds: seconds,
+                imagesPerSecond: seconds > 0 ? Double(seen) / seconds : 0)
+            epochRecords.append(record)
+            try onEvent(.epoch(record))
+        }
+    }
+}
