@@ -14,12 +14,16 @@ let package = Package(
     targets: [
         // Hot loops in C: AVX2/FMA kernels selected at run time, portable fallbacks elsewhere.
         .target(name: "CKernels"),
+        // System zlib for gzip (IDX .gz files, the bundled sample, CIFAR-10's .tar.gz). Debian: zlib1g-dev.
+        .systemLibrary(name: "CGzip", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "ConvNet",
             dependencies: [
                 "CKernels",
+                "CGzip",
                 .product(name: "ZIPFoundation", package: "ZIPFoundation"),
-            ]
+            ],
+            resources: [.copy("Data/Resources/mnist_5k.csv.gz")]
         ),
         .executableTarget(
             name: "convnet",
@@ -28,7 +32,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"]),
+        .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"], resources: [.copy("Fixtures")]),
     ],
     swiftLanguageModes: [.v6]
 )
