@@ -1,0 +1,138 @@
+import Foundation
+
+/// Weights that do not fit, or a weights file that is not one of ours.
+public enum WeightsError: Error, CustomStringConvertible {
+    case missing(path: String, name: String)
+    case shape(path: String, name: String, found: [Int], expected: [Int])
+    case notAModel(path: String, problem: String)
+
+    public var description: String {
+        switch self {
+        case .missing(let path, let name):
+            return "\(path): weights do not fit the network: no array '\(name)'"
+        case .shape(let path, let name, let found, let expected):
+            return "\(path): weights do not fit the network: '\(name)' has shape \(formatShape(found)), the network needs \(formatShape(expected))"
+        case .notAModel(let path, let problem): return "\(path): not a ConvNet model file: \(problem)"
+        }
+    }
+}
+
+/// A trained network with everything needed to use it again: `model.npz`.
+///
+/// The file is a plain NumPy archive that `numpy.load(path)` opens without pickles:
+/// - every parameter under its PyTorch-style name (`conv1.weight` [out, in, kh, kw], `dense1.weight`
+///   [out, in], `conv1.bias`, ...) and batch-norm running statistics (`bn1.running_mean`, ...), float32;
+/// - `meta.spec`, `meta.model`, `meta.loss`, `meta.classes` (newline-separated) as UTF-8 bytes (uint8);
+/// - `meta.input_shape` (int64), `norm_mean` and `norm_std` (float32, one per channel): the input
+///   preprocessing.
+public struct ModelArchive {
+    public var network: Sequential
+    public var modelName: String
+    public var loss: LossFunction
+    public var classNames: [String]
+    public var normalization: Normalization
+
+    public init(network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization) {
+        self.network = network
+        self.modelName = modelName
+        self.loss = loss
+        self.classNames = classNames
+        self.normalization = normalization
+    }
+
+    /// The arrays of the archive, in order.
+    public var arrays: [(name: String, array: NumPyArray)] {
+        var out: [(name: String, array: NumPyArray)] = []
+        for p in network.parameters + network.buffers { out.append((p.name, NumPyArray(tensor: p.value))) }
+        out += normalization.arrays
+        out.append(("meta.spec", NumPyArray(string: network.spec)))
+        out.append(("meta.input_shape", NumPyArray(labels: network.inputShape)))
+        out.append(("meta.model", NumPyArray(string: modelName)))
+        out.append(("meta.loss", NumPyArray(string: loss.rawValue)))
+        out.append(("meta.classes", NumPyArray(string: classNames.joined(separator: "\n"))))
+        return out
+    }
+
+    /// Writes `model.npz` atomically (a temporary file, then a rename).
+    public func write(to url: URL) throws {
+        try NumPyArchive.write(arrays, to: url, compressed: false)
+    }
+
+    /// Reads a model file and rebuilds its network with the stored weights.
+    public static func read(from url: URL) throws -> ModelArchive {
+        let arrays = try NumPyArchive.read(from: url)
+        return try ModelArchive(arrays: arrays, path: url.path)
+    }
+
+    init(arrays: [String: NumPyArray], path: String) throws {
+        func string(_ name: String) throws -> String {
+            guard let a = arrays[name] else {
+                throw WeightsError.notAModel(path: path, problem: "it has no '\(name)' array (was it written by convnet train?)")
+            }
+            return try a.string()
+        }
+        let spec = try string("meta.spec")
+        guard let shapeArray = arrays["meta.input_shape"], let inputShape = try? shapeArray.integers() else {
+            throw WeightsError.notAModel(path: path, problem: "it has no 'meta.input_shape' array")
+        }
+        let network = try Sequential(spec: spec, inputShape: inputShape)
+        try ModelArchive.load(arrays, into: network, path: path)
+        let lossName = try string("meta.loss")
+        guard let loss = LossFunction(rawValue: lossName) else {
+            throw WeightsError.notAModel(path: path, problem: "unknown loss '\(lossName)'")
+        }
+        let classes = try string("meta.classes").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        self.init(network: network, modelName: try string("meta.model"), loss: loss, classNames: classes,
+                  normalization: Normalization(arrays: arrays) ?? .identity)
+    }
+
+    /// Copies every parameter and buffer of `network` from `arrays`, checking names and shapes.
+    public static func load(_ arrays: [String: NumPyArray], into network: Sequential, path: String) throws {
+        for p in network.parameters + network.buffers {
+            guard let a = arrays[p.name] else { throw WeightsError.missing(path: path, name: p.name) }
+            guard a.shape == p.value.shape else {
+                throw WeightsError.shape(path: path, name: p.name, found: a.shape, expected: p.value.shape)
+            }
+            p.value = try a.tensor()
+        }
+    }
+}
+
+/// The course handout's weight files (`--export hw5`): `mlp.npz` (w1, b1, w2, b2) and `cnn.npz`
+/// (w_conv [h, w, C1, C2], b_conv, w_fc, b_fc), biases as (n, 1) columns.
+public enum CourseExport {
+    /// Writes the handout's file for `mlp` or `tiny-cnn` into `directory`; returns its URL.
+    public static func write(model: String, network: Sequential, to directory: URL) throws -> URL {
+        let p = Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.name, $0.value) })
+        func column(_ t: Tensor) throws -> NumPyArray { NumPyArray(tensor: try t.reshaped([t.count, 1])) }
+        switch model {
+        case "mlp":
+            guard let w1 = p["dense1.weight"], let b1 = p["dense1.bias"], let w2 = p["dense2.weight"], let b2 = p["dense2.bias"] else { break }
+            let url = directory.appendingPathComponent("mlp.npz")
+            try NumPyArchive.write([("w1", NumPyArray(tensor: w1)), ("b1", try column(b1)), ("w2", NumPyArray(tensor: w2)), ("b2", try column(b2))],
+                                   to: url, compressed: false)
+            return url
+        case "tiny-cnn":
+            guard let wc = p["conv1.weight"], let bc = p["conv1.bias"], let wf = p["dense1.weight"], let bf = p["dense1.bias"],
+                  let conv = network.layers.first as? Conv2D, let g = conv.geometry else { break }
+            // [out, in, kh, kw] -> [kh, kw, in, out]
+            var hwio = Tensor(shape: [g.kernelHeight, g.kernelWidth, g.inChannels, g.outChannels])
+            for o in 0..<g.outChannels { for i in 0..<g.inChannels { for y in 0..<g.kernelHeight { for x in 0..<g.kernelWidth {
+                hwio[y, x, i, o] = wc[o, i, y, x]
+            } } } }
+            // Our flatten is C, H, W; the handout flattens its (H, W, C) array: reorder the columns.
+            let shape = network.outputShapes[2]  // after maxpool: C x H x W
+            let (c, h, w) = (shape[0], shape[1], shape[2])
+            var fc = Tensor(shape: wf.shape)
+            for r in 0..<wf.shape[0] { for ci in 0..<c { for y in 0..<h { for x in 0..<w {
+                fc[r, (y * w + x) * c + ci] = wf[r, (ci * h + y) * w + x]
+            } } } }
+            let url = directory.appendingPathComponent("cnn.npz")
+            try NumPyArchive.write([("w_conv", NumPyArray(tensor: hwio)), ("b_conv", try column(bc)), ("w_fc", NumPyArray(tensor: fc)), ("b_fc", try column(bf))],
+                                   to: url, compressed: false)
+            return url
+        default: break
+        }
+        throw ValueError.invalidArgument("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only, not '\(model)'")
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// Throughput of one network: training steps and inference on data already in memory.
+public struct ModelBenchmarkResult: Sendable, Codable {
+    public var model: String
+    public var batchSize: Int
+    public var threads: Int
+    public var trainImagesPerSecond: Double
+    public var inferImagesPerSecond: Double
+    public var trainGflops: Double
+    public var peakRssMB: Double
+
+    enum CodingKeys: String, CodingKey {
+        case model, threads
+        case batchSize = "batch_size"
+        case trainImagesPerSecond = "train_images_per_second"
+        case inferImagesPerSecond = "infer_images_per_second"
+        case trainGflops = "train_gflops"
+        case peakRssMB = "peak_rss_mb"
+    }
+}
+
+extension Sequential {
+    /// Multiply-add work of one forward pass for one sample, counted as 2 FLOPs per multiply-add
+    /// (convolutions and dense layers only; the rest is memory-bound and small).
+    public var forwardFlopsPerSample: Double {
+        var total = 0.0
+        for layer in layers {
+            if let conv = layer as? Conv2D, let g = conv.geometry {
+                total += 2 * Double(g.outChannels * g.outputPixels * g.patchSize)
+            } else if let d = layer as? Dense, let w = d.weight {
+                total += 2 * Double(w.value.count)
+            }
+        }
+        return total
+    }
+}
+
+public enum ModelBenchmark {
+    /// Times SGD-with-momentum training steps and inference passes on random data: `warmup` steps
+    /// first, then the median of `repeats` timed runs of `steps` steps each.
+    public static func run(
+        model: ZooModel, batchSize: Int, warmup: Int = 3, steps: Int = 10, repeats: Int = 5, seed: UInt64 = 1
+    ) throws -> ModelBenchmarkResult {
+        let shape = model.inputShape(channels: 1)
+        let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed)
+        var random = SeededGenerator(seed: seed)
+        let count = batchSize * shape.reduce(1, *)
+        let images = try Tensor(shape: [batchSize] + shape, scalars: (0..<count).map { _ in random.nextUnitFloat() })
+        let classes = model.loss.isBinary ? 2 : network.outputShape.reduce(1, *)
+        let labels = (0..<batchSize).map { _ in random.below(classes) }
+        let sgd = SGD(learningRate: 0.001, momentum: 0.9)
+        let parameters = network.parameters
+
+        func trainStep() throws {
+            let out = try network.forward(images, training: true)
+            let loss = try model.loss.evaluate(output: out, labels: labels)
+            try network.backward(loss.gradient)
+            sgd.step(parameters)
+        }
+        func timed(_ body: () throws -> Void) throws -> Double {
+            var times: [Double] = []
+            for _ in 0..<repeats {
+                let start = DispatchTime.now().uptimeNanoseconds
+                for _ in 0..<steps { try body() }
+                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            }
+            return times.sorted()[times.count / 2]
+        }
+        for _ in 0..<warmup { try trainStep() }
+        let trainSeconds = try timed(trainStep)
+        for _ in 0..<warmup { _ = try network.forward(images, training: false) }
+        let inferSeconds = try timed { _ = try network.forward(images, training: false) }
+        let timedImages = Double(batchSize * steps)
+        return ModelBenchmarkResult(
+            model: model.name, batchSize: batchSize, threads: Threading.threads,
+            trainImagesPerSecond: timedImages / trainSeconds, inferImagesPerSecond: timedImages / inferSeconds,
+            trainGflops: 3 * network.forwardFlopsPerSample * timedImages / trainSeconds / 1e9,
+            peakRssMB: peakResidentMegabytes())
+    }
+
+    /// The process's peak resident set size so far, in MiB.
+    public static func peakResidentMegabytes() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        return Double(usage.ru_maxrss) / 1024
+    }
+}
