@@ -1,0 +1,211 @@
+import Foundation
+
+/// An image file that cannot be used.
+public struct ImageError: Error, CustomStringConvertible {
+    public var path: String
+    public var problem: String
+    public var description: String { "\(path): cannot read image: \(problem)" }
+}
+
+/// A decoded picture: `channels` planes (1 gray or 3 RGB) of height x width values in [0, 1], CHW.
+public struct Picture: Sendable {
+    public var width: Int
+    public var height: Int
+    public var channels: Int
+    public var pixels: [Float]
+
+    /// Reads a PNG (8 or 16 bits; gray, gray+alpha, RGB, RGBA, palette; non-interlaced) or a PGM/PPM
+    /// (P2, P3, P5, P6) file. Alpha is dropped.
+    public static func read(from url: URL) throws -> Picture {
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw ImageError(path: url.path, problem: FileManager.default.fileExists(atPath: url.path) ? "it cannot be opened" : "no such file")
+        }
+        let bytes = [UInt8](data)
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, path: url.path) }
+        if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(bytes[1]) {
+            return try decodePNM(bytes, path: url.path)
+        }
+        throw ImageError(path: url.path, problem: "not a PNG or PGM/PPM file (unknown signature)")
+    }
+
+    /// This picture as one network input of shape C x H x W: channels converted (gray <-> RGB by
+    /// averaging or repeating) and the size changed by area averaging (shrink) or bilinear sampling.
+    public func fitted(to shape: [Int]) throws -> Tensor {
+        guard shape.count == 3 else { throw ValueError.invalidArgument("the network input \(formatShape(shape)) is not an image shape C x H x W") }
+        let (c, h, w) = (shape[0], shape[1], shape[2])
+        guard c == 1 || c == 3 else { throw ValueError.invalidArgument("the network takes \(c)-channel images; only 1 or 3 channels can be made from a picture") }
+        var planes: [[Float]] = (0..<channels).map { Array(pixels[($0 * width * height)..<(($0 + 1) * width * height)]) }
+        if c == 1 && channels == 3 {
+            planes = [(0..<(width * height)).map { (planes[0][$0] + planes[1][$0] + planes[2][$0]) / 3 }]
+        } else if c == 3 && channels == 1 {
+            planes = [planes[0], planes[0], planes[0]]
+        }
+        var out: [Float] = []
+        out.reserveCapacity(c * h * w)
+        for plane in planes { out += Picture.resample(plane, width: width, height: height, toWidth: w, toHeight: h) }
+        return try Tensor(shape: [1, c, h, w], scalars: out)
+    }
+
+    /// Area-average when shrinking, bilinear when growing.
+    static func resample(_ p: [Float], width: Int, height: Int, toWidth w: Int, toHeight h: Int) -> [Float] {
+        if w == width && h == height { return p }
+        var out = [Float](repeating: 0, count: w * h)
+        let sx = Double(width) / Double(w), sy = Double(height) / Double(h)
+        for y in 0..<h {
+            for x in 0..<w {
+                if sx >= 1 && sy >= 1 {
+                    let x0 = Int(Double(x) * sx), x1 = max(x0 + 1, Int(Double(x + 1) * sx))
+                    let y0 = Int(Double(y) * sy), y1 = max(y0 + 1, Int(Double(y + 1) * sy))
+                    var s: Float = 0
+                    for yy in y0..<min(y1, height) { for xx in x0..<min(x1, width) { s += p[yy * width + xx] } }
+                    out[y * w + x] = s / Float((min(y1, height) - y0) * (min(x1, width) - x0))
+                } else {
+                    let fx = max(0, min(Double(width - 1), (Double(x) + 0.5) * sx - 0.5))
+                    let fy = max(0, min(Double(height - 1), (Double(y) + 0.5) * sy - 0.5))
+                    let x0 = Int(fx), y0 = Int(fy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
+                    let ax = Float(fx - Double(x0)), ay = Float(fy - Double(y0))
+                    let top = p[y0 * width + x0] * (1 - ax) + p[y0 * width + x1] * ax
+                    let bottom = p[y1 * width + x0] * (1 - ax) + p[y1 * width + x1] * ax
+                    out[y * w + x] = top * (1 - ay) + bottom * ay
+                }
+            }
+        }
+        return out
+    }
+
+    // MARK: PGM / PPM
+
+    static func decodePNM(_ b: [UInt8], path: String) throws -> Picture {
+        let kind = b[1]
+        var i = 2
+        func token() throws -> Int {
+            while i < b.count {
+                if b[i] == UInt8(ascii: "#") { while i < b.count && b[i] != 10 { i += 1 } } else if b[i] == 32 || (9...13).contains(b[i]) { i += 1 } else { break }
+            }
+            var v = 0, digits = 0
+            while i < b.count, (48...57).contains(b[i]) {
+                v = v * 10 + Int(b[i] - 48)
+                digits += 1
+                i += 1
+                if v > 1 << 24 { throw ImageError(path: path, problem: "a header number is too large") }
+            }
+            guard digits > 0 else { throw ImageError(path: path, problem: "the header is incomplete or not numeric") }
+            return v
+        }
+        let width = try token(), height = try token(), maxValue = try token()
+        guard width > 0, height > 0, (1...65535).contains(maxValue) else {
+            throw ImageError(path: path, problem: "bad size \(width)x\(height) or maximum value \(maxValue)")
+        }
+        let channels = (kind == UInt8(ascii: "3") || kind == UInt8(ascii: "6")) ? 3 : 1
+        let count = width * height * channels
+        var values = [Int](repeating: 0, count: count)
+        if kind == UInt8(ascii: "2") || kind == UInt8(ascii: "3") {
+            for k in 0..<count { values[k] = try token() }
+        } else {
+            i += 1  // one whitespace byte after the header
+            let bytesPer = maxValue > 255 ? 2 : 1
+            guard b.count - i >= count * bytesPer else {
+                throw ImageError(path: path, problem: "file is truncated: \(count * bytesPer) pixel bytes expected, \(max(0, b.count - i)) found")
+            }
+            for k in 0..<count { values[k] = bytesPer == 1 ? Int(b[i + k]) : Int(b[i + 2 * k]) << 8 | Int(b[i + 2 * k + 1]) }
+        }
+        var pixels = [Float](repeating: 0, count: count)
+        for k in 0..<(width * height) {
+            for c in 0..<channels { pixels[c * width * height + k] = Float(min(values[k * channels + c], maxValue)) / Float(maxValue) }
+        }
+        return Picture(width: width, height: height, channels: channels, pixels: pixels)
+    }
+
+    // MARK: PNG
+
+    static func decodePNG(_ b: [UInt8], path: String) throws -> Picture {
+        func fail(_ m: String) -> ImageError { ImageError(path: path, problem: m) }
+        func u32(_ o: Int) -> Int { Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]) }
+        var offset = 8
+        var width = 0, height = 0, depth = 0, colorType = 0
+        var idat: [UInt8] = []
+        var palette: [UInt8] = []
+        var sawEnd = false
+        while offset + 8 <= b.count {
+            let length = u32(offset)
+            let type = String(decoding: b[(offset + 4)..<(offset + 8)], as: UTF8.self)
+            guard length >= 0, offset + 12 + length <= b.count else { throw fail("file is truncated inside the \(type) chunk") }
+            let body = b[(offset + 8)..<(offset + 8 + length)]
+            switch type {
+            case "IHDR":
+                guard length == 13 else { throw fail("bad IHDR chunk") }
+                width = u32(offset + 8); height = u32(offset + 12)
+                depth = Int(b[offset + 16]); colorType = Int(b[offset + 17])
+                if b[offset + 20] != 0 { throw fail("interlaced PNGs are not supported; save it without interlacing") }
+            case "PLTE": palette = Array(body)
+            case "IDAT": idat += body
+            case "IEND": sawEnd = true
+            default: break
+            }
+            offset += 12 + length
+            if sawEnd { break }
+        }
+        guard width > 0, height > 0, width * height <= 1 << 26 else { throw fail("missing or bad IHDR (size \(width)x\(height))") }
+        guard !idat.isEmpty else { throw fail("no image data (IDAT) — the file is truncated") }
+        let samples: Int
+        switch colorType {
+        case 0: samples = 1
+        case 2: samples = 3
+        case 3: samples = 1
+        case 4: samples = 2
+        case 6: samples = 4
+        default: throw fail("unknown PNG colour type \(colorType)")
+        }
+        guard [8, 16].contains(depth) || (colorType == 3 && depth == 8) || (colorType == 0 && depth == 8) else {
+            throw fail("bit depth \(depth) is not supported (use 8 or 16 bits per sample)")
+        }
+        let bytesPerPixel = samples * depth / 8
+        let stride = width * bytesPerPixel
+        let raw: [UInt8]
+        do { raw = [UInt8](try Gzip.decompress(Data(idat), source: path)) } catch { throw fail("corrupt compressed image data") }
+        guard raw.count >= height * (stride + 1) else { throw fail("file is truncated: image data ends early") }
+        var image = [UInt8](repeating: 0, count: height * stride)
+        for y in 0..<height {
+            let filter = raw[y * (stride + 1)]
+            let src = y * (stride + 1) + 1, dst = y * stride
+            for x in 0..<stride {
+                let a = x >= bytesPerPixel ? Int(image[dst + x - bytesPerPixel]) : 0
+                let up = y > 0 ? Int(image[dst - stride + x]) : 0
+                let c = (x >= bytesPerPixel && y > 0) ? Int(image[dst - stride + x - bytesPerPixel]) : 0
+                let r = Int(raw[src + x])
+                let v: Int
+                switch filter {
+                case 0: v = r
+                case 1: v = r + a
+                case 2: v = r + up
+                case 3: v = r + (a + up) / 2
+                case 4:
+                    let p = a + up - c, pa = abs(p - a), pb = abs(p - up), pc = abs(p - c)
+                    v = r + ((pa <= pb && pa <= pc) ? a : (pb <= pc ? up : c))
+                default: throw fail("bad row filter \(filter)")
+                }
+                image[dst + x] = UInt8(truncatingIfNeeded: v)
+            }
+        }
+        let channels = (colorType == 2 || colorType == 6 || colorType == 3) ? 3 : 1
+        let plane = width * height
+        var pixels = [Float](repeating: 0, count: channels * plane)
+        let maxValue: Float = depth == 16 ? 65535 : 255
+        for k in 0..<plane {
+            for c in 0..<channels {
+                let value: Float
+                if colorType == 3 {
+                    let index = Int(image[k]) * 3 + c
+                    guard index < palette.count else { throw fail("palette index out of range") }
+                    value = Float(palette[index]) / 255
+                } else {
+                    let o = k * bytesPerPixel + c * depth / 8
+                    value = (depth == 16 ? Float(Int(image[o]) << 8 | Int(image[o + 1])) : Float(image[o])) / maxValue
+                }
+                pixels[c * plane + k] = value
+            }
+        }
+        return Picture(width: width, height: height, channels: channels, pixels: pixels)
+    }
+}
