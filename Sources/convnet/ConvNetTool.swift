@@ -7,6 +7,9 @@ struct ConvNetTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convnet",
         abstract: "Build, train, inspect and explain convolutional neural networks on the CPU.",
-        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, GradCheckCommand.self]
+        subcommands: [
+            TrainCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, DatasetsCommand.self,
+            DownloadCommand.self, GradCheckCommand.self,
+        ]
     )
 }
