@@ -26,8 +26,8 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
-    @Option(help: "Passes over the training set.")
-    var epochs: Int = 10
+    @Option(help: "Passes over the training set (default 10; with --resume, the new total).")
+    var epochs: Int?
 
     @Option(help: "Images per mini-batch.")
     var batchSize: Int = 64
@@ -35,7 +35,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "sgd, adagrad or adam.")
     var optimizer: String = "sgd"
 
-    @Option(help: "Learning rate.")
+    @Option(help: "Learning rate (default 0.01, 0.001 for adam).")
     var lr: Float?
 
     @Option(help: "SGD momentum.")
@@ -59,7 +59,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "L2 weight decay.")
     var weightDecay: Float = 0
 
-    @Option(help: "Weight initialiser: pytorch, gaussian[:std], truncated-normal[:std], uniform[:limit], xavier, xavier-normal, he, he-uniform.")
+    @Option(name: .customLong("init"), help: "Weight initialiser: pytorch, gaussian[:std], truncated-normal[:std], uniform[:limit], xavier, xavier-normal, he, he-uniform.")
     var initializer: String = "pytorch"
 
     @Option(help: "Random seed: the same seed and thread count give the same weights, bit for bit.")
@@ -71,11 +71,23 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Stop early: acc=0.97 (training accuracy reached) or patience=3 (epochs without validation gain).")
     var earlyStop: String?
 
-    @Option(help: "Fraction of the training set held out for validation.")
-    var validation: Double = 0
+    @Option(help: "Fraction of the training set held out for validation (default 0.1 with --early-stop patience=N).")
+    var validation: Double?
+
+    @Option(help: "Use only the first N training images.")
+    var trainLimit: Int?
 
     @Option(help: "Directory for metrics, weights, checkpoints and the report (default runs/MODEL-TIME).")
     var out: String?
+
+    @Option(help: "Continue the run saved in DIR (its checkpoint.npz) exactly where it stopped.")
+    var resume: String?
+
+    @Option(help: "hw5: also write the course handout's mlp.npz or cnn.npz.")
+    var export: String?
+
+    @Flag(help: "Skip the HTML report at the end.")
+    var noReport = false
 
     @Flag(help: "Print one JSON summary object as the last line of stdout.")
     var json = false
@@ -83,14 +95,38 @@ struct TrainCommand: ParsableCommand {
     mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
-        if !(0..<1).contains(validation) { throw ValidationError("--validation must be in [0, 1), got \(validation)") }
+        if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
+        if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
+        if resume != nil && (model != nil || spec != nil || dataset != nil) {
+            throw ValidationError("--resume takes the model and data set from the saved run; leave out --model, --spec and --dataset")
+        }
     }
 
     func run() throws {
         if let t = threads { Threading.threads = t }
+        if let dir = resume {
+            let url = URL(fileURLWithPath: dir).appendingPathComponent("checkpoint.npz")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                throw ValidationError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
+            }
+            let checkpoint = try Checkpoint.read(from: url)
+            var settings = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
+            if let e = epochs { settings.options.epochs = e }
+            try execute(settings, directory: URL(fileURLWithPath: dir), checkpoint: checkpoint)
+        } else {
+            let settings = try makeSettings()
+            let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.name))
+            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.csv").path) {
+                throw ValidationError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
+            }
+            try execute(settings, directory: directory, checkpoint: nil)
+        }
+    }
+
+    func makeSettings() throws -> RunSettings {
         let zooModel = spec == nil ? try ModelZoo.model(named: model ?? "two-conv") : nil
         var options = TrainingOptions()
-        options.epochs = epochs
+        options.epochs = epochs ?? 10
         options.batchSize = batchSize
         guard let kind = OptimizerKind(rawValue: optimizer.lowercased()) else {
             throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
@@ -106,57 +142,174 @@ struct TrainCommand: ParsableCommand {
         options.weightDecay = weightDecay
         options.seed = seed
         options.earlyStopping = try earlyStop.map(parseEarlyStop)
-        options.loss = zooModel?.loss ?? .softmaxCrossEntropy
-        try options.validate()
-
-        let weightInit = try WeightInit(parsing: initializer)
-        let datasetName = dataset ?? zooModel?.defaultDataset ?? "mnist-sample"
+        _ = try WeightInit(parsing: initializer)
         let specText = try spec.map(readSpec) ?? zooModel!.spec
         let parsed = try NetworkSpec.parse(specText)
-        let data = try loadTrainingData(
-            datasetName, dataDirectory: dataDir, networkInput: zooModel.map { $0.inputShape } ?? parsed.inputShape,
-            validation: validation, seed: seed)
-        if spec != nil && parsed.layers.last?.kind == "sigmoid" { options.loss = .binaryCrossEntropy }
-        if spec != nil && parsed.layers.last?.kind == "logsoftmax" { options.loss = .negativeLogLikelihood }
-        let network = try Sequential(
-            spec: specText, inputShape: data.train.sampleShape, seed: seed, weightInit: weightInit,
-            biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0))
+        switch parsed.layers.last?.kind {
+        case "sigmoid" where zooModel == nil: options.loss = .binaryCrossEntropy
+        case "logsoftmax" where zooModel == nil: options.loss = .negativeLogLikelihood
+        default: options.loss = zooModel?.loss ?? .softmaxCrossEntropy
+        }
+        try options.validate()
+        var fraction = validation ?? 0
+        if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
+        return RunSettings(
+            name: zooModel?.name ?? "custom", spec: specText, zooInput: zooModel?.inputShape, dataset: dataset ?? zooModel?.defaultDataset ?? "mnist-sample",
+            dataDirectory: dataDir, trainLimit: trainLimit, validation: fraction, initializer: initializer, options: options,
+            exportHW5: export != nil, report: !noReport)
+    }
+
+    func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
+        let options = settings.options
+        var dataOptions = DatasetOptions(dataDirectory: settings.dataDirectory.map { URL(fileURLWithPath: $0) }, trainCount: settings.trainLimit, seed: options.seed)
+        dataOptions.seed = options.seed
+        let split = try DatasetCatalog.load(settings.dataset, options: dataOptions)
+        let parsed = try NetworkSpec.parse(settings.spec)
+        let channels = split.train.sampleShape.first ?? 1
+        let inputShape = settings.zooInput.map { $0.first == 0 ? [channels] + $0.dropFirst() : $0 } ?? parsed.inputShape ?? split.train.sampleShape
+        let data = try split.prepared(
+            for: inputShape, normalize: settings.dataset != "toy-squares", normalization: checkpoint?.model.normalization,
+            validationFraction: settings.validation, seed: options.seed)
+        let network: Sequential
+        if let checkpoint {
+            network = checkpoint.model.network
+        } else {
+            let weightInit = try WeightInit(parsing: settings.initializer)
+            network = try Sequential(
+                spec: settings.spec, inputShape: inputShape, seed: options.seed, weightInit: weightInit,
+                biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0))
+        }
+        let train = data.split.train, test = data.split.test
         let classes = network.outputShape.reduce(1, *)
-        if !(options.loss.isBinary && classes == 1) && classes != data.train.classCount {
+        if !(options.loss.isBinary && classes == 1) && classes != train.classCount {
             throw ValidationError(
-                "the network ends in \(classes) outputs but '\(datasetName)' has \(data.train.classCount) classes; make the last layer 'dense \(data.train.classCount)'")
+                "the network ends in \(classes) outputs but '\(settings.dataset)' has \(train.classCount) classes; make the last layer 'dense \(train.classCount)'")
+        }
+        let trainer = try Trainer(network: network, options: options)
+        if let checkpoint { trainer.restore(from: checkpoint) }
+        if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.name) {
+            throw ValidationError("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only")
         }
 
-        let trainer = try Trainer(network: network, options: options)
-        let name = zooModel?.name ?? "custom"
-        Terminal.error("training \(name) on \(datasetName): \(data.train.count) training, \(data.test.count) test images, "
-            + "\(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), batch \(batchSize), "
-            + "\(Threading.threads) threads")
-        var display = ProgressDisplay(epochs: epochs)
+        let metrics = try MetricsWriter(directory: directory, append: checkpoint != nil)
+        let archive = ModelArchive(network: network, modelName: settings.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
+                                   dataset: settings.dataset)
+        let settingsJSON = try Terminal.json(settings)
+        let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
+        Terminal.error("training \(settings.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
+            + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
+            + "batch \(options.batchSize), \(Threading.threads) threads; run in \(directory.path)")
+        if checkpoint != nil { Terminal.error("resuming after epoch \(trainer.progress.epochsDone) of \(options.epochs)") }
+
+        var display = ProgressDisplay(epochs: options.epochs)
         let started = Date()
-        try trainer.train(on: data.train, validation: data.validation, test: data.test) { event in
-            display.show(event)
+        do {
+            try trainer.train(on: train, validation: data.validation, test: test) { event in
+                display.show(event)
+                switch event {
+                case .iteration(let r):
+                    metrics.record(IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate)))
+                case .epoch(let e):
+                    try metrics.record(EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
+                                                    testAccuracy: e.testAccuracy, seconds: e.seconds))
+                    try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                }
+            }
+        } catch let error as TrainingError {
+            try? metrics.flush()
+            let saved = FileManager.default.fileExists(atPath: checkpointURL.path)
+                ? "; the last good checkpoint (epoch \(trainer.progress.epochsDone)) stays in \(checkpointURL.path)" : ""
+            throw ValidationError("\(error)\(saved)")
         }
         let seconds = Date().timeIntervalSince(started)
-        let final = try evaluate(network, on: data.test, loss: options.loss)
-        let last = trainer.epochRecords.last!
-        let trainedImages = Double(trainer.progress.epochsDone * data.train.count)
-        print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs", 100 * final.accuracy, data.test.count, trainer.progress.epochsDone, seconds))
+        if trainer.progress.stoppedEarly { Terminal.error("stopped early after epoch \(trainer.progress.epochsDone)") }
+
+        let weightsURL = directory.appendingPathComponent("model.npz")
+        try archive.write(to: weightsURL)
+        if settings.exportHW5 {
+            let url = try CourseExport.write(model: settings.name, network: network, to: directory)
+            Terminal.error("course handout weights: \(url.path)")
+        }
+        let final = try evaluate(network, on: test, loss: options.loss)
+        if settings.report {
+            let report = try writeReport(
+                directory: directory, network: network, test: test, metrics: metrics.metrics,
+                settings: settings.table + [("test accuracy", String(format: "%.2f%%", 100 * final.accuracy))],
+                title: "\(settings.name) on \(settings.dataset)")
+            Terminal.error("report: \(report.path)")
+        }
+        let trainSeconds = trainer.epochRecords.map(\.seconds).reduce(0, +)
+        let trainedImages = Double(trainer.epochRecords.count * train.count)
+        print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs; weights in %@",
+                     100 * final.accuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
         if json {
-            struct Summary: Encodable {
-                var model, dataset, optimizer: String
-                var epochs, batch_size, train_images, test_images: Int
-                var seed: UInt64
-                var train_loss, train_accuracy, test_accuracy, seconds, images_per_second: Double
-                var weights: String?
-            }
-            print(try Terminal.json(Summary(
-                model: name, dataset: datasetName, optimizer: options.optimizer.rawValue, epochs: trainer.progress.epochsDone,
-                batch_size: batchSize, train_images: data.train.count, test_images: data.test.count, seed: seed,
-                train_loss: last.trainLoss, train_accuracy: last.trainAccuracy, test_accuracy: final.accuracy, seconds: seconds,
-                images_per_second: trainedImages / max(trainer.epochRecords.map(\.seconds).reduce(0, +), 1e-9), weights: nil)))
+            let last = trainer.epochRecords.last
+            print(try Terminal.json(TrainSummary(
+                model: settings.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
+                optimizer: options.optimizer.rawValue, seed: options.seed, train_images: train.count, test_images: test.count,
+                train_loss: last?.trainLoss, train_accuracy: last?.trainAccuracy, test_accuracy: final.accuracy, seconds: seconds,
+                images_per_second: trainSeconds > 0 ? trainedImages / trainSeconds : 0, weights: weightsURL.path)))
         }
     }
+}
+
+/// The last line of `convnet train --json`.
+struct TrainSummary: Encodable {
+    var model, dataset: String
+    var epochs, batch_size: Int
+    var optimizer: String
+    var seed: UInt64
+    var train_images, test_images: Int
+    var train_loss, train_accuracy: Double?
+    var test_accuracy, seconds, images_per_second: Double
+    var weights: String
+
+    func encode(to encoder: Encoder) throws {
+        enum K: String, CodingKey { case model, dataset, epochs, batch_size, optimizer, seed, train_images, test_images, train_loss, train_accuracy, test_accuracy, seconds, images_per_second, weights }
+        var c = encoder.container(keyedBy: K.self)
+        try c.encode(model, forKey: .model); try c.encode(dataset, forKey: .dataset); try c.encode(epochs, forKey: .epochs)
+        try c.encode(batch_size, forKey: .batch_size); try c.encode(optimizer, forKey: .optimizer); try c.encode(seed, forKey: .seed)
+        try c.encode(train_images, forKey: .train_images); try c.encode(test_images, forKey: .test_images)
+        try c.encode(train_loss, forKey: .train_loss); try c.encode(train_accuracy, forKey: .train_accuracy)
+        try c.encode(test_accuracy, forKey: .test_accuracy); try c.encode(seconds, forKey: .seconds)
+        try c.encode(images_per_second, forKey: .images_per_second); try c.encode(weights, forKey: .weights)
+    }
+}
+
+/// Everything that defines a run, saved in its checkpoint so `--resume` rebuilds it.
+struct RunSettings: Codable {
+    var name: String
+    var spec: String
+    var zooInput: [Int]?
+    var dataset: String
+    var dataDirectory: String?
+    var trainLimit: Int?
+    var validation: Double
+    var initializer: String
+    var options: TrainingOptions
+    var exportHW5: Bool
+    var report: Bool
+
+    var table: [(key: String, value: String)] {
+        var rows: [(key: String, value: String)] = [
+            ("model", name), ("spec", spec), ("dataset", dataset), ("epochs", String(options.epochs)), ("batch size", String(options.batchSize)),
+            ("optimizer", options.optimizer.rawValue), ("learning rate", "\(options.learningRate)"), ("seed", String(options.seed)),
+            ("initialiser", initializer), ("threads", String(Threading.threads)),
+        ]
+        if options.optimizer == .sgd { rows.append(("momentum", "\(options.momentum)\(options.nesterov ? " (Nesterov)" : "")")) }
+        if options.lrDecay != 1 { rows.append(("lr decay", "×\(options.lrDecay) every \(options.decayEvery) iterations")) }
+        if options.weightDecay > 0 { rows.append(("weight decay", "\(options.weightDecay)")) }
+        if let c = options.clipValue { rows.append(("clip", "±\(c)")) }
+        if let c = options.clipNorm { rows.append(("clip norm", "\(c)")) }
+        if validation > 0 { rows.append(("validation", "\(validation)")) }
+        return rows
+    }
+}
+
+func defaultRunDirectory(_ name: String) -> String {
+    let formatter = DateFormatter()
+    formatter.dateFormat = "yyyyMMdd-HHmmss"
+    return "runs/\(name)-\(formatter.string(from: Date()))"
 }
 
 /// `acc=0.97`, `0.97`, `patience=3` or `3`.

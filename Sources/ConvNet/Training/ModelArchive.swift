@@ -22,7 +22,8 @@ public enum WeightsError: Error, CustomStringConvertible {
 /// The file is a plain NumPy archive that `numpy.load(path)` opens without pickles:
 /// - every parameter under its PyTorch-style name (`conv1.weight` [out, in, kh, kw], `dense1.weight`
 ///   [out, in], `conv1.bias`, ...) and batch-norm running statistics (`bn1.running_mean`, ...), float32;
-/// - `meta.spec`, `meta.model`, `meta.loss`, `meta.classes` (newline-separated) as UTF-8 bytes (uint8);
+/// - `meta.spec`, `meta.model`, `meta.loss`, `meta.dataset`, `meta.classes` (newline-separated) as UTF-8
+///   bytes (uint8);
 /// - `meta.input_shape` (int64), `norm_mean` and `norm_std` (float32, one per channel): the input
 ///   preprocessing.
 public struct ModelArchive {
@@ -31,9 +32,14 @@ public struct ModelArchive {
     public var loss: LossFunction
     public var classNames: [String]
     public var normalization: Normalization
+    /// The data set it was trained on (empty when unknown).
+    public var dataset: String
 
-    public init(network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization) {
+    public init(
+        network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization, dataset: String = ""
+    ) {
         self.network = network
+        self.dataset = dataset
         self.modelName = modelName
         self.loss = loss
         self.classNames = classNames
@@ -50,6 +56,7 @@ public struct ModelArchive {
         out.append(("meta.model", NumPyArray(string: modelName)))
         out.append(("meta.loss", NumPyArray(string: loss.rawValue)))
         out.append(("meta.classes", NumPyArray(string: classNames.joined(separator: "\n"))))
+        out.append(("meta.dataset", NumPyArray(string: dataset)))
         return out
     }
 
@@ -83,7 +90,7 @@ public struct ModelArchive {
         }
         let classes = try string("meta.classes").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         self.init(network: network, modelName: try string("meta.model"), loss: loss, classNames: classes,
-                  normalization: Normalization(arrays: arrays) ?? .identity)
+                  normalization: Normalization(arrays: arrays) ?? .identity, dataset: (try? arrays["meta.dataset"]?.string()) ?? "")
     }
 
     /// Copies every parameter and buffer of `network` from `arrays`, checking names and shapes.

@@ -1,0 +1,55 @@
+import ArgumentParser
+import ConvNet
+import Foundation
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval", abstract: "Score trained weights on a test set: accuracy, per-class accuracy, confusion matrix.")
+
+    @Option(help: "A model.npz written by convnet train.")
+    var weights: String
+
+    @Option(help: "Data set name or .npz path (default: the one the model was trained on).")
+    var dataset: String?
+
+    @Option(help: "Where to look for data set files.")
+    var dataDir: String?
+
+    @Option(help: "Threads for the kernels (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Print one JSON object.")
+    var json = false
+
+    func run() throws {
+        if let t = threads { Threading.threads = max(1, t) }
+        let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
+        guard let name = dataset ?? (archive.dataset.isEmpty ? nil : archive.dataset) else {
+            throw ValidationError("\(weights) does not say which data set it was trained on; give --dataset")
+        }
+        let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }))
+        let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
+        let test = data.split.test
+        let classes = archive.loss.isBinary ? 2 : archive.network.outputShape.reduce(1, *)
+        guard classes == test.classCount else {
+            throw ValidationError("the model predicts \(classes) classes but '\(name)' has \(test.classCount)")
+        }
+        let result = try evaluate(archive.network, on: test, loss: archive.loss)
+        if json {
+            struct Output: Encodable { var test_accuracy: Double; var per_class_accuracy: [Double]; var confusion: [[Int]] }
+            print(try Terminal.json(Output(test_accuracy: result.accuracy, per_class_accuracy: result.perClassAccuracy, confusion: result.confusion)))
+            return
+        }
+        print(String(format: "%@ on %@: test accuracy %.2f%% (%d images)", archive.modelName, name, 100 * result.accuracy, test.count))
+        let names = test.classNames
+        let width = max(5, names.map(\.count).max() ?? 0)
+        print("\nconfusion matrix (rows: true class, columns: predicted)")
+        let cell = max(5, String(result.confusion.flatMap { $0 }.max() ?? 0).count + 1)
+        print("".padding(toLength: width, withPad: " ", startingAt: 0) + (0..<classes).map { String(repeating: " ", count: cell - String($0).count) + String($0) }.joined()
+              + "   accuracy")
+        for (i, row) in result.confusion.enumerated() {
+            let counts = row.map { String(repeating: " ", count: cell - String($0).count) + String($0) }.joined()
+            print(names[i].padding(toLength: width, withPad: " ", startingAt: 0) + counts + String(format: "   %6.2f%%", 100 * result.perClassAccuracy[i]))
+        }
+    }
+}
