@@ -25,14 +25,14 @@ struct EvalCommand: ParsableCommand {
         if let t = threads { Threading.threads = max(1, t) }
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
         guard let name = dataset ?? (archive.dataset.isEmpty ? nil : archive.dataset) else {
-            throw ValidationError("\(weights) does not say which data set it was trained on; give --dataset")
+            throw CommandError("\(weights) does not say which data set it was trained on; give --dataset")
         }
         let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }))
         let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
         let test = data.split.test
         let classes = archive.loss.isBinary ? 2 : archive.network.outputShape.reduce(1, *)
         guard classes == test.classCount else {
-            throw ValidationError("the model predicts \(classes) classes but '\(name)' has \(test.classCount)")
+            throw CommandError("the model predicts \(classes) classes but '\(name)' has \(test.classCount)")
         }
         let result = try evaluate(archive.network, on: test, loss: archive.loss)
         if json {

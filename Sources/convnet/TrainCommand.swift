@@ -107,7 +107,7 @@ struct TrainCommand: ParsableCommand {
         if let dir = resume {
             let url = URL(fileURLWithPath: dir).appendingPathComponent("checkpoint.npz")
             guard FileManager.default.fileExists(atPath: url.path) else {
-                throw ValidationError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
+                throw CommandError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
             }
             let checkpoint = try Checkpoint.read(from: url)
             var settings = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
@@ -117,7 +117,7 @@ struct TrainCommand: ParsableCommand {
             let settings = try makeSettings()
             let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.name))
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.csv").path) {
-                throw ValidationError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
+                throw CommandError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
             }
             try execute(settings, directory: directory, checkpoint: nil)
         }
@@ -129,7 +129,7 @@ struct TrainCommand: ParsableCommand {
         options.epochs = epochs ?? 10
         options.batchSize = batchSize
         guard let kind = OptimizerKind(rawValue: optimizer.lowercased()) else {
-            throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
+            throw CommandError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
         }
         options.optimizer = kind
         options.learningRate = lr ?? (kind == .adam ? 0.001 : 0.01)
@@ -182,13 +182,13 @@ struct TrainCommand: ParsableCommand {
         let train = data.split.train, test = data.split.test
         let classes = network.outputShape.reduce(1, *)
         if !(options.loss.isBinary && classes == 1) && classes != train.classCount {
-            throw ValidationError(
+            throw CommandError(
                 "the network ends in \(classes) outputs but '\(settings.dataset)' has \(train.classCount) classes; make the last layer 'dense \(train.classCount)'")
         }
         let trainer = try Trainer(network: network, options: options)
         if let checkpoint { trainer.restore(from: checkpoint) }
         if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.name) {
-            throw ValidationError("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only")
+            throw CommandError("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only")
         }
 
         let metrics = try MetricsWriter(directory: directory, append: checkpoint != nil)
@@ -219,7 +219,7 @@ struct TrainCommand: ParsableCommand {
             try? metrics.flush()
             let saved = FileManager.default.fileExists(atPath: checkpointURL.path)
                 ? "; the last good checkpoint (epoch \(trainer.progress.epochsDone)) stays in \(checkpointURL.path)" : ""
-            throw ValidationError("\(error)\(saved)")
+            throw CommandError("\(error)\(saved)")
         }
         let seconds = Date().timeIntervalSince(started)
         if trainer.progress.stoppedEarly { Terminal.error("stopped early after epoch \(trainer.progress.epochsDone)") }
@@ -318,13 +318,13 @@ func parseEarlyStop(_ text: String) throws -> EarlyStopping {
     let key = parts.count == 2 ? parts[0].lowercased() : ""
     let value = parts.last ?? ""
     if key == "patience" || (key.isEmpty && Int(value) != nil) {
-        guard let n = Int(value), n >= 1 else { throw ValidationError("--early-stop patience must be a whole number of epochs >= 1, got '\(value)'") }
+        guard let n = Int(value), n >= 1 else { throw CommandError("--early-stop patience must be a whole number of epochs >= 1, got '\(value)'") }
         return .patience(n)
     }
     if key == "acc" || key == "accuracy" || key.isEmpty, let a = Double(value), a > 0, a <= 1 {
         return .trainAccuracy(a)
     }
-    throw ValidationError("--early-stop takes acc=0.97 (stop at that training accuracy) or patience=3 (epochs without validation gain), got '\(text)'")
+    throw CommandError("--early-stop takes acc=0.97 (stop at that training accuracy) or patience=3 (epochs without validation gain), got '\(text)'")
 }
 
 /// A spec given inline, or the contents of the file it names.

@@ -59,3 +59,9 @@ func formatDuration(_ seconds: Double) -> String {
     let s = Int(seconds.rounded())
     return s >= 60 ? "\(s / 60)m\(String(format: "%02d", s % 60))s" : "\(s)s"
 }
+
+/// A problem found while a command runs (not a usage mistake): printed as one line, exit status 1.
+struct CommandError: Error, CustomStringConvertible {
+    var description: String
+    init(_ message: String) { description = message }
+}
