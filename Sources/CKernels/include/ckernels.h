@@ -17,6 +17,12 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
 /// 1 when this CPU runs the AVX2+FMA kernels, else 0.
 int cn_has_avx2_fma(void);
 
+/// 1 when cn_sgemm currently runs the AVX2+FMA micro-kernel, 0 when it runs the portable one.
+int cn_sgemm_uses_avx2(void);
+
+/// Forces the portable kernel (on != 0) even where AVX2+FMA exist; for tests and benchmarks.
+void cn_sgemm_force_portable(int on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -4,8 +4,11 @@ import CKernels
 public enum Gemm {
     /// `C = alpha * op(A) * op(B) + beta * C`, where op(A) is m x k and op(B) is k x n.
     /// With `transA`, A is stored k x m; with `transB`, B is stored n x k. `lda`, `ldb`, `ldc` are the
-    /// stored row strides.
-    @inlinable
+    /// stored row strides. With `beta == 0`, C is not read (it may hold anything, NaN included).
+    ///
+    /// Large products are split into `Threading.threads` disjoint blocks of C (rows or columns, whichever
+    /// dimension is longer); every element is computed with the same arithmetic whatever the split, so
+    /// the result is bit-identical for any thread count.
     public static func multiply(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int, alpha: Float = 1,
@@ -14,8 +17,62 @@ public enum Gemm {
         beta: Float = 0,
         c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        if m == 0 || n == 0 { return }
+        if m <= 0 || n <= 0 { return }
+        let threads = Threading.threads
+        if threads <= 1 || m &* n &* max(k, 1) < parallelThreshold {
+            kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        // Split the longer side of C; the other operand is packed by every thread, so this keeps the
+        // redundant packing small. Blocks are aligned to the micro-kernel's tile (6 rows, 16 columns).
+        let splitRows = m >= n
+        let align = splitRows ? 6 : 16
+        let length = splitRows ? m : n
+        let tiles = (length &+ align &- 1) / align
+        let parts = min(threads, tiles)
+        if parts <= 1 {
+            kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            return
+        }
+        let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
+        Threading.parallelFor(parts) { part in
+            let first = tiles &* part / parts &* align
+            let last = min(length, tiles &* (part &+ 1) / parts &* align)
+            if last <= first { return }
+            if splitRows {
+                let aOffset = transA ? first : first &* lda
+                kernel(
+                    transA, transB, last &- first, n, k, alpha, pa.value + aOffset, lda, pb.value, ldb, beta,
+                    pc.value + first &* ldc, ldc)
+            } else {
+                let bOffset = transB ? first &* ldb : first
+                kernel(
+                    transA, transB, m, last &- first, k, alpha, pa.value, lda, pb.value + bOffset, ldb, beta,
+                    pc.value + first, ldc)
+            }
+        }
+    }
+
+    /// Products with fewer multiply-adds than this (m * n * k) stay on the calling thread.
+    static let parallelThreshold = 1 << 21
+
+    /// One single-threaded call of the C kernel (packed AVX2+FMA where the CPU has it).
+    @inline(__always)
+    static func kernel(
+        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
+        _ c: UnsafeMutablePointer<Float>, _ ldc: Int
+    ) {
         cn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+    }
+
+    /// True when the AVX2+FMA micro-kernel runs on this CPU (false: the portable C kernel).
+    public static var usesAVX2: Bool { cn_sgemm_uses_avx2() != 0 }
+
+    /// Forces the portable C kernel even where AVX2+FMA exist (tests and benchmarks compare both paths).
+    public static var forcePortableKernel: Bool {
+        get { cn_sgemm_uses_avx2() == 0 && cn_has_avx2_fma() != 0 }
+        set { cn_sgemm_force_portable(newValue ? 1 : 0) }
     }
 
     /// Slow, obviously correct reference: the test oracle for `multiply`.

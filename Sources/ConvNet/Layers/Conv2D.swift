@@ -13,7 +13,7 @@ public final class Conv2D: Layer {
     public private(set) var bias: Parameter!
     public private(set) var geometry: ConvGeometry!
     private var cachedInput: Tensor?
-    private var workspace: [Float] = []
+    private let workspace = ConvWorkspace()
 
     public init(
         filters: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: Padding = .valid,
@@ -56,13 +56,13 @@ public final class Conv2D: Layer {
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         cachedInput = input
-        return conv2dForward(input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: &workspace)
+        return conv2dForward(input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace)
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        let grads = conv2dBackward(outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: &workspace)
+        let grads = conv2dBackward(outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace)
         weight.gradient = grads.weight
         bias.gradient = grads.bias
         return grads.input

@@ -35,8 +35,7 @@ public func conv2d(
     guard bias.count == g.outChannels else {
         throw ShapeError.mismatch(operation: "conv2d", expected: "bias [\(g.outChannels)]", got: bias.shape)
     }
-    var workspace = [Float]()
-    return conv2dForward(input, weight: weight, bias: bias, geometry: g, workspace: &workspace)
+    return conv2dForward(input, weight: weight, bias: bias, geometry: g, workspace: ConvWorkspace())
 }
 
 /// The backward pass of `conv2d`: given dL/dy, returns dL/dx, dL/dw and dL/db.
@@ -51,41 +50,60 @@ public func conv2dBackward(
             operation: "conv2d backward", expected: "dL/dy of shape \(formatShape(expected))",
             got: outputGradient.shape)
     }
-    var workspace = [Float]()
-    return conv2dBackward(outputGradient, input: input, weight: weight, geometry: g, workspace: &workspace)
+    return conv2dBackward(outputGradient, input: input, weight: weight, geometry: g, workspace: ConvWorkspace())
 }
 
-/// Forward convolution with a resolved geometry; `workspace` is reused for the column matrix.
+// MARK: - Fast paths
+//
+// Threads split the batch: thread t takes samples [n*t/T, n*(t+1)/T), with its own im2col buffer and,
+// in the backward pass, its own weight and bias gradient accumulators, summed in thread order at the
+// end. Inside a thread each sample is im2col + one single-threaded GEMM. When the batch is smaller
+// than the thread count, samples run one after another and the GEMMs themselves are threaded.
+// Forward outputs and input gradients do not depend on the thread count; weight and bias gradients
+// depend only on it (fixed reduction order), so a run is deterministic for a given thread count.
+// A 1x1, stride-1, unpadded convolution skips im2col (the input already is the column matrix).
+
+/// Workspace slots per thread: column matrix, column gradient, weight and bias gradient partials.
+private enum ConvSlot {
+    static let perThread = 4
+    static func columns(_ t: Int) -> Int { t &* perThread }
+    static func columnGradient(_ t: Int) -> Int { t &* perThread &+ 1 }
+    static func weightGradient(_ t: Int) -> Int { t &* perThread &+ 2 }
+    static func biasGradient(_ t: Int) -> Int { t &* perThread &+ 3 }
+}
+
+/// How many threads split the batch (1: samples run in turn and the GEMMs are threaded instead).
+@inline(__always)
+private func batchParts(_ n: Int) -> Int {
+    let threads = Threading.threads
+    return n >= threads ? threads : 1
+}
+
+/// Forward convolution with a resolved geometry; `workspace` keeps the column matrices between calls.
 func conv2dForward(
-    _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: inout [Float]
+    _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
 ) -> Tensor {
     let n = input.batchSize
-    let patch = g.patchSize, pixels = g.outputPixels
-    if !g.isPointwise && workspace.count < patch * pixels {
-        workspace = [Float](repeating: 0, count: patch * pixels)
+    let parts = batchParts(n)
+    if !g.isPointwise {
+        for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: g.patchSize &* g.outputPixels) }
     }
     return Tensor(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 bias.withUnsafeBufferPointer { b in
-                    workspace.withUnsafeMutableBufferPointer { cols in
+                    let x = x.baseAddress!, w = w.baseAddress!, b = b.baseAddress!, y = out.baseAddress!
+                    if parts == 1 {
+                        let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
                         for s in 0..<n {
-                            let xs = x.baseAddress! + s * g.inputSize
-                            let ys = out.baseAddress! + s * g.outputSize
-                            // Start from the bias, then add W x columns.
-                            for o in 0..<g.outChannels {
-                                (ys + o * pixels).initialize(repeating: b[o], count: pixels)
+                            convForwardSample(x, sample: s, w, b, y, cols, g, threaded: true)
+                        }
+                    } else {
+                        Threading.parallelFor(parts) { t in
+                            let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
+                            for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
+                                convForwardSample(x, sample: s, w, b, y, cols, g, threaded: false)
                             }
-                            let columns: UnsafePointer<Float>
-                            if g.isPointwise {
-                                columns = xs
-                            } else {
-                                Im2col.expand(xs, into: cols.baseAddress!, geometry: g)
-                                columns = UnsafePointer(cols.baseAddress!)
-                            }
-                            Gemm.multiply(
-                                m: g.outChannels, n: pixels, k: patch, a: w.baseAddress!, lda: patch,
-                                b: columns, ldb: pixels, beta: 1, c: ys, ldc: pixels)
                         }
                     }
                 }
@@ -94,14 +112,51 @@ func conv2dForward(
     }
 }
 
-/// Backward convolution with a resolved geometry; `workspace` is reused for column matrices.
+/// y_s = bias + W (OC x patch) * columns(x_s) (patch x pixels).
+@inline(__always)
+private func convForwardSample(
+    _ x: UnsafePointer<Float>, sample s: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool
+) {
+    let patch = g.patchSize, pixels = g.outputPixels
+    let xs = x + s &* g.inputSize
+    let ys = y + s &* g.outputSize
+    for o in 0..<g.outChannels {
+        (ys + o &* pixels).initialize(repeating: b[o], count: pixels)
+    }
+    let columns: UnsafePointer<Float>
+    if let cols {
+        Im2col.expand(xs, into: cols, geometry: g)
+        columns = UnsafePointer(cols)
+    } else {
+        columns = xs
+    }
+    if threaded {
+        Gemm.multiply(
+            m: g.outChannels, n: pixels, k: patch, a: w, lda: patch, b: columns, ldb: pixels, beta: 1, c: ys,
+            ldc: pixels)
+    } else {
+        Gemm.kernel(false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
+    }
+}
+
+/// Backward convolution with a resolved geometry; `workspace` keeps column matrices and per-thread
+/// gradient partials between calls.
 func conv2dBackward(
-    _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: inout [Float]
+    _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
 ) -> ConvGradients {
     let n = input.batchSize
+    let parts = batchParts(n)
     let patch = g.patchSize, pixels = g.outputPixels
-    if workspace.count < 2 * patch * pixels {
-        workspace = [Float](repeating: 0, count: 2 * patch * pixels)
+    for t in 0..<parts {
+        if !g.isPointwise {
+            workspace.reserve(ConvSlot.columns(t), count: patch &* pixels)
+            workspace.reserve(ConvSlot.columnGradient(t), count: patch &* pixels)
+        }
+        if t > 0 {
+            workspace.reserve(ConvSlot.weightGradient(t), count: g.outChannels &* patch)
+            workspace.reserve(ConvSlot.biasGradient(t), count: g.outChannels)
+        }
     }
     var dWeight = Tensor(shape: weight.shape)
     var dBias = Tensor(shape: [g.outChannels])
@@ -112,39 +167,33 @@ func conv2dBackward(
                 dWeight.withUnsafeMutableBufferPointer { dw in
                     dBias.withUnsafeMutableBufferPointer { db in
                         dInput.withUnsafeMutableBufferPointer { dx in
-                            workspace.withUnsafeMutableBufferPointer { ws in
-                                let cols = ws.baseAddress!
-                                let dcols = ws.baseAddress! + patch * pixels
+                            let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
+                            let dw = dw.baseAddress!, db = db.baseAddress!, dx = dx.baseAddress!
+                            if parts == 1 {
+                                let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
+                                let dcols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columnGradient(0))
                                 for s in 0..<n {
-                                    let xs = x.baseAddress! + s * g.inputSize
-                                    let dys = dyp.baseAddress! + s * g.outputSize
-                                    let dxs = dx.baseAddress! + s * g.inputSize
-                                    Reduce.addRowSums(dys, rows: g.outChannels, columns: pixels, into: db.baseAddress!)
-                                    let columns: UnsafePointer<Float>
-                                    if g.isPointwise {
-                                        columns = xs
-                                    } else {
-                                        Im2col.expand(xs, into: cols, geometry: g)
-                                        columns = UnsafePointer(cols)
+                                    convBackwardSample(
+                                        x, dyp, w, sample: s, dw: dw, db: db, dx: dx, cols, dcols, g,
+                                        first: s == 0, threaded: true)
+                                }
+                            } else {
+                                Threading.parallelFor(parts) { t in
+                                    let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
+                                    let dcols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columnGradient(t))
+                                    let dwt = t == 0 ? dw : workspace.pointer(ConvSlot.weightGradient(t))
+                                    let dbt = t == 0 ? db : workspace.pointer(ConvSlot.biasGradient(t))
+                                    let first = n &* t / parts
+                                    for s in first..<(n &* (t &+ 1) / parts) {
+                                        convBackwardSample(
+                                            x, dyp, w, sample: s, dw: dwt, db: dbt, dx: dx, cols, dcols, g,
+                                            first: s == first, threaded: false)
                                     }
-                                    // dW += dY_s (OC x P) * columns^T (P x patch)
-                                    Gemm.multiply(
-                                        transB: true, m: g.outChannels, n: patch, k: pixels,
-                                        a: dys, lda: pixels, b: columns, ldb: pixels,
-                                        beta: 1, c: dw.baseAddress!, ldc: patch)
-                                    // dcolumns = W^T (patch x OC) * dY_s (OC x P)
-                                    if g.isPointwise {
-                                        Gemm.multiply(
-                                            transA: true, m: patch, n: pixels, k: g.outChannels,
-                                            a: w.baseAddress!, lda: patch, b: dys, ldb: pixels,
-                                            beta: 0, c: dxs, ldc: pixels)
-                                    } else {
-                                        Gemm.multiply(
-                                            transA: true, m: patch, n: pixels, k: g.outChannels,
-                                            a: w.baseAddress!, lda: patch, b: dys, ldb: pixels,
-                                            beta: 0, c: dcols, ldc: pixels)
-                                        Im2col.accumulate(dcols, into: dxs, geometry: g)
-                                    }
+                                }
+                                // Fixed-order reduction of the partial gradients.
+                                for t in 1..<parts {
+                                    Reduce.add(workspace.pointer(ConvSlot.weightGradient(t)), into: dw, count: g.outChannels &* patch)
+                                    Reduce.add(workspace.pointer(ConvSlot.biasGradient(t)), into: db, count: g.outChannels)
                                 }
                             }
                         }
@@ -156,8 +205,54 @@ func conv2dBackward(
     return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }
 
+/// One sample's backward pass: dW (+)= dY_s * columns^T, db (+)= row sums of dY_s,
+/// dx_s = col2im(W^T * dY_s). With `first`, dW and db are overwritten instead of accumulated.
+@inline(__always)
+private func convBackwardSample(
+    _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, sample s: Int,
+    dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+    _ cols: UnsafeMutablePointer<Float>?, _ dcols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry,
+    first: Bool, threaded: Bool
+) {
+    let patch = g.patchSize, pixels = g.outputPixels, oc = g.outChannels
+    let xs = x + s &* g.inputSize
+    let dys = dy + s &* g.outputSize
+    let dxs = dx + s &* g.inputSize
+    if first { db.update(repeating: 0, count: oc) }
+    Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
+    let columns: UnsafePointer<Float>
+    if let cols {
+        Im2col.expand(xs, into: cols, geometry: g)
+        columns = UnsafePointer(cols)
+    } else {
+        columns = xs
+    }
+    let beta: Float = first ? 0 : 1
+    // dW (+)= dY_s (OC x P) * columns^T (P x patch); dcolumns = W^T (patch x OC) * dY_s (OC x P).
+    let dcolumns = dcols ?? dxs
+    if threaded {
+        Gemm.multiply(
+            transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
+            c: dw, ldc: patch)
+        Gemm.multiply(
+            transA: true, m: patch, n: pixels, k: oc, a: w, lda: patch, b: dys, ldb: pixels, beta: 0,
+            c: dcolumns, ldc: pixels)
+    } else {
+        Gemm.kernel(false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
+        Gemm.kernel(true, false, patch, pixels, oc, 1, w, patch, dys, pixels, 0, dcolumns, pixels)
+    }
+    if let dcols {
+        Im2col.accumulate(dcols, into: dxs, geometry: g)
+    }
+}
+
 /// Small reductions shared by several ops.
 enum Reduce {
+    /// `out[i] += v[i]` for `count` elements.
+    static func add(_ v: UnsafePointer<Float>, into out: UnsafeMutablePointer<Float>, count: Int) {
+        for i in 0..<count { out[i] += v[i] }
+    }
+
     /// `out[r] += sum_c m[r, c]` for a rows x columns matrix.
     static func addRowSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
         for r in 0..<rows {

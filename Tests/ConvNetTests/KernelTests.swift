@@ -1,0 +1,240 @@
+import Testing
+@testable import ConvNet
+
+/// The fast kernels (packed GEMM, threaded batch-split convolution, im2col) against the slow references.
+/// The suite is serialized because it changes process-wide settings (thread count, kernel choice).
+@Suite("Kernels", .serialized)
+struct KernelTests {
+    static func randomArray(_ count: Int, _ random: inout SeededGenerator) -> [Float] {
+        (0..<count).map { _ in random.uniform(-1, 1) }
+    }
+
+    static func randomTensor(_ shape: [Int], _ random: inout SeededGenerator) -> Tensor {
+        try! Tensor(shape: shape, scalars: randomArray(shape.reduce(1, *), &random))
+    }
+
+    /// Runs `body` with the given thread count, then restores the default.
+    static func withThreads<R>(_ t: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = Threading.threads
+        Threading.threads = t
+        defer { Threading.threads = saved }
+        return try body()
+    }
+
+    /// The kernels to exercise: the portable C kernel always, AVX2+FMA where the CPU has it.
+    static var kernelChoices: [Bool] { Gemm.usesAVX2 || Gemm.forcePortableKernel ? [false, true] : [false] }
+
+    /// One GEMM against `Gemm.reference`; returns the fast result.
+    @discardableResult
+    static func checkGemm(
+        transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float, pad: Int,
+        seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation
+    ) -> [Float] {
+        var random = SeededGenerator(seed: seed)
+        let aRows = transA ? k : m, aCols = transA ? m : k
+        let bRows = transB ? n : k, bCols = transB ? k : n
+        let lda = aCols + pad, ldb = bCols + pad, ldc = n + pad
+        let a = randomArray(aRows * lda, &random), b = randomArray(bRows * ldb, &random)
+        var c = randomArray(m * ldc, &random)
+        if beta == 0 {
+            // C must not be read when beta is 0: NaN must not leak through.
+            for i in 0..<c.count { c[i] = .nan }
+        }
+        var expected = c
+        Gemm.reference(
+            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
+            beta: beta, c: &expected, ldc: ldc)
+        a.withUnsafeBufferPointer { pa in
+            b.withUnsafeBufferPointer { pb in
+                c.withUnsafeMutableBufferPointer { pc in
+                    Gemm.multiply(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress!,
+                        lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                }
+            }
+        }
+        let tolerance = 2e-6 * Float(k) + 1e-5
+        var worst: Float = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                let d = abs(c[i * ldc + j] - expected[i * ldc + j])
+                worst = d.isNaN ? .infinity : max(worst, d)
+            }
+            // Padding columns of C are never touched.
+            for j in n..<ldc where beta != 0 {
+                #expect(c[i * ldc + j] == expected[i * ldc + j], sourceLocation: sourceLocation)
+            }
+        }
+        #expect(
+            worst <= tolerance,
+            "transA \(transA) transB \(transB) \(m)x\(n)x\(k) alpha \(alpha) beta \(beta) pad \(pad): error \(worst)",
+            sourceLocation: sourceLocation)
+        return c
+    }
+
+    @Test("GEMM: all transpose cases, odd sizes, alpha/beta, padded strides", arguments: [false, true])
+    func gemmCases(portable: Bool) {
+        guard !portable || Self.kernelChoices.contains(true) else { return }
+        Gemm.forcePortableKernel = portable
+        defer { Gemm.forcePortableKernel = false }
+        let sizes: [(Int, Int, Int)] = [
+            (1, 1, 1), (1, 5, 17), (5, 1, 3), (6, 16, 8), (7, 17, 9), (17, 33, 5), (33, 17, 67), (67, 5, 33),
+            (12, 32, 1), (13, 47, 64),
+        ]
+        let scalings: [(Float, Float)] = [(1, 0), (1, 1), (0.5, -1.25), (-2, 0)]
+        var seed: UInt64 = 1
+        for transA in [false, true] {
+            for transB in [false, true] {
+                for (m, n, k) in sizes {
+                    for (alpha, beta) in scalings {
+                        for pad in [0, 3] {
+                            seed &+= 1
+                            Self.checkGemm(
+                                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+                                pad: pad, seed: seed)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("GEMM: depth above one block (K blocked), zero K and zero alpha")
+    func gemmDeepAndDegenerate() {
+        for transA in [false, true] {
+            for transB in [false, true] {
+                Self.checkGemm(transA: transA, transB: transB, m: 7, n: 19, k: 1100, alpha: 1, beta: 0.5, pad: 1, seed: 7)
+                Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0.5, pad: 0, seed: 8)
+                Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0, pad: 0, seed: 9)
+                Self.checkGemm(transA: transA, transB: transB, m: 4, n: 9, k: 6, alpha: 0, beta: 2, pad: 0, seed: 10)
+            }
+        }
+    }
+
+    @Test("GEMM: threaded products equal the single-threaded ones bit for bit")
+    func gemmThreadsAgree() {
+        // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
+        for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
+            for (transA, transB) in [(false, false), (true, true), (false, true)] {
+                let one = Self.withThreads(1) {
+                    Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
+                }
+                for t in [2, 3] {
+                    let many = Self.withThreads(t) {
+                        Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
+                    }
+                    #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
+                }
+            }
+        }
+    }
+
+    struct ConvCase: CustomTestStringConvertible, Sendable {
+        var batch: Int, channels: Int, height: Int, width: Int, filters: Int
+        var kernel: (Int, Int), stride: (Int, Int), padding: Padding
+        var testDescription: String {
+            "n\(batch) c\(channels) \(height)x\(width) -> \(filters) k\(kernel.0)x\(kernel.1) s\(stride.0)x\(stride.1) \(padding)"
+        }
+    }
+
+    static let convCases: [ConvCase] = [
+        ConvCase(batch: 1, channels: 1, height: 7, width: 9, filters: 2, kernel: (3, 3), stride: (1, 1), padding: .valid),
+        ConvCase(batch: 3, channels: 2, height: 9, width: 8, filters: 3, kernel: (3, 2), stride: (2, 2), padding: .symmetric(1)),
+        ConvCase(batch: 3, channels: 3, height: 6, width: 5, filters: 4, kernel: (1, 1), stride: (1, 1), padding: .valid),
+        ConvCase(batch: 2, channels: 2, height: 7, width: 5, filters: 3, kernel: (1, 1), stride: (2, 2), padding: .valid),
+        ConvCase(
+            batch: 3, channels: 2, height: 8, width: 7, filters: 5, kernel: (2, 3), stride: (1, 2),
+            padding: .explicit(top: 1, left: 0, bottom: 2, right: 1)),
+        ConvCase(batch: 3, channels: 2, height: 11, width: 10, filters: 3, kernel: (5, 5), stride: (2, 2), padding: .same),
+        ConvCase(batch: 1, channels: 3, height: 5, width: 6, filters: 17, kernel: (3, 3), stride: (1, 1), padding: .same),
+        ConvCase(batch: 3, channels: 1, height: 12, width: 13, filters: 4, kernel: (10, 10), stride: (1, 1), padding: .valid),
+        ConvCase(batch: 4, channels: 1, height: 10, width: 10, filters: 6, kernel: (5, 5), stride: (1, 1), padding: .symmetric(2)),
+    ]
+
+    static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Float? {
+        guard a.shape == b.shape else { return .infinity }
+        var worst: Float = 0
+        for i in 0..<a.count {
+            let d = abs(a[i] - b[i]) / max(1, abs(b[i]))
+            if !(d <= tolerance) { worst = max(worst, d.isNaN ? .infinity : d) }
+        }
+        return worst == 0 ? nil : worst
+    }
+
+    @Test("Convolution forward and backward match the references, for 1, 2 and 3 threads", arguments: convCases)
+    func convolution(_ c: ConvCase) throws {
+        var random = SeededGenerator(seed: UInt64(c.channels * 1000 + c.height * 10 + c.filters))
+        let x = Self.randomTensor([c.batch, c.channels, c.height, c.width], &random)
+        let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
+        let b = Self.randomTensor([c.filters], &random)
+        let expectedY = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+        let dy = Self.randomTensor(expectedY.shape, &random)
+        let expected = try Reference.conv2dBackward(dy, input: x, weight: w, stride: c.stride, padding: c.padding)
+
+        var firstY: Tensor?, firstDx: Tensor?
+        for t in [1, 2, 3] {
+            let (y, grads) = try Self.withThreads(t) {
+                (
+                    try conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding),
+                    try conv2dBackward(dy, input: x, weight: w, stride: c.stride, padding: c.padding)
+                )
+            }
+            #expect(Self.close(y, expectedY) == nil, "forward, \(t) threads")
+            #expect(Self.close(grads.input, expected.input) == nil, "dL/dx, \(t) threads")
+            #expect(Self.close(grads.weight, expected.weight) == nil, "dL/dw, \(t) threads")
+            #expect(Self.close(grads.bias, expected.bias) == nil, "dL/db, \(t) threads")
+            // The forward pass and dL/dx do not depend on the thread count at all.
+            if let firstY, let firstDx {
+                #expect(y == firstY, "forward with \(t) threads differs from 1 thread")
+                #expect(grads.input == firstDx, "dL/dx with \(t) threads differs from 1 thread")
+            } else {
+                firstY = y
+                firstDx = grads.input
+            }
+        }
+    }
+
+    @Test("Convolution is deterministic for a given thread count and reuses one workspace across shapes")
+    func convolutionDeterministicWorkspace() throws {
+        let workspace = ConvWorkspace()
+        var random = SeededGenerator(seed: 99)
+        for c in Self.convCases {
+            let x = Self.randomTensor([c.batch, c.channels, c.height, c.width], &random)
+            let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
+            let b = Self.randomTensor([c.filters], &random)
+            let g = try convGeometry(input: x.shape, weight: w.shape, stride: c.stride, padding: c.padding)
+            try Self.withThreads(2) {
+                let y1 = conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace)
+                let y2 = conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace)
+                #expect(y1 == y2)
+                let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+                #expect(Self.close(y1, reference) == nil)
+                let dy = Self.randomTensor(y1.shape, &random)
+                let g1 = conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace)
+                let g2 = conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace)
+                #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
+            }
+        }
+    }
+
+    @Test("im2col accumulate is the adjoint of expand: <expand(x), y> = <x, accumulate(y)>", arguments: convCases)
+    func im2colAdjoint(_ c: ConvCase) throws {
+        var random = SeededGenerator(seed: 5)
+        let g = try convGeometry(
+            input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+            stride: c.stride, padding: c.padding)
+        let x = Self.randomArray(g.inputSize, &random)
+        let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
+        var columns = [Float](repeating: .nan, count: y.count)
+        var back = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { px in
+            columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        y.withUnsafeBufferPointer { py in
+            back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
+    }
+}
