@@ -7,6 +7,6 @@ struct ConvNetTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "convnet",
         abstract: "Build, train, inspect and explain convolutional neural networks on the CPU.",
-        subcommands: [GradCheckCommand.self]
+        subcommands: [GradCheckCommand.self, PlotCommand.self, ExplainCommand.self]
     )
 }
