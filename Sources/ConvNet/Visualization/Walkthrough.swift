@@ -301,7 +301,7 @@ public enum ToyWalkthrough {
              WalkthroughMatrix(name: "dL/db", caption: "conv1.bias gradient", tensor: db)])
 
         add("update", .update, "Parameters after one update",
-            "Plain gradient descent with learning rate \("\(learningRate)"): every parameter moves against its gradient, θ ← θ - \("\(learningRate)") * dL/dθ. On this example the loss drops from \(s4(loss.loss)) to \(s4(newLoss.loss)) (ŷ \(s4(yHat[0])) → \(s4(newYHat[0]))).",
+            "Plain gradient descent with learning rate \(learningRate): every parameter moves against its gradient, θ ← θ - \(learningRate) * dL/dθ. On this example the loss drops from \(s4(loss.loss)) to \(s4(newLoss.loss)) (ŷ \(s4(yHat[0])) → \(s4(newYHat[0]))).",
             [WalkthroughMatrix(name: "K'", caption: "conv1.weight", tensor: conv.weight.value),
              WalkthroughMatrix(name: "b'", caption: "conv1.bias", tensor: conv.bias.value),
              WalkthroughMatrix(name: "W'", caption: "dense1.weight", tensor: dense.weight.value),
@@ -310,7 +310,7 @@ public enum ToyWalkthrough {
 
         return Walkthrough(
             title: "How the toy CNN learns: one forward and backward pass",
-            introduction: "Network: \(net.spec). Every number below is computed by ConvNet's own layers, loss and optimizer (seed \(seed), learning rate \("\(learningRate)")).",
+            introduction: "Network: \(net.spec). Every number below is computed by ConvNet's own layers, loss and optimizer (seed \(seed), learning rate \(learningRate)).",
             steps: steps)
     }
 }
