@@ -47,6 +47,11 @@ struct ReportTests {
         let (report, _, _) = try toyReport()
         let url = try ReportWriter.write(report, to: dir)
         #expect(url.lastPathComponent == "report.html")
+        // CONVNET_KEEP_REPORT=DIR keeps a copy to look at (for example with chromium --screenshot).
+        if let keep = ProcessInfo.processInfo.environment["CONVNET_KEEP_REPORT"] {
+            try ReportWriter.write(report, to: URL(fileURLWithPath: keep))
+            try Data(ToyWalkthrough.make(seed: 0).html().utf8).write(to: URL(fileURLWithPath: keep).appendingPathComponent("explain.html"))
+        }
         let html = try String(contentsOf: url, encoding: .utf8)
         for file in ["loss.svg", "loss_per_epoch.svg", "accuracy.svg", "learning_rate.svg", "confusion_matrix.svg", "filters.svg", "feature_maps.svg", "misclassified.svg"] {
             let svg = try String(contentsOf: dir.appendingPathComponent(file), encoding: .utf8)

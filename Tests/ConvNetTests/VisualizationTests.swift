@@ -308,3 +308,11 @@ struct RunMetricsTests {
         #expect(try String(contentsOf: files[2], encoding: .utf8).contains("best test accuracy 87.00% (epoch 4)"))
     }
 }
+
+@Suite("Chart axes")
+struct ChartAxisTests {
+    @Test func epochAxisHasWholeNumbersOnly() {
+        let svg = RunCharts.accuracy(sampleMetrics(epochs: 4)).svg()
+        #expect(svg.contains(">2</text>") && !svg.contains(">1.5</text>"))
+    }
+}
