@@ -23,14 +23,9 @@ struct PlotCommand: ParsableCommand {
 
     func run() throws {
         let source = URL(fileURLWithPath: directory)
-        let metrics: RunMetrics
-        do {
-            metrics = try RunMetrics.load(from: source)
-        } catch let error as MetricsError {
-            throw ValidationError(error.description)
-        }
+        let metrics = try RunMetrics.load(from: source)  // MetricsError says which file and what to do
         guard !metrics.isEmpty else {
-            throw ValidationError("\(source.path) has no metrics rows yet: train first, or wait for the first epoch to end")
+            throw ValueError.invalidArgument("\(source.path) has no metrics rows yet: train first, or wait for the first epoch to end")
         }
         var isDirectory: ObjCBool = false
         _ = FileManager.default.fileExists(atPath: source.path, isDirectory: &isDirectory)
