@@ -9,7 +9,8 @@ struct ConvNetTool: ParsableCommand {
         abstract: "Build, train, inspect and explain convolutional neural networks on the CPU.",
         subcommands: [
             TrainCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, DatasetsCommand.self,
-            DownloadCommand.self, GradCheckCommand.self, BenchCommand.self,
+            DownloadCommand.self, ReportCommand.self, PlotCommand.self, ExplainCommand.self, CompareCommand.self,
+            GradCheckCommand.self, BenchCommand.self,
         ]
     )
 }

@@ -6,7 +6,8 @@ public final class MaxPool2D: Layer {
     public let kernel: (height: Int, width: Int)
     public let stride: (height: Int, width: Int)
     private var geometry: ConvGeometry!
-    private var argmax: [Int32] = []
+    /// Per output element of the last forward pass, the winning input's offset inside its plane.
+    public private(set) var argmax: [Int32] = []
     private var cachedInputShape: [Int]?
 
     /// `stride` defaults to the kernel size.

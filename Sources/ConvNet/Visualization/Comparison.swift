@@ -57,6 +57,7 @@ public enum ComparisonCharts {
         }
         var chart = LineChart(title: title, xLabel: "epoch", yLabel: "accuracy", series: series)
         chart.yFormat = .percent
+        chart.integerX = true
         chart.subtitle = "solid: train, dashed: test; shaded: ± one standard deviation"
         return chart
     }

@@ -100,7 +100,7 @@ public struct HeatMap: Sendable {
         let top = titleHeight + columnAxisHeight + columnLabelHeight + 4
         let gridW = Double(columns) * cellSize, gridH = Double(rows) * cellSize
         let legendHeight = markers.isEmpty || markerLegend == nil ? 0.0 : 22
-        let titleWidth = Double(title.count) * 8.5 + 20
+        let titleWidth = max(Double(title.count) * 8.5, Double(subtitle?.count ?? 0) * 6.2) + 20
         let width = max(left + gridW + extraWidth + 12, titleWidth, 120)
         let height = top + gridH + 12 + legendHeight
         let fontSize = min(13, cellSize * 0.3)

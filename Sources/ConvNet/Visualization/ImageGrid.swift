@@ -42,7 +42,7 @@ public struct ImageGrid: Sendable {
         let titleHeight = subtitle == nil ? 30.0 : 46
         let rows = (tiles.count + columns - 1) / columns
         let usedColumns = min(columns, max(tiles.count, 1))
-        let width = max(10 + rowLabelWidth + Double(usedColumns) * cellW + 6, Double(title.count) * 8.5 + 20)
+        let width = max(10 + rowLabelWidth + Double(usedColumns) * cellW + 6, max(Double(title.count) * 8.5, Double(subtitle?.count ?? 0) * 6.2) + 20)
         let height = titleHeight + Double(max(rows, 1)) * cellH + 6
         var out = SVG.open(width: width, height: height, title: title, className: "chart image-grid")
         out += SVG.text(title, x: 10, y: 20, size: 14, weight: "600", extra: "class=\"chart-title\"")
@@ -74,7 +74,7 @@ public struct ImageGrid: Sendable {
     }
 
     private func clip(_ s: String, _ width: Double) -> String {
-        let maxChars = max(4, Int((width + 10) / 6.2))
+        let maxChars = max(4, Int((width + 12) / 5.8))
         return s.count <= maxChars ? s : String(s.prefix(maxChars - 1)) + "…"
     }
 }

@@ -76,6 +76,8 @@ public struct LineChart: Sendable {
     /// `.percent` prints y ticks of fractions as percentages (0.5 -> 50%).
     public var yFormat: ValueFormat = .number
     public var subtitle: String?
+    /// Ticks only at whole numbers on the x axis (epochs, iterations).
+    public var integerX = false
 
     public init(title: String, xLabel: String, yLabel: String, series: [ChartSeries] = []) {
         self.title = title
@@ -124,7 +126,12 @@ public struct LineChart: Sendable {
             }
         }
         ys += yIncludes.map(ty)
-        let xScale = NiceScale(minimum: xs.min() ?? 0, maximum: xs.max() ?? 1, targetTicks: 7)
+        var xScale = NiceScale(minimum: xs.min() ?? 0, maximum: xs.max() ?? 1, targetTicks: 7)
+        if integerX && xScale.step < 1 {
+            xScale.step = 1
+            xScale.lower = xScale.lower.rounded(.down)
+            xScale.upper = xScale.upper.rounded(.up)
+        }
         var yScale = NiceScale(minimum: ys.min() ?? 0, maximum: ys.max() ?? 1, targetTicks: 6)
         if let r = yRange {
             let lo = ty(r.lowerBound), hi = ty(r.upperBound)

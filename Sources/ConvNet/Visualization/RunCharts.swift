@@ -25,6 +25,7 @@ public enum RunCharts {
         }
         var chart = LineChart(title: "Training loss per iteration", xLabel: "iteration", yLabel: "loss", series: series)
         chart.yIncludes = [0]
+        chart.integerX = true
         return chart
     }
 
@@ -34,6 +35,7 @@ public enum RunCharts {
             title: "Training loss per epoch", xLabel: "epoch", yLabel: "mean loss",
             series: [ChartSeries(name: "train loss", points: m.epochs.map { ChartPoint(x: Double($0.epoch), y: $0.trainLoss) }, color: Palette.blue, style: .lineAndMarkers)])
         chart.yIncludes = [0]
+        chart.integerX = true
         return chart
     }
 
@@ -48,6 +50,7 @@ public enum RunCharts {
         }
         var chart = LineChart(title: "Accuracy per epoch", xLabel: "epoch", yLabel: "accuracy", series: series)
         chart.yFormat = .percent
+        chart.integerX = true
         if let best = test.max(by: { $0.y < $1.y }) {
             chart.subtitle = "best test accuracy \(String(format: "%.2f", best.y * 100))% (epoch \(Int(best.x)))"
         }
@@ -60,6 +63,7 @@ public enum RunCharts {
             title: "Learning rate", xLabel: "iteration", yLabel: "learning rate",
             series: [ChartSeries(name: "learning rate", points: m.iterations.map { ChartPoint(x: Double($0.iteration), y: $0.learningRate) }, color: Palette.bluishGreen)])
         chart.yIncludes = [0]
+        chart.integerX = true
         return chart
     }
 
