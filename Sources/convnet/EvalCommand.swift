@@ -24,16 +24,8 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         if let t = threads { Threading.threads = max(1, t) }
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
-        guard let name = dataset ?? (archive.dataset.isEmpty ? nil : archive.dataset) else {
-            throw CommandError("\(weights) does not say which data set it was trained on; give --dataset")
-        }
-        let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }))
-        let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
-        let test = data.split.test
-        let classes = archive.loss.isBinary ? 2 : archive.network.outputShape.reduce(1, *)
-        guard classes == test.classCount else {
-            throw CommandError("the model predicts \(classes) classes but '\(name)' has \(test.classCount)")
-        }
+        let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights)
+        let classes = test.classCount
         let result = try evaluate(archive.network, on: test, loss: archive.loss)
         if json {
             struct Output: Encodable { var test_accuracy: Double; var per_class_accuracy: [Double]; var confusion: [[Int]] }

@@ -115,7 +115,7 @@ struct TrainCommand: ParsableCommand {
             try execute(settings, directory: URL(fileURLWithPath: dir), checkpoint: checkpoint)
         } else {
             let settings = try makeSettings()
-            let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.name))
+            let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.network.name))
             if FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.csv").path) {
                 throw CommandError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
             }
@@ -124,12 +124,12 @@ struct TrainCommand: ParsableCommand {
     }
 
     func makeSettings() throws -> RunSettings {
-        let zooModel = spec == nil ? try ModelZoo.model(named: model ?? "two-conv") : nil
+        let network = try NetworkChoice(model: model, spec: spec)
         var options = TrainingOptions()
         options.epochs = epochs ?? 10
         options.batchSize = batchSize
         guard let kind = OptimizerKind(rawValue: optimizer.lowercased()) else {
-            throw CommandError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
+            throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
         }
         options.optimizer = kind
         options.learningRate = lr ?? (kind == .adam ? 0.001 : 0.01)
@@ -142,61 +142,44 @@ struct TrainCommand: ParsableCommand {
         options.weightDecay = weightDecay
         options.seed = seed
         options.earlyStopping = try earlyStop.map(parseEarlyStop)
+        options.loss = network.loss
         _ = try WeightInit(parsing: initializer)
-        let specText = try spec.map(readSpec) ?? zooModel!.spec
-        let parsed = try NetworkSpec.parse(specText)
-        switch parsed.layers.last?.kind {
-        case "sigmoid" where zooModel == nil: options.loss = .binaryCrossEntropy
-        case "logsoftmax" where zooModel == nil: options.loss = .negativeLogLikelihood
-        default: options.loss = zooModel?.loss ?? .softmaxCrossEntropy
-        }
         try options.validate()
         var fraction = validation ?? 0
         if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
         return RunSettings(
-            name: zooModel?.name ?? "custom", spec: specText, zooInput: zooModel?.inputShape, dataset: dataset ?? zooModel?.defaultDataset ?? "mnist-sample",
-            dataDirectory: dataDir, trainLimit: trainLimit, validation: fraction, initializer: initializer, options: options,
-            exportHW5: export != nil, report: !noReport)
+            network: network, dataset: dataset ?? network.defaultDataset, dataDirectory: dataDir, trainLimit: trainLimit,
+            validation: fraction, initializer: initializer, options: options, exportHW5: export != nil, report: !noReport)
     }
 
     func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
         let options = settings.options
-        var dataOptions = DatasetOptions(dataDirectory: settings.dataDirectory.map { URL(fileURLWithPath: $0) }, trainCount: settings.trainLimit, seed: options.seed)
-        dataOptions.seed = options.seed
-        let split = try DatasetCatalog.load(settings.dataset, options: dataOptions)
-        let parsed = try NetworkSpec.parse(settings.spec)
-        let channels = split.train.sampleShape.first ?? 1
-        let inputShape = settings.zooInput.map { $0.first == 0 ? [channels] + $0.dropFirst() : $0 } ?? parsed.inputShape ?? split.train.sampleShape
-        let data = try split.prepared(
-            for: inputShape, normalize: settings.dataset != "toy-squares", normalization: checkpoint?.model.normalization,
-            validationFraction: settings.validation, seed: options.seed)
+        let (data, inputShape) = try prepareData(
+            settings.dataset, dataDirectory: settings.dataDirectory, trainLimit: settings.trainLimit, network: settings.network,
+            normalization: checkpoint?.model.normalization, validation: settings.validation, seed: options.seed)
         let network: Sequential
         if let checkpoint {
             network = checkpoint.model.network
         } else {
             let weightInit = try WeightInit(parsing: settings.initializer)
             network = try Sequential(
-                spec: settings.spec, inputShape: inputShape, seed: options.seed, weightInit: weightInit,
+                spec: settings.network.spec, inputShape: inputShape, seed: options.seed, weightInit: weightInit,
                 biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0))
         }
         let train = data.split.train, test = data.split.test
-        let classes = network.outputShape.reduce(1, *)
-        if !(options.loss.isBinary && classes == 1) && classes != train.classCount {
-            throw CommandError(
-                "the network ends in \(classes) outputs but '\(settings.dataset)' has \(train.classCount) classes; make the last layer 'dense \(train.classCount)'")
-        }
+        try checkClasses(network, loss: options.loss, dataset: train, name: settings.dataset)
         let trainer = try Trainer(network: network, options: options)
         if let checkpoint { trainer.restore(from: checkpoint) }
-        if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.name) {
+        if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.network.name) {
             throw CommandError("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only")
         }
 
         let metrics = try MetricsWriter(directory: directory, append: checkpoint != nil)
-        let archive = ModelArchive(network: network, modelName: settings.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
+        let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
                                    dataset: settings.dataset)
         let settingsJSON = try Terminal.json(settings)
         let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
-        Terminal.error("training \(settings.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
+        Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
             + "batch \(options.batchSize), \(Threading.threads) threads; run in \(directory.path)")
         if checkpoint != nil { Terminal.error("resuming after epoch \(trainer.progress.epochsDone) of \(options.epochs)") }
@@ -227,7 +210,7 @@ struct TrainCommand: ParsableCommand {
         let weightsURL = directory.appendingPathComponent("model.npz")
         try archive.write(to: weightsURL)
         if settings.exportHW5 {
-            let url = try CourseExport.write(model: settings.name, network: network, to: directory)
+            let url = try CourseExport.write(model: settings.network.name, network: network, to: directory)
             Terminal.error("course handout weights: \(url.path)")
         }
         let final = try evaluate(network, on: test, loss: options.loss)
@@ -235,7 +218,7 @@ struct TrainCommand: ParsableCommand {
             let report = try writeReport(
                 directory: directory, network: network, test: test, metrics: metrics.metrics,
                 settings: settings.table + [("test accuracy", String(format: "%.2f%%", 100 * final.accuracy))],
-                title: "\(settings.name) on \(settings.dataset)")
+                title: "\(settings.network.name) on \(settings.dataset)")
             Terminal.error("report: \(report.path)")
         }
         let trainSeconds = trainer.epochRecords.map(\.seconds).reduce(0, +)
@@ -245,7 +228,7 @@ struct TrainCommand: ParsableCommand {
         if json {
             let last = trainer.epochRecords.last
             print(try Terminal.json(TrainSummary(
-                model: settings.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
+                model: settings.network.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
                 optimizer: options.optimizer.rawValue, seed: options.seed, train_images: train.count, test_images: test.count,
                 train_loss: last?.trainLoss, train_accuracy: last?.trainAccuracy, test_accuracy: final.accuracy, seconds: seconds,
                 images_per_second: trainSeconds > 0 ? trainedImages / trainSeconds : 0, weights: weightsURL.path)))
@@ -278,9 +261,7 @@ struct TrainSummary: Encodable {
 
 /// Everything that defines a run, saved in its checkpoint so `--resume` rebuilds it.
 struct RunSettings: Codable {
-    var name: String
-    var spec: String
-    var zooInput: [Int]?
+    var network: NetworkChoice
     var dataset: String
     var dataDirectory: String?
     var trainLimit: Int?
@@ -292,7 +273,7 @@ struct RunSettings: Codable {
 
     var table: [(key: String, value: String)] {
         var rows: [(key: String, value: String)] = [
-            ("model", name), ("spec", spec), ("dataset", dataset), ("epochs", String(options.epochs)), ("batch size", String(options.batchSize)),
+            ("model", network.name), ("spec", network.spec), ("dataset", dataset), ("epochs", String(options.epochs)), ("batch size", String(options.batchSize)),
             ("optimizer", options.optimizer.rawValue), ("learning rate", "\(options.learningRate)"), ("seed", String(options.seed)),
             ("initialiser", initializer), ("threads", String(Threading.threads)),
         ]

@@ -1,0 +1,76 @@
+import ConvNet
+import Foundation
+
+/// A network to train: a zoo model or a spec, with the loss its last layer calls for.
+struct NetworkChoice: Codable {
+    var name: String
+    var spec: String
+    /// The zoo's input shape (a leading 0 takes the channel count from the data).
+    var zooInput: [Int]?
+    var loss: LossFunction
+    var defaultDataset: String
+
+    /// `--model NAME` or `--spec TEXT|FILE` (two-conv when neither is given).
+    init(model: String?, spec: String?) throws {
+        if let spec {
+            let text = try readSpec(spec)
+            let parsed = try NetworkSpec.parse(text)
+            name = "custom"
+            self.spec = text
+            zooInput = nil
+            switch parsed.layers.last?.kind {
+            case "sigmoid": loss = .binaryCrossEntropy
+            case "logsoftmax": loss = .negativeLogLikelihood
+            default: loss = .softmaxCrossEntropy
+            }
+            defaultDataset = "mnist-sample"
+        } else {
+            let zoo = try ModelZoo.model(named: model ?? "two-conv")
+            name = zoo.name
+            self.spec = zoo.spec
+            zooInput = zoo.inputShape
+            loss = zoo.loss
+            defaultDataset = zoo.defaultDataset
+        }
+    }
+
+    /// The network's input shape for data whose images are `sampleShape`.
+    func inputShape(forData sampleShape: [Int]) throws -> [Int] {
+        if let zooInput { return zooInput.first == 0 ? [sampleShape.first ?? 1] + zooInput.dropFirst() : zooInput }
+        return try NetworkSpec.parse(spec).inputShape ?? sampleShape
+    }
+}
+
+/// Loads a data set and prepares it for a network: shape transform, hold-out, normalisation.
+func prepareData(
+    _ dataset: String, dataDirectory: String?, trainLimit: Int? = nil, network: NetworkChoice,
+    normalization: Normalization? = nil, validation: Double = 0, seed: UInt64
+) throws -> (data: PreparedData, inputShape: [Int]) {
+    let options = DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }, trainCount: trainLimit, seed: seed)
+    let split = try DatasetCatalog.load(dataset, options: options)
+    let inputShape = try network.inputShape(forData: split.train.sampleShape)
+    let data = try split.prepared(
+        for: inputShape, normalize: dataset != "toy-squares", normalization: normalization, validationFraction: validation, seed: seed)
+    return (data, inputShape)
+}
+
+/// Checks that the network's outputs match the data set's classes.
+func checkClasses(_ network: Sequential, loss: LossFunction, dataset: Dataset, name: String) throws {
+    let outputs = network.outputShape.reduce(1, *)
+    if !(loss.isBinary && outputs == 1) && outputs != dataset.classCount {
+        throw CommandError(
+            "the network ends in \(outputs) outputs but '\(name)' has \(dataset.classCount) classes; make the last layer 'dense \(dataset.classCount)'")
+    }
+}
+
+/// The test set of the data set a saved model was trained on (or `override`), prepared with the
+/// model's own normalisation.
+func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory: String?, weightsPath: String) throws -> (Dataset, String) {
+    guard let name = override ?? (archive.dataset.isEmpty ? nil : archive.dataset) else {
+        throw CommandError("\(weightsPath) does not say which data set it was trained on; give --dataset")
+    }
+    let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }))
+    let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
+    try checkClasses(archive.network, loss: archive.loss, dataset: data.split.test, name: name)
+    return (data.split.test, name)
+}
