@@ -13,7 +13,24 @@ struct DatasetsCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
+    @Option(help: "Time one epoch of mini-batches of this size over 60,000 28x28 images, then exit.")
+    var benchmarkBatch: Int?
+
     func run() throws {
+        if let size = benchmarkBatch {
+            let images = Tensor(shape: [60_000, 1, 28, 28], repeating: 0.5)
+            let data = try Dataset(name: "bench", images: images, labels: (0..<60_000).map { $0 % 10 }, classNames: DatasetCatalog.digitNames)
+            var loader = try BatchLoader(dataset: data, batchSize: size, seed: 1)
+            for epoch in 0..<3 {
+                let start = DispatchTime.now().uptimeNanoseconds
+                var checksum: Float = 0
+                for batch in loader.nextEpoch() { checksum += batch.images[0] }
+                let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                print(String(format: "epoch %d: 60,000 images in %.1f ms (%.2f M images/s, batch %d, check %.0f)",
+                             epoch + 1, seconds * 1000, 60_000 / seconds / 1e6, size, checksum))
+            }
+            return
+        }
         var options = DatasetOptions()
         options.dataDirectory = dataDir.map { URL(fileURLWithPath: $0, isDirectory: true) }
         let list = DatasetCatalog.describeAll(options: options)
