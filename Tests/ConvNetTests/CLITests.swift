@@ -1,0 +1,212 @@
+import Foundation
+import Testing
+@testable import ConvNet
+
+/// Runs the `convnet` executable that `swift test` built beside the test bundle.
+struct CLIResult {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var lastLine: String { stdout.split(separator: "\n").last.map(String.init) ?? "" }
+
+    func json() throws -> [String: Any] {
+        let object = try JSONSerialization.jsonObject(with: Data(lastLine.utf8))
+        return try #require(object as? [String: Any], "not a JSON object: \(lastLine)")
+    }
+}
+
+func convnet(_ arguments: [String], in directory: URL? = nil) throws -> CLIResult {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        .deletingLastPathComponent().appendingPathComponent("convnet")
+    let candidates = [binary, URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent(".build/release/convnet")]
+    guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
+        throw ValueError.invalidArgument("convnet executable not found beside the tests (\(binary.path)); run swift build first")
+    }
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    let out = Pipe(), err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    // Read both pipes while the process runs so neither fills up.
+    let errData = UncheckedBox<Data>()
+    let reader = Thread { errData.value = err.fileHandleForReading.readDataToEndOfFile() }
+    reader.start()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    while errData.value == nil { usleep(1000) }
+    return CLIResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                     stderr: String(decoding: errData.value!, as: UTF8.self))
+}
+
+final class UncheckedBox<T>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T?
+    var value: T? {
+        get { lock.lock(); defer { lock.unlock() }; return stored }
+        set { lock.lock(); stored = newValue; lock.unlock() }
+    }
+}
+
+func weights(_ url: URL) throws -> [String: [Float]] {
+    try NumPyArchive.read(from: url).filter { !$0.key.hasPrefix("meta.") }.mapValues { $0.floats() }
+}
+
+@Suite("The convnet command", .serialized)
+struct CLITests {
+    @Test("train writes metrics, weights NumPy can read, a checkpoint, a report and a JSON summary")
+    func trainToy() throws {
+        let dir = try makeTemporaryFolder()
+        let run = dir.appendingPathComponent("run")
+        let r = try convnet(["train", "--model", "toy", "--epochs", "3", "--out", run.path, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try r.json()
+        for key in ["model", "dataset", "epochs", "batch_size", "optimizer", "seed", "train_images", "test_images", "train_loss",
+                    "train_accuracy", "test_accuracy", "seconds", "images_per_second", "weights"] {
+            #expect(summary[key] != nil, "missing \(key)")
+        }
+        #expect((summary["test_accuracy"] as? Double ?? 0) >= 0.95)
+        for file in ["metrics.csv", "metrics.jsonl", "model.npz", "checkpoint.npz", "report.html", "loss.svg"] {
+            #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let arrays = try NumPyArchive.read(from: run.appendingPathComponent("model.npz"))
+        #expect(arrays["conv1.weight"]?.shape == [1, 1, 3, 3])
+        #expect(arrays["dense1.weight"]?.shape == [1, 4])
+        #expect(try arrays["meta.spec"]?.string() == ToySquares.spec)
+        let metrics = try RunMetrics.load(from: run.appendingPathComponent("metrics.csv"))
+        #expect(metrics.epochs.count == 3)
+        #expect(metrics.iterations.count == 3 * 32)
+
+        let again = try convnet(["train", "--model", "toy", "--out", run.path])
+        #expect(again.status != 0)
+        #expect(again.stderr.contains("already holds a run"))
+
+        let eval = try convnet(["eval", "--weights", run.appendingPathComponent("model.npz").path, "--json"])
+        #expect(eval.status == 0, "\(eval.stderr)")
+        let e = try eval.json()
+        #expect(e["test_accuracy"] as? Double == summary["test_accuracy"] as? Double)
+        #expect((e["confusion"] as? [[Int]])?.count == 2)
+        #expect((e["per_class_accuracy"] as? [Double])?.count == 2)
+    }
+
+    @Test("the same seed and thread count give the same weights; resuming continues exactly")
+    func reproducibleAndResumable() throws {
+        let dir = try makeTemporaryFolder()
+        let common = ["train", "--spec", "conv 4 3x3 pad 1; relu; maxpool 2; flatten; dense 10", "--train-limit", "600",
+                      "--batch-size", "32", "--optimizer", "adam", "--seed", "5", "--threads", "2", "--no-report"]
+        let a = try convnet(common + ["--epochs", "2", "--out", dir.appendingPathComponent("a").path])
+        let b = try convnet(common + ["--epochs", "2", "--out", dir.appendingPathComponent("b").path])
+        let c = try convnet(common + ["--epochs", "1", "--out", dir.appendingPathComponent("c").path])
+        #expect(a.status == 0 && b.status == 0 && c.status == 0, "\(a.stderr)\(c.stderr)")
+        let resumed = try convnet(["train", "--resume", dir.appendingPathComponent("c").path, "--epochs", "2", "--threads", "2"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let wa = try weights(dir.appendingPathComponent("a/model.npz"))
+        #expect(wa == (try weights(dir.appendingPathComponent("b/model.npz"))))
+        #expect(wa == (try weights(dir.appendingPathComponent("c/model.npz"))))
+        let metrics = try RunMetrics.load(from: dir.appendingPathComponent("c/metrics.csv"))
+        #expect(metrics.epochs.map(\.epoch) == [1, 2])
+        let other = try convnet(common.map { $0 == "5" ? "6" : $0 } + ["--epochs", "1", "--out", dir.appendingPathComponent("d").path])
+        #expect(other.status == 0)
+        #expect(try weights(dir.appendingPathComponent("d/model.npz")) != (try weights(dir.appendingPathComponent("c/model.npz"))) )
+    }
+
+    @Test("a diverging run stops with the iteration and advice, and writes no weights")
+    func divergence() throws {
+        let dir = try makeTemporaryFolder()
+        let r = try convnet(["train", "--model", "mlp", "--lr", "1e6", "--momentum", "0.99", "--epochs", "2", "--train-limit", "1000",
+                             "--out", dir.appendingPathComponent("run").path])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("diverged") && r.stderr.contains("iteration") && r.stderr.contains("--lr"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/model.npz").path))
+    }
+
+    @Test("predict classifies PNG and PGM images; a bad image fails before any output")
+    func predict() throws {
+        let dir = try makeTemporaryFolder()
+        let run = dir.appendingPathComponent("run")
+        let t = try convnet(["train", "--model", "tiny-cnn", "--epochs", "2", "--out", run.path, "--no-report"])
+        #expect(t.status == 0, "\(t.stderr)")
+        let sample = try DatasetCatalog.loadSample().test
+        // The first test images of two classes, as a 28x28 PNG and a PGM.
+        let i0 = sample.labels.firstIndex(of: 0)!, i1 = sample.labels.firstIndex(of: 1)!
+        func bytes(_ i: Int) -> [UInt8] { (0..<784).map { UInt8(max(0, min(255, (sample.images[i * 784 + $0] * 255).rounded()))) } }
+        let png = dir.appendingPathComponent("zero.png"), pgm = dir.appendingPathComponent("one.pgm")
+        try Data(try PNGEncoder.encode(width: 28, height: 28, colorType: .grayscale, pixels: bytes(i0))).write(to: png)
+        try (Data("P5\n28 28\n255\n".utf8) + Data(bytes(i1))).write(to: pgm)
+        let model = run.appendingPathComponent("model.npz").path
+        let r = try convnet(["predict", "--weights", model, "--json", png.path, pgm.path])
+        #expect(r.status == 0, "\(r.stderr)")
+        let lines = r.stdout.split(separator: "\n").map { try! JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
+        let top = lines.map { (($0["predictions"] as! [[String: Any]])[0]["class"] as! Int) }
+        #expect(top == [0, 1])
+
+        let bad = dir.appendingPathComponent("bad.png")
+        try Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0]).write(to: bad)
+        let failed = try convnet(["predict", "--weights", model, png.path, bad.path])
+        #expect(failed.status != 0)
+        #expect(failed.stdout.isEmpty)
+        #expect(failed.stderr.contains("bad.png"))
+    }
+
+    @Test("bad input: weights that do not fit, unknown names, wrong export")
+    func badInput() throws {
+        let dir = try makeTemporaryFolder()
+        let run = dir.appendingPathComponent("run")
+        #expect(try convnet(["train", "--model", "toy", "--epochs", "1", "--out", run.path, "--no-report"]).status == 0)
+        var arrays = try NumPyArchive.readOrdered(from: run.appendingPathComponent("model.npz"))
+        let index = arrays.firstIndex { $0.name == "conv1.weight" }!
+        arrays[index].array = try NumPyArray(shape: [2, 1, 3, 3], float32: [Float](repeating: 0, count: 18))
+        let broken = dir.appendingPathComponent("broken.npz")
+        try NumPyArchive.write(arrays, to: broken, compressed: false)
+        let r = try convnet(["eval", "--weights", broken.path])
+        #expect(r.status != 0)
+        #expect(r.stderr.contains("conv1.weight") && r.stderr.contains("2x1x3x3") && r.stderr.contains("1x1x3x3"))
+        #expect(!r.stderr.contains("Fatal error"))
+
+        let unknownModel = try convnet(["train", "--model", "resnet", "--out", dir.appendingPathComponent("x").path])
+        #expect(unknownModel.status != 0 && unknownModel.stderr.contains("unknown model 'resnet'"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("x").path))
+        let unknownData = try convnet(["train", "--dataset", "imagenet", "--out", dir.appendingPathComponent("y").path])
+        #expect(unknownData.status != 0 && unknownData.stderr.contains("imagenet"))
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("y").path))
+        let export = try convnet(["train", "--model", "toy", "--export", "hw5", "--out", dir.appendingPathComponent("z").path])
+        #expect(export.status != 0 && export.stderr.contains("mlp"))
+        let notModel = try convnet(["eval", "--weights", dir.appendingPathComponent("none.npz").path])
+        #expect(notModel.status != 0 && notModel.stderr.contains("none.npz"))
+    }
+
+    @Test("--export hw5 writes the course handout's files with its shapes and layouts")
+    func courseExport() throws {
+        let dir = try makeTemporaryFolder()
+        let mlp = dir.appendingPathComponent("mlp"), cnn = dir.appendingPathComponent("cnn")
+        #expect(try convnet(["train", "--model", "mlp", "--epochs", "1", "--export", "hw5", "--out", mlp.path, "--no-report"]).status == 0)
+        #expect(try convnet(["train", "--model", "tiny-cnn", "--epochs", "1", "--export", "hw5", "--out", cnn.path, "--no-report"]).status == 0)
+        let m = try NumPyArchive.read(from: mlp.appendingPathComponent("mlp.npz"))
+        #expect(m["w1"]?.shape == [30, 196] && m["b1"]?.shape == [30, 1] && m["w2"]?.shape == [10, 30] && m["b2"]?.shape == [10, 1])
+        let c = try NumPyArchive.read(from: cnn.appendingPathComponent("cnn.npz"))
+        #expect(c["w_conv"]?.shape == [3, 3, 1, 3] && c["b_conv"]?.shape == [3, 1] && c["w_fc"]?.shape == [10, 147] && c["b_fc"]?.shape == [10, 1])
+        // The handout's layouts: w_conv[y, x, c, o] = conv1.weight[o, c, y, x]; w_fc flattens (H, W, C).
+        let ours = try NumPyArchive.read(from: cnn.appendingPathComponent("model.npz"))
+        let wc = try c["w_conv"]!.tensor(), w = try ours["conv1.weight"]!.tensor()
+        #expect(wc[2, 1, 0, 1] == w[1, 0, 2, 1])
+        let fc = try c["w_fc"]!.tensor(), d = try ours["dense1.weight"]!.tensor()
+        #expect(fc[4, (3 * 7 + 5) * 3 + 2] == d[4, (2 * 7 + 3) * 7 + 5])
+    }
+
+    @Test("full Fashion-MNIST: one epoch of LeNet-5 on 60,000 images",
+          .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist") || ProcessInfo.processInfo.environment["CI"] != nil,
+                   "needs Debian's dataset-fashion-mnist (.ci/run installs it)"))
+    func fullFashionMNIST() throws {
+        let dir = try makeTemporaryFolder()
+        let r = try convnet(["train", "--model", "lenet5", "--dataset", "fashion-mnist", "--epochs", "1", "--out",
+                             dir.appendingPathComponent("run").path, "--no-report", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let summary = try r.json()
+        #expect(summary["train_images"] as? Int == 60_000)
+        #expect(summary["test_images"] as? Int == 10_000)
+        #expect((summary["test_accuracy"] as? Double ?? 0) > 0.80)
+    }
+}
