@@ -1,0 +1,37 @@
+/// Adagrad: G += g^2; w -= lr * g / (sqrt(G) + eps).
+public final class Adagrad: Optimizer {
+    public let kind = "adagrad"
+    public var learningRate: Float
+    public let epsilon: Float
+    public let weightDecay: Float
+    public var state: [String: Tensor] = [:]
+    public var steps = 0
+
+    public init(learningRate: Float, epsilon: Float = 1e-10, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        let lr = learningRate, eps = epsilon, wd = weightDecay
+        for p in parameters {
+            let key = p.name + ".sum_squares"
+            var sums = state[key] ?? Tensor(shape: p.value.shape)
+            state[key] = nil
+            p.value.withUnsafeMutableBufferPointer { w in
+                p.gradient.withUnsafeBufferPointer { g in
+                    sums.withUnsafeMutableBufferPointer { s in
+                        for i in 0..<w.count {
+                            let d = g[i] + wd * w[i]
+                            s[i] += d * d
+                            w[i] -= lr * d / (s[i].squareRoot() + eps)
+                        }
+                    }
+                }
+            }
+            state[key] = sums
+        }
+        steps += 1
+    }
+}

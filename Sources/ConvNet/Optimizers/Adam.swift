@@ -1,0 +1,51 @@
+import Foundation
+
+/// Adam with bias correction (Kingma & Ba): m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+/// w -= lr * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps).
+public final class Adam: Optimizer {
+    public let kind = "adam"
+    public var learningRate: Float
+    public let beta1: Float, beta2: Float, epsilon: Float
+    public let weightDecay: Float
+    public var state: [String: Tensor] = [:]
+    public var steps = 0
+
+    public init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+    }
+
+    public func step(_ parameters: [Parameter]) {
+        steps += 1
+        let t = Double(steps)
+        let c1 = Float(1 - pow(Double(beta1), t)), c2 = Float(1 - pow(Double(beta2), t))
+        let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
+        for p in parameters {
+            let mKey = p.name + ".m", vKey = p.name + ".v"
+            var m = state[mKey] ?? Tensor(shape: p.value.shape)
+            var v = state[vKey] ?? Tensor(shape: p.value.shape)
+            state[mKey] = nil
+            state[vKey] = nil
+            p.value.withUnsafeMutableBufferPointer { w in
+                p.gradient.withUnsafeBufferPointer { g in
+                    m.withUnsafeMutableBufferPointer { mp in
+                        v.withUnsafeMutableBufferPointer { vp in
+                            for i in 0..<w.count {
+                                let d = g[i] + wd * w[i]
+                                mp[i] = b1 * mp[i] + (1 - b1) * d
+                                vp[i] = b2 * vp[i] + (1 - b2) * d * d
+                                let mHat = mp[i] / c1, vHat = vp[i] / c2
+                                w[i] -= lr * mHat / (vHat.squareRoot() + eps)
+                            }
+                        }
+                    }
+                }
+            }
+            state[mKey] = m
+            state[vKey] = v
+        }
+    }
+}
