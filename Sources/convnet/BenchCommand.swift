@@ -9,7 +9,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the speed of the numeric kernels.",
-        subcommands: [BenchGemmCommand.self /* , BenchModelsCommand.self */])
+        subcommands: [BenchModelsCommand.self, BenchGemmCommand.self],
+        defaultSubcommand: BenchModelsCommand.self)
 }
 
 /// `convnet bench gemm`: GFLOP/s of the single-precision GEMM on square and convolution shapes.

@@ -1,0 +1,69 @@
+import ArgumentParser
+import ConvNet
+import Foundation
+
+/// `convnet bench [--model NAME|all]`: training and inference images per second of the zoo's networks.
+struct BenchModelsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "models",
+        abstract: "Training and inference images/s, GFLOP/s and peak memory per zoo network (data in memory, SGD with momentum).")
+
+    @Option(help: "A zoo network, or all.")
+    var model: String = "all"
+
+    @Option(help: "Images per mini-batch (comma-separated for several, e.g. 64,128).")
+    var batchSize: String = "64"
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Timed runs; the median is reported.")
+    var repeats: Int = 5
+
+    @Option(help: "Training steps per timed run.")
+    var steps: Int = 10
+
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    func run() throws {
+        if let t = threads {
+            guard t > 0 else { throw ValidationError("--threads must be positive") }
+            Threading.threads = t
+        }
+        guard repeats > 0, steps > 0 else { throw ValidationError("--repeats and --steps must be positive") }
+        let sizes = try batchSize.split(separator: ",").map { text -> Int in
+            guard let b = Int(text.trimmingCharacters(in: .whitespaces)), b > 0 else {
+                throw ValidationError("--batch-size takes positive integers, got '\(text)'")
+            }
+            return b
+        }
+        let models = model == "all" ? ModelZoo.models.filter { $0.name != "toy" } : [try ModelZoo.model(named: model)]
+        if !json {
+            #if DEBUG
+            print("warning: debug build; numbers are meaningless. Use swift build -c release.")
+            #endif
+            print("convnet bench: \(buildConfiguration) build, \(Threading.threads) threads, kernel \(Gemm.usesAVX2 ? "AVX2+FMA" : "portable C"), median of \(repeats) runs of \(steps) steps")
+            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB")
+        }
+        for m in models {
+            for b in sizes {
+                let r = try ModelBenchmark.run(model: m, batchSize: b, steps: steps, repeats: repeats)
+                if json {
+                    print(try Terminal.json(r))
+                } else {
+                    print(m.name.padding(toLength: 20, withPad: " ", startingAt: 0)
+                          + String(format: " %5d  %12.0f  %12.0f  %14.1f  %12.0f", b, r.trainImagesPerSecond, r.inferImagesPerSecond, r.trainGflops, r.peakRssMB))
+                }
+            }
+        }
+    }
+}
+
+var buildConfiguration: String {
+    #if DEBUG
+    return "debug"
+    #else
+    return "release"
+    #endif
+}
