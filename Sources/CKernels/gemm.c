@@ -28,8 +28,12 @@
 
 #define MR 6
 #define NR 16
+#ifndef KC_WHOLE
 #define KC_WHOLE 512 /* K up to this is one depth block */
-#define MC 120       /* rows of A per packed block (multiple of MR) */
+#endif
+#ifndef MC
+#define MC 120 /* rows of A per packed block (multiple of MR) */
+#endif
 #define B_PANEL_FLOATS (1L << 20) /* kc * nc bound for the packed B block (4 MiB) */
 
 int cn_has_avx2_fma(void) {
@@ -339,6 +343,51 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
     (void)vbeta;
 }
+
+/* The same arithmetic on the left 8 columns only (each element sees the same FMA sequence as in
+ * kernel_avx2): for the last column panel of a block when it holds at most 8 columns. */
+#define FMA_ROW8(k, r)                                                        \
+    {                                                                         \
+        __m256 av = _mm256_broadcast_ss(a + (k) * MR + (r));                  \
+        c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                           \
+    }
+#define FMA_STEP8(k)                                                          \
+    {                                                                         \
+        __m256 b0 = _mm256_load_ps(b + (k) * NR);                             \
+        FMA_ROW8(k, 0) FMA_ROW8(k, 1) FMA_ROW8(k, 2)                          \
+        FMA_ROW8(k, 3) FMA_ROW8(k, 4) FMA_ROW8(k, 5)                          \
+    }
+#define STORE_ROW8(r)                                                                            \
+    {                                                                                            \
+        float *cr = c + (r) * ldc;                                                               \
+        if (beta == 0.0f) {                                                                      \
+            _mm256_storeu_ps(cr, c##r##0);                                                       \
+        } else if (beta == 1.0f) {                                                               \
+            _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0));                   \
+        } else {                                                                                 \
+            _mm256_storeu_ps(cr, _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(cr), c##r##0));          \
+        }                                                                                        \
+    }
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2_narrow(long kc, const float *a, const float *b, float *c, long ldc, float beta) {
+    __m256 c00 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps();
+    long p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        FMA_STEP8(0) FMA_STEP8(1) FMA_STEP8(2) FMA_STEP8(3)
+        a += 4 * MR;
+        b += 4 * NR;
+    }
+    for (; p < kc; p++) {
+        FMA_STEP8(0)
+        a += MR;
+        b += NR;
+    }
+    __m256 vbeta = _mm256_set1_ps(beta);
+    STORE_ROW8(0) STORE_ROW8(1) STORE_ROW8(2) STORE_ROW8(3) STORE_ROW8(4) STORE_ROW8(5)
+    (void)vbeta;
+}
 #endif
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -349,13 +398,14 @@ typedef void (*pack_b_fn)(int, long, long, const float *, long, float *);
 
 struct gemm_impl {
     micro_kernel_fn kernel;
+    micro_kernel_fn narrow; /* MR x 8 with the same per-element arithmetic, or NULL */
     pack_a_fn pack_a;
     pack_b_fn pack_b;
 };
 
-static const struct gemm_impl impl_portable = {kernel_portable, pack_a, pack_b_portable};
+static const struct gemm_impl impl_portable = {kernel_portable, NULL, pack_a, pack_b_portable};
 #if defined(__x86_64__)
-static const struct gemm_impl impl_avx2 = {kernel_avx2, pack_a_avx2, pack_b_avx2};
+static const struct gemm_impl impl_avx2 = {kernel_avx2, kernel_avx2_narrow, pack_a_avx2, pack_b_avx2};
 #endif
 
 static int selected = -1; /* -1 unknown, 0 portable, 1 avx2; accessed atomically */
@@ -441,7 +491,10 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                             if (blockBeta != 0.0f)
                                 for (long i = 0; i < mr; i++)
                                     memcpy(tile + i * NR, c + i * ldc, (size_t)nr * sizeof(float));
-                            impl->kernel(kc, aPanel, bPanel, tile, NR, blockBeta);
+                            if (nr <= 8 && impl->narrow)
+                                impl->narrow(kc, aPanel, bPanel, tile, NR, blockBeta);
+                            else
+                                impl->kernel(kc, aPanel, bPanel, tile, NR, blockBeta);
                             for (long i = 0; i < mr; i++)
                                 memcpy(c + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
                         }
