@@ -34,6 +34,7 @@
 #ifndef MC
 #define MC 120 /* rows of A per packed block (multiple of MR) */
 #endif
+#define SMALL_M (2 * MR) /* up to this many rows, a non-transposed B is not packed */
 #define B_PANEL_FLOATS (1L << 20) /* kc * nc bound for the packed B block (4 MiB) */
 
 int cn_has_avx2_fma(void) {
@@ -261,14 +262,14 @@ static void pack_a_avx2(int transA, long mc, long kc, float alpha, const float *
 /* ---------------------------------------------------------------------------------------------- */
 /* Micro-kernels: c[0..MR) x [0..NR) = beta * c + sum_p a[p] b[p]^T  (beta 0: c is not read)        */
 
-typedef void (*micro_kernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float beta);
+typedef void (*micro_kernel_fn)(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta);
 
-static void kernel_portable(long kc, const float *a, const float *b, float *c, long ldc, float beta) {
+static void kernel_portable(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;
     for (long p = 0; p < kc; p++) {
-        const float *ap = a + p * MR, *bp = b + p * NR;
+        const float *ap = a + p * MR, *bp = b + p * ldbk;
         for (int i = 0; i < MR; i++) {
             float av = ap[i];
             for (int j = 0; j < NR; j++) acc[i][j] += av * bp[j];
@@ -295,8 +296,8 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
     }
 #define FMA_STEP(k)                                                           \
     {                                                                         \
-        __m256 b0 = _mm256_load_ps(b + (k) * NR);                             \
-        __m256 b1 = _mm256_load_ps(b + (k) * NR + 8);                         \
+        __m256 b0 = _mm256_loadu_ps(b + (k) * ldbk);                          \
+        __m256 b1 = _mm256_loadu_ps(b + (k) * ldbk + 8);                      \
         FMA_ROW(k, 0) FMA_ROW(k, 1) FMA_ROW(k, 2)                             \
         FMA_ROW(k, 3) FMA_ROW(k, 4) FMA_ROW(k, 5)                             \
     }
@@ -316,7 +317,7 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
     }
 
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, float beta) {
+static void kernel_avx2(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -326,18 +327,18 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
     for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     long p = 0;
     for (; p + 4 <= kc; p += 4) {
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 9 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 10 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 11 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * ldbk), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 9 * ldbk), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 10 * ldbk), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 11 * ldbk), _MM_HINT_T0);
         FMA_STEP(0) FMA_STEP(1) FMA_STEP(2) FMA_STEP(3)
         a += 4 * MR;
-        b += 4 * NR;
+        b += 4 * ldbk;
     }
     for (; p < kc; p++) {
         FMA_STEP(0)
         a += MR;
-        b += NR;
+        b += ldbk;
     }
     __m256 vbeta = _mm256_set1_ps(beta);
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
@@ -353,7 +354,7 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
     }
 #define FMA_STEP8(k)                                                          \
     {                                                                         \
-        __m256 b0 = _mm256_load_ps(b + (k) * NR);                             \
+        __m256 b0 = _mm256_loadu_ps(b + (k) * ldbk);                          \
         FMA_ROW8(k, 0) FMA_ROW8(k, 1) FMA_ROW8(k, 2)                          \
         FMA_ROW8(k, 3) FMA_ROW8(k, 4) FMA_ROW8(k, 5)                          \
     }
@@ -370,19 +371,19 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
     }
 
 __attribute__((target("avx2,fma")))
-static void kernel_avx2_narrow(long kc, const float *a, const float *b, float *c, long ldc, float beta) {
+static void kernel_avx2_narrow(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
     __m256 c00 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps();
     __m256 c30 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps();
     long p = 0;
     for (; p + 4 <= kc; p += 4) {
         FMA_STEP8(0) FMA_STEP8(1) FMA_STEP8(2) FMA_STEP8(3)
         a += 4 * MR;
-        b += 4 * NR;
+        b += 4 * ldbk;
     }
     for (; p < kc; p++) {
         FMA_STEP8(0)
         a += MR;
-        b += NR;
+        b += ldbk;
     }
     __m256 vbeta = _mm256_set1_ps(beta);
     STORE_ROW8(0) STORE_ROW8(1) STORE_ROW8(2) STORE_ROW8(3) STORE_ROW8(4) STORE_ROW8(5)
@@ -472,7 +473,10 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
             long kc = K - pc < kcMax ? K - pc : kcMax;
             float blockBeta = pc == 0 ? beta : 1.0f;
             const float *bBlock = transB ? B + jc * ldb + pc : B + pc * ldb + jc;
-            impl->pack_b(transB, kc, nc, bBlock, ldb, bp);
+            /* Few rows: each B element is used by at most two row panels, so packing B costs more than
+             * it saves. Full column panels of a non-transposed B are then read in place. */
+            const int directB = !transB && M <= SMALL_M;
+            if (!directB) impl->pack_b(transB, kc, nc, bBlock, ldb, bp);
             for (long ic = 0; ic < M; ic += mcMax) {
                 long mc = M - ic < mcMax ? M - ic : mcMax;
                 const float *aBlock = transA ? A + pc * lda + ic : A + ic * lda + pc;
@@ -480,21 +484,31 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                 for (long jr = 0; jr < nc; jr += NR) {
                     long nr = nc - jr < NR ? nc - jr : NR;
                     const float *bPanel = bp + jr * kc;
+                    long ldbk = NR;
+                    if (directB) {
+                        if (nr == NR) {
+                            bPanel = bBlock + jr;
+                            ldbk = ldb;
+                        } else {
+                            impl->pack_b(transB, kc, nr, bBlock + jr, ldb, bp);
+                            bPanel = bp;
+                        }
+                    }
                     for (long ir = 0; ir < mc; ir += MR) {
                         long mr = mc - ir < MR ? mc - ir : MR;
                         const float *aPanel = ap + ir * kc;
                         float *c = C + (ic + ir) * ldc + jc + jr;
                         if (mr == MR && nr == NR) {
-                            impl->kernel(kc, aPanel, bPanel, c, ldc, blockBeta);
+                            impl->kernel(kc, aPanel, bPanel, ldbk, c, ldc, blockBeta);
                         } else {
                             /* Partial tile: the same kernel on a copy, so the arithmetic matches. */
                             if (blockBeta != 0.0f)
                                 for (long i = 0; i < mr; i++)
                                     memcpy(tile + i * NR, c + i * ldc, (size_t)nr * sizeof(float));
                             if (nr <= 8 && impl->narrow)
-                                impl->narrow(kc, aPanel, bPanel, tile, NR, blockBeta);
+                                impl->narrow(kc, aPanel, bPanel, ldbk, tile, NR, blockBeta);
                             else
-                                impl->kernel(kc, aPanel, bPanel, tile, NR, blockBeta);
+                                impl->kernel(kc, aPanel, bPanel, ldbk, tile, NR, blockBeta);
                             for (long i = 0; i < mr; i++)
                                 memcpy(c + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
                         }
