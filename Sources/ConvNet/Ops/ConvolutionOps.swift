@@ -126,7 +126,7 @@ private func convForwardSample(
     }
     let columns: UnsafePointer<Float>
     if let cols {
-        Im2col.expand(xs, into: cols, geometry: g)
+        ConvKernels.im2col(xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -222,7 +222,7 @@ private func convBackwardSample(
     Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
     let columns: UnsafePointer<Float>
     if let cols {
-        Im2col.expand(xs, into: cols, geometry: g)
+        ConvKernels.im2col(xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -242,7 +242,7 @@ private func convBackwardSample(
         Gemm.kernel(true, false, patch, pixels, oc, 1, w, patch, dys, pixels, 0, dcolumns, pixels)
     }
     if let dcols {
-        Im2col.accumulate(dcols, into: dxs, geometry: g)
+        ConvKernels.col2im(dcols, into: dxs, geometry: g)
     }
 }
 
