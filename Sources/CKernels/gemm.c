@@ -15,10 +15,12 @@
  * whether its tile is full or partial. So splitting C into disjoint blocks across threads gives
  * bit-identical results for any thread count.
  *
- * Packing buffers are thread-local and grown on demand: no allocation in the steady state.
+ * Packing buffers are per thread, grown on demand and freed at thread exit: no allocation in the
+ * steady state.
  */
 #include "ckernels.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +36,9 @@
 #ifndef MC
 #define MC 120 /* rows of A per packed block (multiple of MR) */
 #endif
-#define SMALL_M (2 * MR) /* up to this many rows, a non-transposed B is not packed */
+#ifndef SMALL_M
+#define SMALL_M 64 /* up to this many rows, a non-transposed B is read in place, not packed */
+#endif
 #define B_PANEL_FLOATS (1L << 20) /* kc * nc bound for the packed B block (4 MiB) */
 
 int cn_has_avx2_fma(void) {
@@ -49,10 +53,35 @@ int cn_has_avx2_fma(void) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Thread-local packing buffers                                                                   */
 
-static _Thread_local float *tl_pack_a = NULL;
-static _Thread_local size_t tl_cap_a = 0;
-static _Thread_local float *tl_pack_b = NULL;
-static _Thread_local size_t tl_cap_b = 0;
+/* One set per thread, found through a _Thread_local pointer; a pthread key's destructor frees it
+ * when the thread exits (worker threads of a pool may come and go). */
+struct pack_buffers {
+    float *a, *b;
+    size_t capA, capB;
+};
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct pack_buffers *tl_buffers = NULL;
+
+static void free_buffers(void *p) {
+    struct pack_buffers *pb = (struct pack_buffers *)p;
+    free(pb->a);
+    free(pb->b);
+    free(pb);
+}
+
+static void make_buffers_key(void) { (void)pthread_key_create(&buffers_key, free_buffers); }
+
+static struct pack_buffers *thread_buffers(void) {
+    if (!tl_buffers) {
+        (void)pthread_once(&buffers_once, make_buffers_key);
+        tl_buffers = (struct pack_buffers *)calloc(1, sizeof *tl_buffers);
+        if (!tl_buffers) abort();
+        (void)pthread_setspecific(buffers_key, tl_buffers);
+    }
+    return tl_buffers;
+}
 
 static float *grow(float **buf, size_t *cap, size_t floats) {
     if (floats > *cap) {
@@ -461,8 +490,9 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     long mcMax = MC;
     if (mcMax > (M + MR - 1) / MR * MR) mcMax = (M + MR - 1) / MR * MR;
 
-    float *bp = grow(&tl_pack_b, &tl_cap_b, (size_t)(kcMax * ncMax));
-    float *ap = grow(&tl_pack_a, &tl_cap_a, (size_t)(kcMax * mcMax));
+    struct pack_buffers *buffers = thread_buffers();
+    float *bp = grow(&buffers->b, &buffers->capB, (size_t)(kcMax * ncMax));
+    float *ap = grow(&buffers->a, &buffers->capA, (size_t)(kcMax * mcMax));
     if (!bp || !ap) abort();
 
     float tile[MR * NR] __attribute__((aligned(64)));
@@ -473,7 +503,7 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
             long kc = K - pc < kcMax ? K - pc : kcMax;
             float blockBeta = pc == 0 ? beta : 1.0f;
             const float *bBlock = transB ? B + jc * ldb + pc : B + pc * ldb + jc;
-            /* Few rows: each B element is used by at most two row panels, so packing B costs more than
+            /* Few rows: each B element is used by few row panels, so packing B costs more than
              * it saves. Full column panels of a non-transposed B are then read in place. */
             const int directB = !transB && M <= SMALL_M;
             if (!directB) impl->pack_b(transB, kc, nc, bBlock, ldb, bp);
