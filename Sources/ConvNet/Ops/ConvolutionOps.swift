@@ -254,11 +254,24 @@ enum Reduce {
     }
 
     /// `out[r] += sum_c m[r, c]` for a rows x columns matrix.
+    /// Eight interleaved partial sums per row (a fixed order, so results are deterministic), which
+    /// breaks the add-latency chain of a single running sum.
     static func addRowSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeRawPointer(m)
+        let vectorEnd = columns & ~7
         for r in 0..<rows {
-            let row = m + r &* columns
-            var s: Float = 0
-            for c in 0..<columns { s += row[c] }
+            let rowOffset = r &* columns
+            var acc = SIMD8<Float>()
+            var c = 0
+            while c < vectorEnd {
+                acc += raw.loadUnaligned(fromByteOffset: (rowOffset &+ c) &* 4, as: SIMD8<Float>.self)
+                c &+= 8
+            }
+            var s = acc.sum()
+            while c < columns {
+                s += m[rowOffset &+ c]
+                c &+= 1
+            }
             out[r] += s
         }
     }
