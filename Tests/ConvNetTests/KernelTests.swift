@@ -14,10 +14,16 @@ struct KernelTests {
     }
 
     /// Runs `body` with the given thread count, then restores the default.
+    /// Small test shapes would stay single-threaded; the convolution's batch split is forced on.
     static func withThreads<R>(_ t: Int, _ body: () throws -> R) rethrows -> R {
         let saved = Threading.threads
+        let savedMinimum = ConvTuning.minParallelMACs.load(ordering: .relaxed)
         Threading.threads = t
-        defer { Threading.threads = saved }
+        ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
+        defer {
+            Threading.threads = saved
+            ConvTuning.minParallelMACs.store(savedMinimum, ordering: .relaxed)
+        }
         return try body()
     }
 

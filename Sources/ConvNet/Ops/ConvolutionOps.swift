@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Gradients of a convolution with respect to its input, weight and bias.
 public struct ConvGradients: Sendable {
     public var input: Tensor
@@ -73,10 +75,19 @@ private enum ConvSlot {
 }
 
 /// How many threads split the batch (1: samples run in turn and the GEMMs are threaded instead).
+/// Layers with very little work (tiny-cnn's 3-filter layer: ~0.1 ms a batch) stay on one thread, where
+/// waking a second thread costs more than it saves.
 @inline(__always)
-private func batchParts(_ n: Int) -> Int {
+private func batchParts(_ n: Int, _ g: ConvGeometry) -> Int {
     let threads = Threading.threads
+    if n &* g.outputSize &* g.patchSize < ConvTuning.minParallelMACs.load(ordering: .relaxed) { return 1 }
     return n >= threads ? threads : 1
+}
+
+enum ConvTuning {
+    /// Multiply-adds of a whole-batch convolution below which the batch is not split across threads
+    /// (tests set 0 to exercise the split on small shapes).
+    static let minParallelMACs = Atomic<Int>(1 << 19)
 }
 
 /// Forward convolution with a resolved geometry; `workspace` keeps the column matrices between calls.
@@ -84,7 +95,7 @@ func conv2dForward(
     _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
 ) -> Tensor {
     let n = input.batchSize
-    let parts = batchParts(n)
+    let parts = batchParts(n, g)
     if !g.isPointwise {
         for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: g.patchSize &* g.outputPixels) }
     }
@@ -146,7 +157,7 @@ func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
 ) -> ConvGradients {
     let n = input.batchSize
-    let parts = batchParts(n)
+    let parts = batchParts(n, g)
     let patch = g.patchSize, pixels = g.outputPixels
     for t in 0..<parts {
         if !g.isPointwise {
