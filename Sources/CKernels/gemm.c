@@ -15,10 +15,12 @@
  * whether its tile is full or partial. So splitting C into disjoint blocks across threads gives
  * bit-identical results for any thread count.
  *
- * Packing buffers are thread-local and grown on demand: no allocation in the steady state.
+ * Packing buffers are per thread, grown on demand and freed at thread exit: no allocation in the
+ * steady state.
  */
 #include "ckernels.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,8 +30,15 @@
 
 #define MR 6
 #define NR 16
+#ifndef KC_WHOLE
 #define KC_WHOLE 512 /* K up to this is one depth block */
-#define MC 120       /* rows of A per packed block (multiple of MR) */
+#endif
+#ifndef MC
+#define MC 120 /* rows of A per packed block (multiple of MR) */
+#endif
+#ifndef SMALL_M
+#define SMALL_M 64 /* up to this many rows, a non-transposed B is read in place, not packed */
+#endif
 #define B_PANEL_FLOATS (1L << 20) /* kc * nc bound for the packed B block (4 MiB) */
 
 int cn_has_avx2_fma(void) {
@@ -44,10 +53,35 @@ int cn_has_avx2_fma(void) {
 /* ---------------------------------------------------------------------------------------------- */
 /* Thread-local packing buffers                                                                   */
 
-static _Thread_local float *tl_pack_a = NULL;
-static _Thread_local size_t tl_cap_a = 0;
-static _Thread_local float *tl_pack_b = NULL;
-static _Thread_local size_t tl_cap_b = 0;
+/* One set per thread, found through a _Thread_local pointer; a pthread key's destructor frees it
+ * when the thread exits (worker threads of a pool may come and go). */
+struct pack_buffers {
+    float *a, *b;
+    size_t capA, capB;
+};
+
+static pthread_key_t buffers_key;
+static pthread_once_t buffers_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct pack_buffers *tl_buffers = NULL;
+
+static void free_buffers(void *p) {
+    struct pack_buffers *pb = (struct pack_buffers *)p;
+    free(pb->a);
+    free(pb->b);
+    free(pb);
+}
+
+static void make_buffers_key(void) { (void)pthread_key_create(&buffers_key, free_buffers); }
+
+static struct pack_buffers *thread_buffers(void) {
+    if (!tl_buffers) {
+        (void)pthread_once(&buffers_once, make_buffers_key);
+        tl_buffers = (struct pack_buffers *)calloc(1, sizeof *tl_buffers);
+        if (!tl_buffers) abort();
+        (void)pthread_setspecific(buffers_key, tl_buffers);
+    }
+    return tl_buffers;
+}
 
 static float *grow(float **buf, size_t *cap, size_t floats) {
     if (floats > *cap) {
@@ -257,14 +291,14 @@ static void pack_a_avx2(int transA, long mc, long kc, float alpha, const float *
 /* ---------------------------------------------------------------------------------------------- */
 /* Micro-kernels: c[0..MR) x [0..NR) = beta * c + sum_p a[p] b[p]^T  (beta 0: c is not read)        */
 
-typedef void (*micro_kernel_fn)(long kc, const float *a, const float *b, float *c, long ldc, float beta);
+typedef void (*micro_kernel_fn)(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta);
 
-static void kernel_portable(long kc, const float *a, const float *b, float *c, long ldc, float beta) {
+static void kernel_portable(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
     float acc[MR][NR];
     for (int i = 0; i < MR; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = 0.0f;
     for (long p = 0; p < kc; p++) {
-        const float *ap = a + p * MR, *bp = b + p * NR;
+        const float *ap = a + p * MR, *bp = b + p * ldbk;
         for (int i = 0; i < MR; i++) {
             float av = ap[i];
             for (int j = 0; j < NR; j++) acc[i][j] += av * bp[j];
@@ -291,8 +325,8 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
     }
 #define FMA_STEP(k)                                                           \
     {                                                                         \
-        __m256 b0 = _mm256_load_ps(b + (k) * NR);                             \
-        __m256 b1 = _mm256_load_ps(b + (k) * NR + 8);                         \
+        __m256 b0 = _mm256_loadu_ps(b + (k) * ldbk);                          \
+        __m256 b1 = _mm256_loadu_ps(b + (k) * ldbk + 8);                      \
         FMA_ROW(k, 0) FMA_ROW(k, 1) FMA_ROW(k, 2)                             \
         FMA_ROW(k, 3) FMA_ROW(k, 4) FMA_ROW(k, 5)                             \
     }
@@ -312,7 +346,7 @@ static void kernel_portable(long kc, const float *a, const float *b, float *c, l
     }
 
 __attribute__((target("avx2,fma")))
-static void kernel_avx2(long kc, const float *a, const float *b, float *c, long ldc, float beta) {
+static void kernel_avx2(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
     __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
@@ -322,21 +356,66 @@ static void kernel_avx2(long kc, const float *a, const float *b, float *c, long 
     for (int r = 0; r < MR; r++) _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
     long p = 0;
     for (; p + 4 <= kc; p += 4) {
-        _mm_prefetch((const char *)(b + 8 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 9 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 10 * NR), _MM_HINT_T0);
-        _mm_prefetch((const char *)(b + 11 * NR), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 8 * ldbk), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 9 * ldbk), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 10 * ldbk), _MM_HINT_T0);
+        _mm_prefetch((const char *)(b + 11 * ldbk), _MM_HINT_T0);
         FMA_STEP(0) FMA_STEP(1) FMA_STEP(2) FMA_STEP(3)
         a += 4 * MR;
-        b += 4 * NR;
+        b += 4 * ldbk;
     }
     for (; p < kc; p++) {
         FMA_STEP(0)
         a += MR;
-        b += NR;
+        b += ldbk;
     }
     __m256 vbeta = _mm256_set1_ps(beta);
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5)
+    (void)vbeta;
+}
+
+/* The same arithmetic on the left 8 columns only (each element sees the same FMA sequence as in
+ * kernel_avx2): for the last column panel of a block when it holds at most 8 columns. */
+#define FMA_ROW8(k, r)                                                        \
+    {                                                                         \
+        __m256 av = _mm256_broadcast_ss(a + (k) * MR + (r));                  \
+        c##r##0 = _mm256_fmadd_ps(av, b0, c##r##0);                           \
+    }
+#define FMA_STEP8(k)                                                          \
+    {                                                                         \
+        __m256 b0 = _mm256_loadu_ps(b + (k) * ldbk);                          \
+        FMA_ROW8(k, 0) FMA_ROW8(k, 1) FMA_ROW8(k, 2)                          \
+        FMA_ROW8(k, 3) FMA_ROW8(k, 4) FMA_ROW8(k, 5)                          \
+    }
+#define STORE_ROW8(r)                                                                            \
+    {                                                                                            \
+        float *cr = c + (r) * ldc;                                                               \
+        if (beta == 0.0f) {                                                                      \
+            _mm256_storeu_ps(cr, c##r##0);                                                       \
+        } else if (beta == 1.0f) {                                                               \
+            _mm256_storeu_ps(cr, _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0));                   \
+        } else {                                                                                 \
+            _mm256_storeu_ps(cr, _mm256_fmadd_ps(vbeta, _mm256_loadu_ps(cr), c##r##0));          \
+        }                                                                                        \
+    }
+
+__attribute__((target("avx2,fma")))
+static void kernel_avx2_narrow(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
+    __m256 c00 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps();
+    __m256 c30 = _mm256_setzero_ps(), c40 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps();
+    long p = 0;
+    for (; p + 4 <= kc; p += 4) {
+        FMA_STEP8(0) FMA_STEP8(1) FMA_STEP8(2) FMA_STEP8(3)
+        a += 4 * MR;
+        b += 4 * ldbk;
+    }
+    for (; p < kc; p++) {
+        FMA_STEP8(0)
+        a += MR;
+        b += ldbk;
+    }
+    __m256 vbeta = _mm256_set1_ps(beta);
+    STORE_ROW8(0) STORE_ROW8(1) STORE_ROW8(2) STORE_ROW8(3) STORE_ROW8(4) STORE_ROW8(5)
     (void)vbeta;
 }
 #endif
@@ -349,13 +428,14 @@ typedef void (*pack_b_fn)(int, long, long, const float *, long, float *);
 
 struct gemm_impl {
     micro_kernel_fn kernel;
+    micro_kernel_fn narrow; /* MR x 8 with the same per-element arithmetic, or NULL */
     pack_a_fn pack_a;
     pack_b_fn pack_b;
 };
 
-static const struct gemm_impl impl_portable = {kernel_portable, pack_a, pack_b_portable};
+static const struct gemm_impl impl_portable = {kernel_portable, NULL, pack_a, pack_b_portable};
 #if defined(__x86_64__)
-static const struct gemm_impl impl_avx2 = {kernel_avx2, pack_a_avx2, pack_b_avx2};
+static const struct gemm_impl impl_avx2 = {kernel_avx2, kernel_avx2_narrow, pack_a_avx2, pack_b_avx2};
 #endif
 
 static int selected = -1; /* -1 unknown, 0 portable, 1 avx2; accessed atomically */
@@ -410,8 +490,9 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     long mcMax = MC;
     if (mcMax > (M + MR - 1) / MR * MR) mcMax = (M + MR - 1) / MR * MR;
 
-    float *bp = grow(&tl_pack_b, &tl_cap_b, (size_t)(kcMax * ncMax));
-    float *ap = grow(&tl_pack_a, &tl_cap_a, (size_t)(kcMax * mcMax));
+    struct pack_buffers *buffers = thread_buffers();
+    float *bp = grow(&buffers->b, &buffers->capB, (size_t)(kcMax * ncMax));
+    float *ap = grow(&buffers->a, &buffers->capA, (size_t)(kcMax * mcMax));
     if (!bp || !ap) abort();
 
     float tile[MR * NR] __attribute__((aligned(64)));
@@ -422,7 +503,10 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
             long kc = K - pc < kcMax ? K - pc : kcMax;
             float blockBeta = pc == 0 ? beta : 1.0f;
             const float *bBlock = transB ? B + jc * ldb + pc : B + pc * ldb + jc;
-            impl->pack_b(transB, kc, nc, bBlock, ldb, bp);
+            /* Few rows: each B element is used by few row panels, so packing B costs more than
+             * it saves. Full column panels of a non-transposed B are then read in place. */
+            const int directB = !transB && M <= SMALL_M;
+            if (!directB) impl->pack_b(transB, kc, nc, bBlock, ldb, bp);
             for (long ic = 0; ic < M; ic += mcMax) {
                 long mc = M - ic < mcMax ? M - ic : mcMax;
                 const float *aBlock = transA ? A + pc * lda + ic : A + ic * lda + pc;
@@ -430,18 +514,31 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                 for (long jr = 0; jr < nc; jr += NR) {
                     long nr = nc - jr < NR ? nc - jr : NR;
                     const float *bPanel = bp + jr * kc;
+                    long ldbk = NR;
+                    if (directB) {
+                        if (nr == NR) {
+                            bPanel = bBlock + jr;
+                            ldbk = ldb;
+                        } else {
+                            impl->pack_b(transB, kc, nr, bBlock + jr, ldb, bp);
+                            bPanel = bp;
+                        }
+                    }
                     for (long ir = 0; ir < mc; ir += MR) {
                         long mr = mc - ir < MR ? mc - ir : MR;
                         const float *aPanel = ap + ir * kc;
                         float *c = C + (ic + ir) * ldc + jc + jr;
                         if (mr == MR && nr == NR) {
-                            impl->kernel(kc, aPanel, bPanel, c, ldc, blockBeta);
+                            impl->kernel(kc, aPanel, bPanel, ldbk, c, ldc, blockBeta);
                         } else {
                             /* Partial tile: the same kernel on a copy, so the arithmetic matches. */
                             if (blockBeta != 0.0f)
                                 for (long i = 0; i < mr; i++)
                                     memcpy(tile + i * NR, c + i * ldc, (size_t)nr * sizeof(float));
-                            impl->kernel(kc, aPanel, bPanel, tile, NR, blockBeta);
+                            if (nr <= 8 && impl->narrow)
+                                impl->narrow(kc, aPanel, bPanel, ldbk, tile, NR, blockBeta);
+                            else
+                                impl->kernel(kc, aPanel, bPanel, ldbk, tile, NR, blockBeta);
                             for (long i = 0; i < mr; i++)
                                 memcpy(c + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
                         }

@@ -2,14 +2,13 @@ import ArgumentParser
 import ConvNet
 import Foundation
 
-/// `convnet bench ...`: performance measurements. Subcommands: `gemm` (matrix multiply kernels).
-/// A `models` subcommand (training/inference images per second per zoo network) belongs here too:
-/// add its type to `subcommands` below.
+/// `convnet bench ...`: performance measurements. `models` (the default: training and inference
+/// images per second per zoo network), `gemm` (matrix multiply kernels), `conv` (per-layer timings).
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure the speed of the numeric kernels.",
-        subcommands: [BenchModelsCommand.self, BenchGemmCommand.self],
+        subcommands: [BenchModelsCommand.self, BenchGemmCommand.self, BenchConvCommand.self],
         defaultSubcommand: BenchModelsCommand.self)
 }
 
@@ -86,9 +85,9 @@ struct BenchGemmCommand: ParsableCommand {
     /// Median GFLOP/s over `repeats` timed runs after one warm-up; each run repeats the product
     /// enough times to last at least ~50 ms.
     func measure(_ s: Shape) -> Double {
-        var random = SystemRandomNumberGenerator()
-        let a = (0..<(s.m * s.k)).map { _ in Float.random(in: -1...1, using: &random) }
-        let b = (0..<(s.k * s.n)).map { _ in Float.random(in: -1...1, using: &random) }
+        var random = SeededGenerator(seed: 1)
+        let a = (0..<(s.m * s.k)).map { _ in random.uniform(-1, 1) }
+        let b = (0..<(s.k * s.n)).map { _ in random.uniform(-1, 1) }
         var c = [Float](repeating: 0, count: s.m * s.n)
         let lda = s.transA ? s.m : s.k, ldb = s.transB ? s.k : s.n
         let flops = 2.0 * Double(s.m) * Double(s.n) * Double(s.k)
@@ -114,6 +113,91 @@ struct BenchGemmCommand: ParsableCommand {
                     rates.sort()
                     return rates[rates.count / 2]
                 }
+            }
+        }
+    }
+}
+
+/// `convnet bench conv`: forward and backward time of the zoo networks' convolution layers.
+struct BenchConvCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "conv",
+        abstract: "Milliseconds and GFLOP/s of forward and backward passes of the zoo's convolution layers.")
+
+    @Flag(help: "One JSON object per line.")
+    var json = false
+
+    @Option(help: "Threads (default: all cores).")
+    var threads: Int?
+
+    @Option(help: "Batch size.")
+    var batchSize: Int = 64
+
+    @Option(help: "Timed runs per layer; the median is reported.")
+    var repeats: Int = 7
+
+    struct LayerCase {
+        var label: String
+        var input: [Int]
+        var filters: Int, kernel: Int
+        var padding: Padding
+    }
+
+    static let layers: [LayerCase] = [
+        LayerCase(label: "tiny-cnn conv 3 3x3", input: [1, 14, 14], filters: 3, kernel: 3, padding: .symmetric(1)),
+        LayerCase(label: "lenet5 conv 6 5x5", input: [1, 28, 28], filters: 6, kernel: 5, padding: .symmetric(2)),
+        LayerCase(label: "two-conv conv1 50 3x3", input: [1, 28, 28], filters: 50, kernel: 3, padding: .symmetric(1)),
+        LayerCase(label: "two-conv conv2 100 3x3", input: [50, 14, 14], filters: 100, kernel: 3, padding: .symmetric(1)),
+        LayerCase(label: "tf-cnn conv1 32 10x10", input: [1, 28, 28], filters: 32, kernel: 10, padding: .same),
+        LayerCase(label: "tf-cnn conv2 16 5x5", input: [32, 14, 14], filters: 16, kernel: 5, padding: .same),
+    ]
+
+    func run() throws {
+        guard repeats > 0, batchSize > 0 else { throw ValidationError("--repeats and --batch-size must be positive") }
+        if let t = threads {
+            guard t > 0 else { throw ValidationError("--threads must be positive") }
+            Threading.threads = t
+        }
+        let t = Threading.threads
+        #if DEBUG
+        let build = "debug build: these numbers are meaningless, use `swift build -c release`"
+        #else
+        let build = "release build"
+        #endif
+        if !json { print("convnet bench conv: \(build), \(t) thread\(t == 1 ? "" : "s"), batch \(batchSize), median of \(repeats) runs") }
+        for c in Self.layers {
+            let layer = Conv2D(filters: c.filters, kernel: (c.kernel, c.kernel), padding: c.padding)
+            var context = BuildContext(seed: 1)
+            let outShape = try layer.build(inputShape: c.input, context: &context)
+            var random = SeededGenerator(seed: 2)
+            let x = try Tensor(
+                shape: [batchSize] + c.input,
+                scalars: (0..<(batchSize * c.input.reduce(1, *))).map { _ in random.uniform(-1, 1) })
+            let dy = try Tensor(
+                shape: [batchSize] + outShape,
+                scalars: (0..<(batchSize * outShape.reduce(1, *))).map { _ in random.uniform(-1, 1) })
+            let macs = Double(batchSize) * Double(outShape.reduce(1, *)) * Double(c.input[0] * c.kernel * c.kernel)
+            var forward: [Double] = [], backward: [Double] = []
+            for r in 0...repeats {
+                let clock = ContinuousClock()
+                var y: Tensor?
+                let f = clock.measure { y = try? layer.forward(x, training: true) }
+                let b = clock.measure { _ = try? layer.backward(dy) }
+                precondition(y != nil)
+                if r > 0 {  // run 0 is the warm-up
+                    forward.append(Double(f.components.attoseconds) * 1e-15 + Double(f.components.seconds) * 1e3)
+                    backward.append(Double(b.components.attoseconds) * 1e-15 + Double(b.components.seconds) * 1e3)
+                }
+            }
+            let fm = forward.sorted()[forward.count / 2], bm = backward.sorted()[backward.count / 2]
+            let fg = 2 * macs / fm / 1e6, bg = 4 * macs / bm / 1e6
+            if json {
+                print("{\"layer\":\"\(c.label)\",\"batch_size\":\(batchSize),\"threads\":\(t),"
+                    + "\"forward_ms\":\(String(format: "%.3f", fm)),\"backward_ms\":\(String(format: "%.3f", bm)),"
+                    + "\"forward_gflops\":\(String(format: "%.1f", fg)),\"backward_gflops\":\(String(format: "%.1f", bg))}")
+            } else {
+                print(c.label.padding(toLength: 24, withPad: " ", startingAt: 0)
+                    + String(format: " fwd %8.3f ms %6.1f GFLOP/s   bwd %8.3f ms %6.1f GFLOP/s", fm, fg, bm, bg))
             }
         }
     }

@@ -14,10 +14,16 @@ struct KernelTests {
     }
 
     /// Runs `body` with the given thread count, then restores the default.
+    /// Small test shapes would stay single-threaded; the convolution's batch split is forced on.
     static func withThreads<R>(_ t: Int, _ body: () throws -> R) rethrows -> R {
         let saved = Threading.threads
+        let savedMinimum = ConvTuning.minParallelMACs.load(ordering: .relaxed)
         Threading.threads = t
-        defer { Threading.threads = saved }
+        ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
+        defer {
+            Threading.threads = saved
+            ConvTuning.minParallelMACs.store(savedMinimum, ordering: .relaxed)
+        }
         return try body()
     }
 
@@ -149,6 +155,10 @@ struct KernelTests {
         ConvCase(batch: 1, channels: 3, height: 5, width: 6, filters: 17, kernel: (3, 3), stride: (1, 1), padding: .same),
         ConvCase(batch: 3, channels: 1, height: 12, width: 13, filters: 4, kernel: (10, 10), stride: (1, 1), padding: .valid),
         ConvCase(batch: 4, channels: 1, height: 10, width: 10, filters: 6, kernel: (5, 5), stride: (1, 1), padding: .symmetric(2)),
+        ConvCase(
+            batch: 2, channels: 2, height: 9, width: 11, filters: 3, kernel: (3, 4), stride: (3, 3),
+            padding: .explicit(top: 2, left: 3, bottom: 0, right: 2)),
+        ConvCase(batch: 3, channels: 2, height: 4, width: 3, filters: 2, kernel: (3, 3), stride: (1, 1), padding: .symmetric(3)),
     ]
 
     static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Float? {
@@ -233,6 +243,17 @@ struct KernelTests {
         y.withUnsafeBufferPointer { py in
             back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
         }
+        // The branch-free fast versions compute exactly the same values.
+        var fastColumns = [Float](repeating: .nan, count: y.count)
+        var fastBack = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { px in
+            fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        y.withUnsafeBufferPointer { py in
+            fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        #expect(fastColumns == columns)
+        #expect(fastBack == back)
         let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
         #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")

@@ -1,3 +1,5 @@
+import Synchronization
+
 /// Gradients of a convolution with respect to its input, weight and bias.
 public struct ConvGradients: Sendable {
     public var input: Tensor
@@ -73,10 +75,19 @@ private enum ConvSlot {
 }
 
 /// How many threads split the batch (1: samples run in turn and the GEMMs are threaded instead).
+/// Layers with very little work (tiny-cnn's 3-filter layer: ~0.1 ms a batch) stay on one thread, where
+/// waking a second thread costs more than it saves.
 @inline(__always)
-private func batchParts(_ n: Int) -> Int {
+private func batchParts(_ n: Int, _ g: ConvGeometry) -> Int {
     let threads = Threading.threads
+    if n &* g.outputSize &* g.patchSize < ConvTuning.minParallelMACs.load(ordering: .relaxed) { return 1 }
     return n >= threads ? threads : 1
+}
+
+enum ConvTuning {
+    /// Multiply-adds of a whole-batch convolution below which the batch is not split across threads
+    /// (tests set 0 to exercise the split on small shapes).
+    static let minParallelMACs = Atomic<Int>(1 << 19)
 }
 
 /// Forward convolution with a resolved geometry; `workspace` keeps the column matrices between calls.
@@ -84,7 +95,7 @@ func conv2dForward(
     _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
 ) -> Tensor {
     let n = input.batchSize
-    let parts = batchParts(n)
+    let parts = batchParts(n, g)
     if !g.isPointwise {
         for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: g.patchSize &* g.outputPixels) }
     }
@@ -126,7 +137,7 @@ private func convForwardSample(
     }
     let columns: UnsafePointer<Float>
     if let cols {
-        Im2col.expand(xs, into: cols, geometry: g)
+        ConvKernels.im2col(xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -146,7 +157,7 @@ func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
 ) -> ConvGradients {
     let n = input.batchSize
-    let parts = batchParts(n)
+    let parts = batchParts(n, g)
     let patch = g.patchSize, pixels = g.outputPixels
     for t in 0..<parts {
         if !g.isPointwise {
@@ -222,7 +233,7 @@ private func convBackwardSample(
     Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
     let columns: UnsafePointer<Float>
     if let cols {
-        Im2col.expand(xs, into: cols, geometry: g)
+        ConvKernels.im2col(xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -242,7 +253,7 @@ private func convBackwardSample(
         Gemm.kernel(true, false, patch, pixels, oc, 1, w, patch, dys, pixels, 0, dcolumns, pixels)
     }
     if let dcols {
-        Im2col.accumulate(dcols, into: dxs, geometry: g)
+        ConvKernels.col2im(dcols, into: dxs, geometry: g)
     }
 }
 
@@ -254,11 +265,24 @@ enum Reduce {
     }
 
     /// `out[r] += sum_c m[r, c]` for a rows x columns matrix.
+    /// Eight interleaved partial sums per row (a fixed order, so results are deterministic), which
+    /// breaks the add-latency chain of a single running sum.
     static func addRowSums(_ m: UnsafePointer<Float>, rows: Int, columns: Int, into out: UnsafeMutablePointer<Float>) {
+        let raw = UnsafeRawPointer(m)
+        let vectorEnd = columns & ~7
         for r in 0..<rows {
-            let row = m + r &* columns
-            var s: Float = 0
-            for c in 0..<columns { s += row[c] }
+            let rowOffset = r &* columns
+            var acc = SIMD8<Float>()
+            var c = 0
+            while c < vectorEnd {
+                acc += raw.loadUnaligned(fromByteOffset: (rowOffset &+ c) &* 4, as: SIMD8<Float>.self)
+                c &+= 8
+            }
+            var s = acc.sum()
+            while c < columns {
+                s += m[rowOffset &+ c]
+                c &+= 1
+            }
             out[r] += s
         }
     }
