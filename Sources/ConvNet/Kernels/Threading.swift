@@ -6,8 +6,8 @@ import Synchronization
 public enum Threading {
     private static let storage = Atomic<Int>(0)
 
-    /// Cores available to this process.
-    public static var availableCores: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+    /// Cores available to this process, read once (the query reads /proc and cgroup files).
+    public static let availableCores: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
 
     /// Threads the kernels use (at least 1). Setting 0 restores the default (all cores).
     public static var threads: Int {
