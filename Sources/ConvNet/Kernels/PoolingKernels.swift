@@ -7,29 +7,66 @@ public enum PoolingKernels {
         _ x: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
         output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>
     ) {
-        let h = g.inHeight, w = g.inWidth, oh = g.outHeight, ow = g.outWidth
-        for p in 0..<planes {
-            let src = x + p &* h &* w
-            let dst = y + p &* oh &* ow
-            let arg = argmax + p &* oh &* ow
-            for oy in 0..<oh {
-                for ox in 0..<ow {
-                    let y0 = oy &* g.strideH, x0 = ox &* g.strideW
-                    var best = src[y0 &* w &+ x0]
-                    var bestIndex = y0 &* w &+ x0
-                    for ky in 0..<g.kernelHeight {
-                        let row = (y0 &+ ky) &* w
-                        for kx in 0..<g.kernelWidth {
-                            let v = src[row &+ x0 &+ kx]
-                            if v > best || (v != v && best == best) {
-                                best = v
-                                bestIndex = row &+ x0 &+ kx
-                            }
-                        }
-                    }
-                    dst[oy &* ow &+ ox] = best
-                    arg[oy &* ow &+ ox] = Int32(truncatingIfNeeded: bestIndex)
+        let inPlane = g.inHeight &* g.inWidth, outPlane = g.outHeight &* g.outWidth
+        let px = UncheckedSendable(x), py = UncheckedSendable(y), pa = UncheckedSendable(argmax)
+        // Split the planes across threads when there is enough work; each plane is written by one thread.
+        let parts = planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
+        Threading.parallelFor(parts) { t in
+            for p in (planes &* t / parts)..<(planes &* (t &+ 1) / parts) {
+                let src = px.value + p &* inPlane, dst = py.value + p &* outPlane, arg = pa.value + p &* outPlane
+                if g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideH == 2 && g.strideW == 2 {
+                    maxPlane2x2(src, width: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth, dst, arg)
+                } else {
+                    maxPlane(src, g, dst, arg)
                 }
+            }
+        }
+    }
+
+    /// Branch-free candidate update: NaN wins (it propagates as in PyTorch), ties keep the first.
+    @inline(__always)
+    private static func challenge(_ v: Float, _ i: Int, _ best: inout Float, _ bestIndex: inout Int) {
+        let wins = v > best || v != v
+        best = wins ? v : best
+        bestIndex = wins ? i : bestIndex
+    }
+
+    /// The common 2x2 window with stride 2.
+    @inline(__always)
+    private static func maxPlane2x2(
+        _ src: UnsafePointer<Float>, width w: Int, outHeight oh: Int, outWidth ow: Int,
+        _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>
+    ) {
+        for oy in 0..<oh {
+            let r0 = (oy &* 2) &* w, r1 = r0 &+ w
+            for ox in 0..<ow {
+                let i = r0 &+ ox &* 2, j = r1 &+ ox &* 2
+                var best = src[i], bestIndex = i
+                challenge(src[i &+ 1], i &+ 1, &best, &bestIndex)
+                challenge(src[j], j, &best, &bestIndex)
+                challenge(src[j &+ 1], j &+ 1, &best, &bestIndex)
+                dst[oy &* ow &+ ox] = best
+                arg[oy &* ow &+ ox] = Int32(truncatingIfNeeded: bestIndex)
+            }
+        }
+    }
+
+    /// Any window and stride.
+    @inline(__always)
+    private static func maxPlane(
+        _ src: UnsafePointer<Float>, _ g: ConvGeometry, _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>
+    ) {
+        let w = g.inWidth, ow = g.outWidth, kh = g.kernelHeight, kw = g.kernelWidth
+        for oy in 0..<g.outHeight {
+            for ox in 0..<ow {
+                let first = (oy &* g.strideH) &* w &+ ox &* g.strideW
+                var best = src[first], bestIndex = first
+                for ky in 0..<kh {
+                    let row = first &+ ky &* w
+                    for kx in 0..<kw { challenge(src[row &+ kx], row &+ kx, &best, &bestIndex) }
+                }
+                dst[oy &* ow &+ ox] = best
+                arg[oy &* ow &+ ox] = Int32(truncatingIfNeeded: bestIndex)
             }
         }
     }
