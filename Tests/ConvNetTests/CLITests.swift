@@ -196,6 +196,72 @@ struct CLITests {
         #expect(fc[4, (3 * 7 + 5) * 3 + 2] == d[4, (2 * 7 + 3) * 7 + 5])
     }
 
+    @Test("early stopping: at a training accuracy, and after epochs without validation gain")
+    func earlyStopping() throws {
+        let dir = try makeTemporaryFolder()
+        let a = try convnet(["train", "--model", "toy", "--epochs", "20", "--early-stop", "acc=0.95", "--out", dir.appendingPathComponent("a").path,
+                             "--no-report", "--json"])
+        #expect(a.status == 0, "\(a.stderr)")
+        let epochs = try a.json()["epochs"] as? Int ?? 0
+        #expect(epochs >= 1 && epochs < 20)
+        #expect(a.stderr.contains("stopped early"))
+        let b = try convnet(["train", "--model", "toy", "--epochs", "30", "--early-stop", "patience=2", "--out", dir.appendingPathComponent("b").path,
+                             "--no-report", "--json"])
+        #expect(b.status == 0, "\(b.stderr)")
+        #expect((try b.json()["epochs"] as? Int ?? 0) < 30)
+        #expect(b.stderr.contains("validation"))
+        let bad = try convnet(["train", "--model", "toy", "--early-stop", "soon"])
+        #expect(bad.status != 0 && bad.stderr.contains("--early-stop"))
+    }
+
+    @Test("gradcheck prints a table, or JSON with every check, and exits 0 when all pass")
+    func gradcheck() throws {
+        let r = try convnet(["gradcheck", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try r.json()
+        #expect(j["passed"] as? Bool == true)
+        let checks = try #require(j["checks"] as? [[String: Any]])
+        #expect(checks.count == 79)
+        #expect(checks.allSatisfy { $0["layer"] is String && $0["quantity"] is String && $0["max_rel_error"] is Double && $0["passed"] is Bool })
+        let strict = try convnet(["gradcheck", "--tolerance", "1e-12"])
+        #expect(strict.status == 1)
+        #expect(strict.stdout.contains("FAIL"))
+    }
+
+    @Test("compare trains each optimizer several times and writes a chart and a table")
+    func compare() throws {
+        let dir = try makeTemporaryFolder()
+        let r = try convnet(["compare", "--optimizers", "sgd,adam", "--runs", "2", "--model", "toy", "--epochs", "2",
+                             "--out", dir.path, "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]])
+        #expect(rows.map { $0["optimizer"] as? String } == ["sgd", "adam"])
+        #expect(rows.allSatisfy { $0["runs"] as? Int == 2 })
+        let svg = try String(contentsOf: dir.appendingPathComponent("comparison.svg"), encoding: .utf8)
+        #expect(svg.contains("<svg") && svg.contains("sgd") && svg.contains("adam"))
+        #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("comparison.md").path))
+    }
+
+    @Test("report and plot redraw a finished run from its directory; models lists the zoo")
+    func reportPlotModels() throws {
+        let dir = try makeTemporaryFolder()
+        let run = dir.appendingPathComponent("run")
+        #expect(try convnet(["train", "--model", "toy", "--epochs", "2", "--out", run.path, "--no-report"]).status == 0)
+        #expect(!FileManager.default.fileExists(atPath: run.appendingPathComponent("report.html").path))
+        let report = try convnet(["report", run.path])
+        #expect(report.status == 0, "\(report.stderr)")
+        let page = try String(contentsOf: run.appendingPathComponent("report.html"), encoding: .utf8)
+        #expect(page.contains("<svg") && page.contains("toy"))
+        let plot = try convnet(["plot", run.path])
+        #expect(plot.status == 0, "\(plot.stderr)")
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("accuracy.svg").path))
+        let notRun = try convnet(["report", dir.path])
+        #expect(notRun.status != 0 && notRun.stderr.contains("model.npz"))
+        let models = try convnet(["models"])
+        for name in ModelZoo.names { #expect(models.stdout.contains(name)) }
+        #expect(models.stdout.contains("94610"))
+    }
+
     @Test("full Fashion-MNIST: one epoch of LeNet-5 on 60,000 images",
           .enabled(if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist") || ProcessInfo.processInfo.environment["CI"] != nil,
                    "needs Debian's dataset-fashion-mnist (.ci/run installs it)"))
