@@ -88,6 +88,20 @@ public final class Sequential {
         return g
     }
 
+    /// Backpropagates dL/doutput like `backward` and writes the same parameter gradients, but skips
+    /// dL/dinput where nobody reads it: the first trainable layer computes no input gradient, and the
+    /// parameter-free layers before it are not run. What a training step needs.
+    public func backwardParameters(_ outputGradient: Tensor) throws {
+        guard let first = layers.firstIndex(where: { !$0.parameters.isEmpty }) else { return }
+        var g = outputGradient
+        for index in stride(from: layers.count - 1, to: first, by: -1) { g = try layers[index].backward(g) }
+        if let layer = layers[first] as? any ParameterGradientOnly {
+            try layer.backwardParameters(g)
+        } else {
+            _ = try layers[first].backward(g)
+        }
+    }
+
     /// Every trainable parameter, in layer order.
     public var parameters: [Parameter] { layers.flatMap { $0.parameters } }
     /// Every saved but untrained tensor (batch-norm running statistics).
