@@ -4,8 +4,8 @@
  *
  * For each (channel, kernel row, kernel column) row, the range [first, end) of output columns whose
  * input column lies inside the image is computed once; the inner loops then have no bounds tests.
- * With stride 1 the AVX2 version copies and adds 8 floats at a time and finishes a short tail with
- * masked loads and stores, so rows of 14 or 28 floats cost a few instructions each.
+ * With stride 1 the AVX2 version copies 8 floats at a time and finishes a row with one overlapping
+ * store, so rows of 14 or 28 floats cost a few instructions each.
  *
  * col2im adds every column entry onto its input pixel in the same order as the plain reference
  * (channel, kernel row, kernel column, output row, output column), so results are bit-identical.
@@ -84,42 +84,39 @@ static void col2im_portable(const float *columns, float *image, long C, long H, 
 /* AVX2                                                                                            */
 
 #if defined(__x86_64__)
-static const int tail_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
-
-/* Lanes 0..<n set (0 <= n <= 8). */
-__attribute__((target("avx2,fma")))
-static inline __m256i tail_mask(long n) {
-    return _mm256_loadu_si256((const __m256i *)(tail_mask_table + 8 - n));
-}
+/* Masked stores (vmaskmovps) are slow on AMD cores, so tails are handled by one overlapping
+ * full-width store where the row has at least 8 floats, and by scalar code otherwise. */
 
 /* out[0..<n] = src[0..<n]. */
 __attribute__((target("avx2,fma")))
 static inline void copy_row(float *out, const float *src, long n) {
+    if (n < 8) {
+        for (long i = 0; i < n; i++) out[i] = src[i];
+        return;
+    }
     long i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, _mm256_loadu_ps(src + i));
-    if (i < n) {
-        __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(out + i, m, _mm256_maskload_ps(src + i, m));
-    }
+    if (i < n) _mm256_storeu_ps(out + n - 8, _mm256_loadu_ps(src + n - 8));
 }
 
 __attribute__((target("avx2,fma")))
 static inline void zero_row(float *out, long n) {
+    if (n < 8) {
+        for (long i = 0; i < n; i++) out[i] = 0;
+        return;
+    }
     __m256 z = _mm256_setzero_ps();
     long i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, z);
-    if (i < n) _mm256_maskstore_ps(out + i, tail_mask(n - i), z);
+    if (i < n) _mm256_storeu_ps(out + n - 8, z);
 }
 
-/* d[0..<n] += s[0..<n]. */
+/* d[0..<n] += s[0..<n] (each element once: the tail is scalar). */
 __attribute__((target("avx2,fma")))
 static inline void add_row(float *d, const float *s, long n) {
     long i = 0;
     for (; i + 8 <= n; i += 8) _mm256_storeu_ps(d + i, _mm256_add_ps(_mm256_loadu_ps(d + i), _mm256_loadu_ps(s + i)));
-    if (i < n) {
-        __m256i m = tail_mask(n - i);
-        _mm256_maskstore_ps(d + i, m, _mm256_add_ps(_mm256_maskload_ps(d + i, m), _mm256_maskload_ps(s + i, m)));
-    }
+    for (; i < n; i++) d[i] += s[i];
 }
 
 __attribute__((target("avx2,fma")))

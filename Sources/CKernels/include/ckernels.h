@@ -32,6 +32,10 @@ void cn_im2col(const float *image, float *columns, long C, long H, long W, long 
 void cn_col2im(const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
                long pt, long pl, long OH, long OW);
 
+/// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
+/// page faults per training step). A no-op with other C libraries.
+void cn_tune_allocator(void);
+
 #ifdef __cplusplus
 }
 #endif

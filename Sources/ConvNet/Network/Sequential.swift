@@ -28,6 +28,7 @@ public final class Sequential {
             throw ShapeError.layer(name: "input", message: "input shape \(formatShape(inputShape)) must have positive sizes")
         }
         guard !layers.isEmpty else { throw SpecError(line: 0, statement: "", message: "the network has no layers") }
+        AllocatorTuning.apply()
         self.inputShape = inputShape
         self.layers = layers
         self.seed = seed
