@@ -159,6 +159,11 @@ struct KernelTests {
             batch: 2, channels: 2, height: 9, width: 11, filters: 3, kernel: (3, 4), stride: (3, 3),
             padding: .explicit(top: 2, left: 3, bottom: 0, right: 2)),
         ConvCase(batch: 3, channels: 2, height: 4, width: 3, filters: 2, kernel: (3, 3), stride: (1, 1), padding: .symmetric(3)),
+        // Rows of 8 floats or more: the vector copies and their overlapping last store in im2col.
+        ConvCase(batch: 2, channels: 2, height: 13, width: 29, filters: 5, kernel: (3, 3), stride: (1, 1), padding: .symmetric(1)),
+        ConvCase(batch: 2, channels: 1, height: 20, width: 28, filters: 3, kernel: (10, 10), stride: (1, 1), padding: .same),
+        ConvCase(batch: 2, channels: 2, height: 11, width: 19, filters: 3, kernel: (3, 1), stride: (1, 1), padding: .valid),
+        ConvCase(batch: 2, channels: 1, height: 17, width: 35, filters: 2, kernel: (5, 5), stride: (2, 2), padding: .symmetric(2)),
     ]
 
     static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Float? {

@@ -23,6 +23,19 @@ int cn_sgemm_uses_avx2(void);
 /// Forces the portable kernel (on != 0) even where AVX2+FMA exist; for tests and benchmarks.
 void cn_sgemm_force_portable(int on);
 
+/// im2col of one C x H x W image into its (C*KH*KW) x (OH*OW) column matrix (padding entries 0);
+/// sh, sw: strides; pt, pl: top and left padding.
+void cn_im2col(const float *image, float *columns, long C, long H, long W, long KH, long KW, long sh, long sw,
+               long pt, long pl, long OH, long OW);
+
+/// Adds the column matrix back onto the image: the adjoint of cn_im2col (same order as a plain loop).
+void cn_col2im(const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
+               long pt, long pl, long OH, long OW);
+
+/// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
+/// page faults per training step). A no-op with other C libraries.
+void cn_tune_allocator(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -50,11 +50,39 @@ public enum ElementwiseKernels {
     }
 }
 
+/// Splits `count` elementwise work items into contiguous ranges, one per thread, when there are
+/// enough of them to pay for waking the other threads; `body(start, length)` runs once per range.
+/// Elementwise results do not depend on the split.
+@inline(__always)
+func forEachElementRange(_ count: Int, _ body: (Int, Int) -> Void) {
+    let threads = Threading.threads
+    let parts = count >= ElementwiseTuning.minParallelCount ? threads : 1
+    if parts <= 1 {
+        body(0, count)
+        return
+    }
+    Threading.parallelFor(parts) { t in
+        // Ranges aligned to 16 floats so neighbouring threads do not share a cache line.
+        let first = (count &* t / parts) & ~15
+        let end = t &+ 1 == parts ? count : (count &* (t &+ 1) / parts) & ~15
+        if end > first { body(first, end &- first) }
+    }
+}
+
+enum ElementwiseTuning {
+    /// Elements below which elementwise kernels stay on the calling thread.
+    static let minParallelCount = 1 << 16
+}
+
 extension Tensor {
-    /// A new tensor of this shape whose scalars `body` writes from this tensor's scalars.
+    /// A new tensor of this shape whose scalars `body` writes from this tensor's scalars
+    /// (`body(source, destination, count)`; large tensors are split across threads).
     func mapBuffer(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         Tensor(shape: shape) { out in
-            withUnsafeBufferPointer { src in body(src.baseAddress!, out.baseAddress!, count) }
+            withUnsafeBufferPointer { src in
+                let s = src.baseAddress!, d = out.baseAddress!
+                forEachElementRange(count) { start, length in body(s + start, d + start, length) }
+            }
         }
     }
 
@@ -64,7 +92,10 @@ extension Tensor {
     ) -> Tensor {
         Tensor(shape: shape) { out in
             withUnsafeBufferPointer { a in
-                other.withUnsafeBufferPointer { b in body(a.baseAddress!, b.baseAddress!, out.baseAddress!, count) }
+                other.withUnsafeBufferPointer { b in
+                    let pa = a.baseAddress!, pb = b.baseAddress!, d = out.baseAddress!
+                    forEachElementRange(count) { start, length in body(pa + start, pb + start, d + start, length) }
+                }
             }
         }
     }

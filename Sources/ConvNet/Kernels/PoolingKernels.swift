@@ -77,11 +77,15 @@ public enum PoolingKernels {
         inputGradient dx: UnsafeMutablePointer<Float>
     ) {
         let inPlane = g.inHeight &* g.inWidth, outPlane = g.outHeight &* g.outWidth
-        for p in 0..<planes {
-            let d = dx + p &* inPlane
-            let src = dy + p &* outPlane
-            let arg = argmax + p &* outPlane
-            for i in 0..<outPlane { d[Int(arg[i])] += src[i] }
+        // Each plane's gradient is written by one thread.
+        let parts = planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
+        Threading.parallelFor(parts) { t in
+            for p in (planes &* t / parts)..<(planes &* (t &+ 1) / parts) {
+                let d = dx + p &* inPlane
+                let src = dy + p &* outPlane
+                let arg = argmax + p &* outPlane
+                for i in 0..<outPlane { d[Int(arg[i])] += src[i] }
+            }
         }
     }
 

@@ -1,5 +1,5 @@
 /// 2-D convolution layer: weight [out, in, kh, kw], bias [out], as PyTorch's `Conv2d`.
-public final class Conv2D: Layer {
+public final class Conv2D: Layer, ParameterGradientOnly {
     public let kind = "conv"
     public var name = "conv"
     public let filters: Int
@@ -69,6 +69,15 @@ public final class Conv2D: Layer {
     }
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
+
+    func backwardParameters(_ outputGradient: Tensor) throws {
+        guard let x = cachedInput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
+        let grads = conv2dBackward(
+            outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace, inputGradient: false)
+        weight.gradient = grads.weight
+        bias.gradient = grads.bias
+    }
 
     public var specStatement: String {
         var s = "conv \(filters) \(kernel.height)x\(kernel.width)"

@@ -1,6 +1,6 @@
 /// Fully connected layer: weight [out, in], bias [out], as PyTorch's `Linear`. Accepts any input
 /// whose per-sample size is `in` (a 1 x 14 x 14 image feeds a 196-input layer directly).
-public final class Dense: Layer {
+public final class Dense: Layer, ParameterGradientOnly {
     public let kind = "dense"
     public var name = "dense"
     public let units: Int
@@ -46,6 +46,14 @@ public final class Dense: Layer {
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
     public var specStatement: String { "dense \(units)" }
+
+    func backwardParameters(_ outputGradient: Tensor) throws {
+        guard let x = cachedInput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [x.batchSize, units])
+        let grads = try denseBackward(outputGradient, input: x, weight: weight.value, inputGradient: false)
+        weight.gradient = grads.weight
+        bias.gradient = grads.bias
+    }
 }
 
 /// Reshapes C x H x W to C*H*W; its backward restores the shape.

@@ -55,6 +55,13 @@ extension Layer {
     public var buffers: [Parameter] { [] }
 }
 
+/// A layer that can write its parameter gradients without computing dL/dinput, for the first
+/// trainable layer of a network during training, whose input gradient nobody reads.
+protocol ParameterGradientOnly: Layer {
+    /// Writes the same parameter gradients as `backward`, and skips dL/dinput.
+    func backwardParameters(_ outputGradient: Tensor) throws
+}
+
 /// Errors a layer raises when used out of order.
 func missingForward(_ layer: any Layer) -> ShapeError {
     .layer(name: layer.name, message: "backward called before forward (nothing cached)")

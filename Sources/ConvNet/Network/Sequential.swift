@@ -28,6 +28,7 @@ public final class Sequential {
             throw ShapeError.layer(name: "input", message: "input shape \(formatShape(inputShape)) must have positive sizes")
         }
         guard !layers.isEmpty else { throw SpecError(line: 0, statement: "", message: "the network has no layers") }
+        AllocatorTuning.apply()
         self.inputShape = inputShape
         self.layers = layers
         self.seed = seed
@@ -86,6 +87,20 @@ public final class Sequential {
         var g = outputGradient
         for layer in layers.reversed() { g = try layer.backward(g) }
         return g
+    }
+
+    /// Backpropagates dL/doutput like `backward` and writes the same parameter gradients, but skips
+    /// dL/dinput where nobody reads it: the first trainable layer computes no input gradient, and the
+    /// parameter-free layers before it are not run. What a training step needs.
+    public func backwardParameters(_ outputGradient: Tensor) throws {
+        guard let first = layers.firstIndex(where: { !$0.parameters.isEmpty }) else { return }
+        var g = outputGradient
+        for index in stride(from: layers.count - 1, to: first, by: -1) { g = try layers[index].backward(g) }
+        if let layer = layers[first] as? any ParameterGradientOnly {
+            try layer.backwardParameters(g)
+        } else {
+            _ = try layers[first].backward(g)
+        }
     }
 
     /// Every trainable parameter, in layer order.

@@ -153,8 +153,12 @@ private func convForwardSample(
 
 /// Backward convolution with a resolved geometry; `workspace` keeps column matrices and per-thread
 /// gradient partials between calls.
+///
+/// With `inputGradient == false` dL/dx is not computed (the returned `input` is an empty tensor): the
+/// network's first layer during training, whose input gradient nobody reads.
 func conv2dBackward(
-    _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
+    _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
+    inputGradient: Bool = true
 ) -> ConvGradients {
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -162,7 +166,7 @@ func conv2dBackward(
     for t in 0..<parts {
         if !g.isPointwise {
             workspace.reserve(ConvSlot.columns(t), count: patch &* pixels)
-            workspace.reserve(ConvSlot.columnGradient(t), count: patch &* pixels)
+            if inputGradient { workspace.reserve(ConvSlot.columnGradient(t), count: patch &* pixels) }
         }
         if t > 0 {
             workspace.reserve(ConvSlot.weightGradient(t), count: g.outChannels &* patch)
@@ -171,7 +175,7 @@ func conv2dBackward(
     }
     var dWeight = Tensor(shape: weight.shape)
     var dBias = Tensor(shape: [g.outChannels])
-    var dInput = Tensor(shape: input.shape)
+    var dInput = Tensor(shape: inputGradient ? input.shape : [0])
     input.withUnsafeBufferPointer { x in
         weight.withUnsafeBufferPointer { w in
             dy.withUnsafeBufferPointer { dyp in
@@ -179,10 +183,11 @@ func conv2dBackward(
                     dBias.withUnsafeMutableBufferPointer { db in
                         dInput.withUnsafeMutableBufferPointer { dx in
                             let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
-                            let dw = dw.baseAddress!, db = db.baseAddress!, dx = dx.baseAddress!
+                            let dw = dw.baseAddress!, db = db.baseAddress!
+                            let dx: UnsafeMutablePointer<Float>? = inputGradient ? dx.baseAddress! : nil
                             if parts == 1 {
                                 let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
-                                let dcols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columnGradient(0))
+                                let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(0))
                                 for s in 0..<n {
                                     convBackwardSample(
                                         x, dyp, w, sample: s, dw: dw, db: db, dx: dx, cols, dcols, g,
@@ -191,7 +196,7 @@ func conv2dBackward(
                             } else {
                                 Threading.parallelFor(parts) { t in
                                     let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
-                                    let dcols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columnGradient(t))
+                                    let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(t))
                                     let dwt = t == 0 ? dw : workspace.pointer(ConvSlot.weightGradient(t))
                                     let dbt = t == 0 ? db : workspace.pointer(ConvSlot.biasGradient(t))
                                     let first = n &* t / parts
@@ -221,14 +226,13 @@ func conv2dBackward(
 @inline(__always)
 private func convBackwardSample(
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, sample s: Int,
-    dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>,
+    dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
     _ cols: UnsafeMutablePointer<Float>?, _ dcols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry,
     first: Bool, threaded: Bool
 ) {
     let patch = g.patchSize, pixels = g.outputPixels, oc = g.outChannels
     let xs = x + s &* g.inputSize
     let dys = dy + s &* g.outputSize
-    let dxs = dx + s &* g.inputSize
     if first { db.update(repeating: 0, count: oc) }
     Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
     let columns: UnsafePointer<Float>
@@ -240,16 +244,21 @@ private func convBackwardSample(
     }
     let beta: Float = first ? 0 : 1
     // dW (+)= dY_s (OC x P) * columns^T (P x patch); dcolumns = W^T (patch x OC) * dY_s (OC x P).
-    let dcolumns = dcols ?? dxs
     if threaded {
         Gemm.multiply(
             transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
             c: dw, ldc: patch)
+    } else {
+        Gemm.kernel(false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
+    }
+    guard let dx else { return }
+    let dxs = dx + s &* g.inputSize
+    let dcolumns = dcols ?? dxs
+    if threaded {
         Gemm.multiply(
             transA: true, m: patch, n: pixels, k: oc, a: w, lda: patch, b: dys, ldb: pixels, beta: 0,
             c: dcolumns, ldc: pixels)
     } else {
-        Gemm.kernel(false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
         Gemm.kernel(true, false, patch, pixels, oc, 1, w, patch, dys, pixels, 0, dcolumns, pixels)
     }
     if let dcols {

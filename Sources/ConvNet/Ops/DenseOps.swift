@@ -25,6 +25,11 @@ public func dense(_ x: Tensor, weight: Tensor, bias: Tensor) throws -> Tensor {
 
 /// dL/dx [N, in], dL/dW [out, in] and dL/db [out] from dL/dy [N, out].
 public func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor) throws -> DenseGradients {
+    try denseBackward(dy, input: x, weight: weight, inputGradient: true)
+}
+
+/// With `inputGradient == false`, dL/dx is skipped (returned empty).
+func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor, inputGradient: Bool) throws -> DenseGradients {
     let n = x.batchSize, inF = weight.shape.count == 2 ? weight.shape[1] : 0, outF = weight.shape.first ?? 0
     guard dy.shape == [n, outF] else {
         throw ShapeError.mismatch(operation: "dense backward", expected: "dL/dy of shape \(n)x\(outF)", got: dy.shape)
@@ -32,14 +37,16 @@ public func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor) throws 
     guard x.count == n * inF else {
         throw ShapeError.mismatch(operation: "dense backward", expected: "\(n) samples of \(inF) features", got: x.shape)
     }
-    var dx = Tensor(shape: x.shape), dw = Tensor(shape: weight.shape), db = Tensor(shape: [outF])
+    var dx = Tensor(shape: inputGradient ? x.shape : [0]), dw = Tensor(shape: weight.shape), db = Tensor(shape: [outF])
     x.withUnsafeBufferPointer { xp in
         weight.withUnsafeBufferPointer { w in
             dy.withUnsafeBufferPointer { d in
-                dx.withUnsafeMutableBufferPointer { dxp in
-                    Gemm.multiply(
+                if inputGradient {
+                    dx.withUnsafeMutableBufferPointer { dxp in
+                        Gemm.multiply(
                         m: n, n: inF, k: outF, a: d.baseAddress!, lda: outF, b: w.baseAddress!, ldb: inF,
-                        c: dxp.baseAddress!, ldc: inF)
+                            c: dxp.baseAddress!, ldc: inF)
+                    }
                 }
                 dw.withUnsafeMutableBufferPointer { dwp in
                     Gemm.multiply(

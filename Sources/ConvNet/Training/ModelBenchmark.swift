@@ -55,7 +55,7 @@ public enum ModelBenchmark {
         func trainStep() throws {
             let out = try network.forward(images, training: true)
             let loss = try model.loss.evaluate(output: out, labels: labels)
-            try network.backward(loss.gradient)
+            try network.backwardParameters(loss.gradient)
             sgd.step(parameters)
         }
         func timed(_ body: () throws -> Void) throws -> Double {

@@ -113,7 +113,7 @@ public final class Trainer {
                 } catch ValueError.nonFiniteLoss(_, let value) {
                     throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
                 }
-                try network.backward(result.gradient)
+                try network.backwardParameters(result.gradient)
                 clipping.apply(to: parameters)
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
                 optimizer.step(parameters)
