@@ -32,6 +32,10 @@ void cn_im2col(const float *image, float *columns, long C, long H, long W, long 
 void cn_col2im(const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
                long pt, long pl, long OH, long OW);
 
+/// 2x2 max pooling with stride 2 of `planes` H x W planes into OH x OW planes (OH <= H/2, OW <= W/2);
+/// argmax receives each window's winner as an offset inside its input plane (ties: the first; NaN wins).
+void cn_maxpool2x2(const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax);
+
 /// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
 /// page faults per training step). A no-op with other C libraries.
 void cn_tune_allocator(void);
