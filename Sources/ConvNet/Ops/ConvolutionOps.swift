@@ -65,13 +65,15 @@ public func conv2dBackward(
 // depend only on it (fixed reduction order), so a run is deterministic for a given thread count.
 // A 1x1, stride-1, unpadded convolution skips im2col (the input already is the column matrix).
 
-/// Workspace slots per thread: column matrix, column gradient, weight and bias gradient partials.
+/// Workspace slots per thread: column matrix, column gradient, weight and bias gradient partials, and
+/// one sample's output gradient with a fused ReLU's mask applied.
 private enum ConvSlot {
-    static let perThread = 4
+    static let perThread = 5
     static func columns(_ t: Int) -> Int { t &* perThread }
     static func columnGradient(_ t: Int) -> Int { t &* perThread &+ 1 }
     static func weightGradient(_ t: Int) -> Int { t &* perThread &+ 2 }
     static func biasGradient(_ t: Int) -> Int { t &* perThread &+ 3 }
+    static func maskedGradient(_ t: Int) -> Int { t &* perThread &+ 4 }
 }
 
 /// How many threads split the batch (1: samples run in turn and the GEMMs are threaded instead).
@@ -91,8 +93,11 @@ enum ConvTuning {
 }
 
 /// Forward convolution with a resolved geometry; `workspace` keeps the column matrices between calls.
+/// With `fuseReLU`, each sample's output goes through ReLU while it is in cache (the same arithmetic as
+/// `relu` on the whole output).
 func conv2dForward(
-    _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
+    _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
+    fuseReLU: Bool = false
 ) -> Tensor {
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -107,13 +112,13 @@ func conv2dForward(
                     if parts == 1 {
                         let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
                         for s in 0..<n {
-                            convForwardSample(x, sample: s, w, b, y, cols, g, threaded: true)
+                            convForwardSample(x, sample: s, w, b, y, cols, g, threaded: true, relu: fuseReLU)
                         }
                     } else {
                         Threading.parallelFor(parts) { t in
                             let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
                             for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
-                                convForwardSample(x, sample: s, w, b, y, cols, g, threaded: false)
+                                convForwardSample(x, sample: s, w, b, y, cols, g, threaded: false, relu: fuseReLU)
                             }
                         }
                     }
@@ -127,7 +132,8 @@ func conv2dForward(
 @inline(__always)
 private func convForwardSample(
     _ x: UnsafePointer<Float>, sample s: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool
+    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool,
+    relu: Bool
 ) {
     let patch = g.patchSize, pixels = g.outputPixels
     let xs = x + s &* g.inputSize
@@ -149,6 +155,7 @@ private func convForwardSample(
     } else {
         Gemm.kernel(false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
     }
+    if relu { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
 }
 
 /// Backward convolution with a resolved geometry; `workspace` keeps column matrices and per-thread
@@ -156,9 +163,13 @@ private func convForwardSample(
 ///
 /// With `inputGradient == false` dL/dx is not computed (the returned `input` is an empty tensor): the
 /// network's first layer during training, whose input gradient nobody reads.
+///
+/// `reluOutput`: the output of a ReLU fused into the forward pass (`fuseReLU`); `dy` is then dL/d of
+/// that ReLU's output, and each sample's gradient goes through the ReLU's backward (the same arithmetic
+/// as `reluBackward`) into a per-thread buffer while it is in cache.
 func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
-    inputGradient: Bool = true
+    inputGradient: Bool = true, reluOutput: Tensor? = nil
 ) -> ConvGradients {
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -168,6 +179,7 @@ func conv2dBackward(
             workspace.reserve(ConvSlot.columns(t), count: patch &* pixels)
             if inputGradient { workspace.reserve(ConvSlot.columnGradient(t), count: patch &* pixels) }
         }
+        if reluOutput != nil { workspace.reserve(ConvSlot.maskedGradient(t), count: g.outputSize) }
         if t > 0 {
             workspace.reserve(ConvSlot.weightGradient(t), count: g.outChannels &* patch)
             workspace.reserve(ConvSlot.biasGradient(t), count: g.outChannels)
@@ -176,6 +188,9 @@ func conv2dBackward(
     var dWeight = Tensor(shape: weight.shape)
     var dBias = Tensor(shape: [g.outChannels])
     var dInput = Tensor(shape: inputGradient ? input.shape : [0])
+    let reluY = reluOutput ?? Tensor(shape: [0])
+    let relu = reluOutput != nil
+    reluY.withUnsafeBufferPointer { ry in
     input.withUnsafeBufferPointer { x in
         weight.withUnsafeBufferPointer { w in
             dy.withUnsafeBufferPointer { dyp in
@@ -185,13 +200,15 @@ func conv2dBackward(
                             let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
                             let dw = dw.baseAddress!, db = db.baseAddress!
                             let dx: UnsafeMutablePointer<Float>? = inputGradient ? dx.baseAddress! : nil
+                            let ry: UnsafePointer<Float>? = relu ? ry.baseAddress! : nil
                             if parts == 1 {
                                 let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
                                 let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(0))
+                                let masked = relu ? workspace.pointer(ConvSlot.maskedGradient(0)) : nil
                                 for s in 0..<n {
                                     convBackwardSample(
                                         x, dyp, w, sample: s, dw: dw, db: db, dx: dx, cols, dcols, g,
-                                        first: s == 0, threaded: true)
+                                        first: s == 0, threaded: true, reluOutput: ry, masked: masked)
                                 }
                             } else {
                                 Threading.parallelFor(parts) { t in
@@ -199,11 +216,12 @@ func conv2dBackward(
                                     let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(t))
                                     let dwt = t == 0 ? dw : workspace.pointer(ConvSlot.weightGradient(t))
                                     let dbt = t == 0 ? db : workspace.pointer(ConvSlot.biasGradient(t))
+                                    let masked = relu ? workspace.pointer(ConvSlot.maskedGradient(t)) : nil
                                     let first = n &* t / parts
                                     for s in first..<(n &* (t &+ 1) / parts) {
                                         convBackwardSample(
                                             x, dyp, w, sample: s, dw: dwt, db: dbt, dx: dx, cols, dcols, g,
-                                            first: s == first, threaded: false)
+                                            first: s == first, threaded: false, reluOutput: ry, masked: masked)
                                     }
                                 }
                                 // Fixed-order reduction of the partial gradients.
@@ -218,6 +236,7 @@ func conv2dBackward(
             }
         }
     }
+    }
     return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }
 
@@ -228,11 +247,15 @@ private func convBackwardSample(
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, sample s: Int,
     dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
     _ cols: UnsafeMutablePointer<Float>?, _ dcols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry,
-    first: Bool, threaded: Bool
+    first: Bool, threaded: Bool, reluOutput: UnsafePointer<Float>?, masked: UnsafeMutablePointer<Float>?
 ) {
     let patch = g.patchSize, pixels = g.outputPixels, oc = g.outChannels
     let xs = x + s &* g.inputSize
-    let dys = dy + s &* g.outputSize
+    var dys = dy + s &* g.outputSize
+    if let reluOutput, let masked {
+        ElementwiseKernels.leakyReluBackward(dys, input: reluOutput + s &* g.outputSize, masked, count: g.outputSize, slope: 0)
+        dys = UnsafePointer(masked)
+    }
     if first { db.update(repeating: 0, count: oc) }
     Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
     let columns: UnsafePointer<Float>
