@@ -14,6 +14,12 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb,
               float beta, float *C, long ldc);
 
+/// C = A * B^T (accumulate == 0) or C += A * B^T, with A M x K and B N x K (rows contiguous in K):
+/// one dot product per element, for short wide products (a small convolution's weight gradient).
+/// Each element's arithmetic depends on K only.
+void cn_sgemm_nt_dot(long M, long N, long K, const float *A, long lda, const float *B, long ldb, int accumulate,
+                     float *C, long ldc);
+
 /// 1 when this CPU runs the AVX2+FMA kernels, else 0.
 int cn_has_avx2_fma(void);
 
