@@ -20,6 +20,14 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
 void cn_sgemm_nt_dot(long M, long N, long K, const float *A, long lda, const float *B, long ldb, int accumulate,
                      float *C, long ldc);
 
+/// Floats of scratch that cn_conv_direct_c1 needs (the zero-padded plane and slack).
+long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long pr);
+
+/// Forward convolution of one 1-channel H x W image, stride 1, padding pt, pl, pb, pr, with OC filters
+/// KH x KW (w: OC x KH*KW) into y (OC x OH x OW), bias added; no column matrix.
+void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
+                       long KW, long OC, long OH, long OW, const float *w, const float *bias, float *y);
+
 /// 1 when this CPU runs the AVX2+FMA kernels, else 0.
 int cn_has_avx2_fma(void);
 
