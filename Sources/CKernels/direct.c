@@ -19,6 +19,11 @@
 #define DIRECT_SLACK 32
 
 static void pad_plane(const float *x, long H, long W, long pt, long pl, long PH, long PW, float *xp) {
+    if (PH == H && PW == W) { /* no padding: one block copy, zero slack */
+        memcpy(xp, x, (size_t)(H * W) * sizeof(float));
+        memset(xp + H * W, 0, DIRECT_SLACK * sizeof(float));
+        return;
+    }
     memset(xp, 0, (size_t)(PH * PW + DIRECT_SLACK) * sizeof(float));
     for (long i = 0; i < H; i++) memcpy(xp + (i + pt) * PW + pl, x + i * W, (size_t)W * sizeof(float));
 }
