@@ -164,6 +164,11 @@ struct KernelTests {
         ConvCase(batch: 2, channels: 1, height: 20, width: 28, filters: 3, kernel: (10, 10), stride: (1, 1), padding: .same),
         ConvCase(batch: 2, channels: 2, height: 11, width: 19, filters: 3, kernel: (3, 1), stride: (1, 1), padding: .valid),
         ConvCase(batch: 2, channels: 1, height: 17, width: 35, filters: 2, kernel: (5, 5), stride: (2, 2), padding: .symmetric(2)),
+        // One channel, stride 1 (the direct forward kernel): filters past one block of 6, a partial
+        // block of 16 columns.
+        ConvCase(batch: 2, channels: 1, height: 9, width: 21, filters: 13, kernel: (3, 3), stride: (1, 1), padding: .symmetric(1)),
+        // Patch above ConvTuning.maxDotPatch: the weight gradient through the packed GEMM.
+        ConvCase(batch: 3, channels: 6, height: 9, width: 8, filters: 7, kernel: (5, 5), stride: (1, 1), padding: .symmetric(1)),
     ]
 
     static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Float? {

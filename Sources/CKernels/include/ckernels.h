@@ -14,6 +14,20 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb,
               float beta, float *C, long ldc);
 
+/// C = A * B^T (accumulate == 0) or C += A * B^T, with A M x K and B N x K (rows contiguous in K):
+/// one dot product per element, for short wide products (a small convolution's weight gradient).
+/// Each element's arithmetic depends on K only.
+void cn_sgemm_nt_dot(long M, long N, long K, const float *A, long lda, const float *B, long ldb, int accumulate,
+                     float *C, long ldc);
+
+/// Floats of scratch that cn_conv_direct_c1 needs (the zero-padded plane and slack).
+long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long pr);
+
+/// Forward convolution of one 1-channel H x W image, stride 1, padding pt, pl, pb, pr, with OC filters
+/// KH x KW (w: OC x KH*KW) into y (OC x OH x OW), bias added; no column matrix.
+void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
+                       long KW, long OC, long OH, long OW, const float *w, const float *bias, float *y);
+
 /// 1 when this CPU runs the AVX2+FMA kernels, else 0.
 int cn_has_avx2_fma(void);
 
@@ -31,6 +45,10 @@ void cn_im2col(const float *image, float *columns, long C, long H, long W, long 
 /// Adds the column matrix back onto the image: the adjoint of cn_im2col (same order as a plain loop).
 void cn_col2im(const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
                long pt, long pl, long OH, long OW);
+
+/// 2x2 max pooling with stride 2 of `planes` H x W planes into OH x OW planes (OH <= H/2, OW <= W/2);
+/// argmax receives each window's winner as an offset inside its input plane (ties: the first; NaN wins).
+void cn_maxpool2x2(const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax);
 
 /// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
 /// page faults per training step). A no-op with other C libraries.

@@ -66,6 +66,18 @@ public enum Gemm {
         cn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
+    /// `C = A * B^T` (or `C += A * B^T` with `accumulate`), A m x k and B n x k with rows contiguous in k:
+    /// one dot product per element, single-threaded. Faster than the packed kernel for short, wide
+    /// products with few columns (a small convolution's weight gradient: n = patch, k = pixels). Each
+    /// element's arithmetic depends on k only.
+    @inline(__always)
+    static func dotNT(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cn_sgemm_nt_dot(m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
+    }
+
     /// True when the AVX2+FMA micro-kernel runs on this CPU (false: the portable C kernel).
     public static var usesAVX2: Bool { cn_sgemm_uses_avx2() != 0 }
 

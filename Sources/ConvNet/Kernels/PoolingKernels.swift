@@ -1,3 +1,5 @@
+import CKernels
+
 /// Max and average pooling over each channel plane, stride and window from a `ConvGeometry`
 /// (`inChannels == outChannels`, no padding).
 public enum PoolingKernels {
@@ -11,14 +13,19 @@ public enum PoolingKernels {
         let px = UncheckedSendable(x), py = UncheckedSendable(y), pa = UncheckedSendable(argmax)
         // Split the planes across threads when there is enough work; each plane is written by one thread.
         let parts = planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
+        let is2x2 = g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideH == 2 && g.strideW == 2
         Threading.parallelFor(parts) { t in
-            for p in (planes &* t / parts)..<(planes &* (t &+ 1) / parts) {
+            let first = planes &* t / parts, end = planes &* (t &+ 1) / parts
+            if is2x2 {
+                // C kernel: AVX2 (8 windows at a time) where the CPU has it, else a scalar loop.
+                cn_maxpool2x2(
+                    px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
+                    py.value + first &* outPlane, pa.value + first &* outPlane)
+                return
+            }
+            for p in first..<end {
                 let src = px.value + p &* inPlane, dst = py.value + p &* outPlane, arg = pa.value + p &* outPlane
-                if g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideH == 2 && g.strideW == 2 {
-                    maxPlane2x2(src, width: g.inWidth, outHeight: g.outHeight, outWidth: g.outWidth, dst, arg)
-                } else {
-                    maxPlane(src, g, dst, arg)
-                }
+                maxPlane(src, g, dst, arg)
             }
         }
     }
@@ -29,26 +36,6 @@ public enum PoolingKernels {
         let wins = v > best || v != v
         best = wins ? v : best
         bestIndex = wins ? i : bestIndex
-    }
-
-    /// The common 2x2 window with stride 2.
-    @inline(__always)
-    private static func maxPlane2x2(
-        _ src: UnsafePointer<Float>, width w: Int, outHeight oh: Int, outWidth ow: Int,
-        _ dst: UnsafeMutablePointer<Float>, _ arg: UnsafeMutablePointer<Int32>
-    ) {
-        for oy in 0..<oh {
-            let r0 = (oy &* 2) &* w, r1 = r0 &+ w
-            for ox in 0..<ow {
-                let i = r0 &+ ox &* 2, j = r1 &+ ox &* 2
-                var best = src[i], bestIndex = i
-                challenge(src[i &+ 1], i &+ 1, &best, &bestIndex)
-                challenge(src[j], j, &best, &bestIndex)
-                challenge(src[j &+ 1], j &+ 1, &best, &bestIndex)
-                dst[oy &* ow &+ ox] = best
-                arg[oy &* ow &+ ox] = Int32(truncatingIfNeeded: bestIndex)
-            }
-        }
     }
 
     /// Any window and stride.

@@ -16,6 +16,11 @@ public final class ReLU: Layer {
         return try reluBackward(outputGradient, input: x)
     }
     public var specStatement: String { "relu" }
+
+    /// Takes the cache of a forward pass that a convolution computed with this ReLU fused in: the
+    /// ReLU's output, whose sign pattern (y > 0 exactly where x > 0, NaN included) is all that
+    /// `backward` reads.
+    func adoptFusedOutput(_ output: Tensor) { cachedInput = output }
 }
 
 public final class LeakyReLU: Layer {

@@ -13,6 +13,8 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     public private(set) var bias: Parameter!
     public private(set) var geometry: ConvGeometry!
     private var cachedInput: Tensor?
+    /// The output of the last forward pass when a following ReLU was fused into it (see `Sequential`).
+    private var fusedReLUOutput: Tensor?
     private let workspace = ConvWorkspace()
 
     public init(
@@ -56,7 +58,36 @@ public final class Conv2D: Layer, ParameterGradientOnly {
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         cachedInput = input
+        fusedReLUOutput = nil
         return conv2dForward(input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace)
+    }
+
+    /// Forward pass with the following ReLU applied per sample while the output is in cache: returns
+    /// relu(conv(input)), equal to the two layers run in turn. `backwardThroughReLU` then takes dL/d of
+    /// the ReLU's output.
+    func forwardFusingReLU(_ input: Tensor) -> Tensor {
+        cachedInput = input
+        let y = conv2dForward(
+            input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: true)
+        fusedReLUOutput = y
+        return y
+    }
+
+    /// True when the last forward pass fused a ReLU (`backwardThroughReLU` applies).
+    var hasFusedReLU: Bool { fusedReLUOutput != nil }
+
+    /// Backward through the fused ReLU and this convolution: dL/dinput from dL/d(ReLU output), with the
+    /// same parameter gradients as the two layers run in turn. `inputGradient == false` skips dL/dinput
+    /// (returns an empty tensor).
+    func backwardThroughReLU(_ outputGradient: Tensor, inputGradient: Bool = true) throws -> Tensor {
+        guard let x = cachedInput, let y = fusedReLUOutput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
+        let grads = conv2dBackward(
+            outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace,
+            inputGradient: inputGradient, reluOutput: y)
+        weight.gradient = grads.weight
+        bias.gradient = grads.bias
+        return grads.input
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {

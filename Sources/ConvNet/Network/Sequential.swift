@@ -76,8 +76,26 @@ public final class Sequential {
                 message: "expected a batch of \(formatShape(inputShape)) samples (N x \(formatShape(inputShape))), got \(formatShape(input.shape))")
         }
         var x = input
-        for layer in layers { x = try layer.forward(x, training: training) }
+        var index = 0
+        while index < layers.count {
+            // conv -> relu: the convolution applies the ReLU per sample while its output is in cache;
+            // the ReLU layer keeps the cache its backward needs (its output).
+            if let conv = layers[index] as? Conv2D, index + 1 < layers.count, let relu = layers[index + 1] as? ReLU {
+                x = conv.forwardFusingReLU(x)
+                relu.adoptFusedOutput(x)
+                index += 2
+                continue
+            }
+            x = try layers[index].forward(x, training: training)
+            index += 1
+        }
         return x
+    }
+
+    /// The convolution whose last forward pass fused the ReLU at `index` (then the two run backward as one).
+    private func fusedConvolution(beforeReLUAt index: Int) -> Conv2D? {
+        guard index > 0, layers[index] is ReLU, let conv = layers[index - 1] as? Conv2D, conv.hasFusedReLU else { return nil }
+        return conv
     }
 
     /// Backpropagates dL/doutput through every layer, writing each parameter's gradient, and returns
@@ -85,7 +103,16 @@ public final class Sequential {
     @discardableResult
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         var g = outputGradient
-        for layer in layers.reversed() { g = try layer.backward(g) }
+        var index = layers.count - 1
+        while index >= 0 {
+            if let conv = fusedConvolution(beforeReLUAt: index) {
+                g = try conv.backwardThroughReLU(g)
+                index -= 2
+            } else {
+                g = try layers[index].backward(g)
+                index -= 1
+            }
+        }
         return g
     }
 
@@ -95,7 +122,21 @@ public final class Sequential {
     public func backwardParameters(_ outputGradient: Tensor) throws {
         guard let first = layers.firstIndex(where: { !$0.parameters.isEmpty }) else { return }
         var g = outputGradient
-        for index in stride(from: layers.count - 1, to: first, by: -1) { g = try layers[index].backward(g) }
+        var index = layers.count - 1
+        while index > first {
+            if let conv = fusedConvolution(beforeReLUAt: index) {
+                // The first trainable layer's input gradient is not needed.
+                if index - 1 == first {
+                    _ = try conv.backwardThroughReLU(g, inputGradient: false)
+                    return
+                }
+                g = try conv.backwardThroughReLU(g)
+                index -= 2
+            } else {
+                g = try layers[index].backward(g)
+                index -= 1
+            }
+        }
         if let layer = layers[first] as? any ParameterGradientOnly {
             try layer.backwardParameters(g)
         } else {

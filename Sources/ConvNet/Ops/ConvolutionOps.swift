@@ -1,3 +1,4 @@
+import CKernels
 import Synchronization
 
 /// Gradients of a convolution with respect to its input, weight and bias.
@@ -65,13 +66,15 @@ public func conv2dBackward(
 // depend only on it (fixed reduction order), so a run is deterministic for a given thread count.
 // A 1x1, stride-1, unpadded convolution skips im2col (the input already is the column matrix).
 
-/// Workspace slots per thread: column matrix, column gradient, weight and bias gradient partials.
+/// Workspace slots per thread: column matrix, column gradient, weight and bias gradient partials, and
+/// one sample's output gradient with a fused ReLU's mask applied.
 private enum ConvSlot {
-    static let perThread = 4
+    static let perThread = 5
     static func columns(_ t: Int) -> Int { t &* perThread }
     static func columnGradient(_ t: Int) -> Int { t &* perThread &+ 1 }
     static func weightGradient(_ t: Int) -> Int { t &* perThread &+ 2 }
     static func biasGradient(_ t: Int) -> Int { t &* perThread &+ 3 }
+    static func maskedGradient(_ t: Int) -> Int { t &* perThread &+ 4 }
 }
 
 /// How many threads split the batch (1: samples run in turn and the GEMMs are threaded instead).
@@ -88,16 +91,27 @@ enum ConvTuning {
     /// Multiply-adds of a whole-batch convolution below which the batch is not split across threads
     /// (tests set 0 to exercise the split on small shapes).
     static let minParallelMACs = Atomic<Int>(1 << 19)
+    /// Patch sizes up to this compute the weight gradient by dot products of rows (`Gemm.dotNT`) instead
+    /// of the packed GEMM: measured 40-70 vs 5-63 GFLOP/s for patches of 9 to 100 over 196 to 784 pixels
+    /// (tiny-cnn, lenet5 and two-conv's first layers, tf-cnn's 10x10), while patches of 150 and more
+    /// run faster through the GEMM.
+    static let maxDotPatch = 128
 }
 
 /// Forward convolution with a resolved geometry; `workspace` keeps the column matrices between calls.
+/// With `fuseReLU`, each sample's output goes through ReLU while it is in cache (the same arithmetic as
+/// `relu` on the whole output).
 func conv2dForward(
-    _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace
+    _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
+    fuseReLU: Bool = false
 ) -> Tensor {
     let n = input.batchSize
     let parts = batchParts(n, g)
     if !g.isPointwise {
-        for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: g.patchSize &* g.outputPixels) }
+        let count = usesDirectForward(g)
+            ? cn_conv_direct_c1_scratch(g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight)
+            : g.patchSize &* g.outputPixels
+        for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: count) }
     }
     return Tensor(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
         input.withUnsafeBufferPointer { x in
@@ -107,13 +121,13 @@ func conv2dForward(
                     if parts == 1 {
                         let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
                         for s in 0..<n {
-                            convForwardSample(x, sample: s, w, b, y, cols, g, threaded: true)
+                            convForwardSample(x, sample: s, w, b, y, cols, g, threaded: true, relu: fuseReLU)
                         }
                     } else {
                         Threading.parallelFor(parts) { t in
                             let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
                             for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
-                                convForwardSample(x, sample: s, w, b, y, cols, g, threaded: false)
+                                convForwardSample(x, sample: s, w, b, y, cols, g, threaded: false, relu: fuseReLU)
                             }
                         }
                     }
@@ -123,15 +137,33 @@ func conv2dForward(
     }
 }
 
+/// One input channel, stride 1: the forward pass runs as a direct convolution on a padded copy of
+/// the sample (`cn_conv_direct_c1`), with no column matrix, where that measured faster than
+/// im2col + GEMM: few filters (tiny-cnn's 3: +24% training img/s) or kernels of 25 taps and more
+/// (lenet5's 5x5: +4%, tf-cnn's 10x10: +3%); two-conv's 50 filters 3x3 ran 1-3% slower, so keep the GEMM.
+@inline(__always)
+private func usesDirectForward(_ g: ConvGeometry) -> Bool {
+    g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
+        && (g.outChannels <= 8 || g.kernelHeight &* g.kernelWidth >= 25)
+}
+
 /// y_s = bias + W (OC x patch) * columns(x_s) (patch x pixels).
 @inline(__always)
 private func convForwardSample(
     _ x: UnsafePointer<Float>, sample s: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool
+    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool,
+    relu: Bool
 ) {
     let patch = g.patchSize, pixels = g.outputPixels
     let xs = x + s &* g.inputSize
     let ys = y + s &* g.outputSize
+    if usesDirectForward(g), let cols {
+        cn_conv_direct_c1(
+            xs, g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight, cols, g.kernelHeight,
+            g.kernelWidth, g.outChannels, g.outHeight, g.outWidth, w, b, ys)
+        if relu { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
+        return
+    }
     for o in 0..<g.outChannels {
         (ys + o &* pixels).initialize(repeating: b[o], count: pixels)
     }
@@ -149,6 +181,7 @@ private func convForwardSample(
     } else {
         Gemm.kernel(false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
     }
+    if relu { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
 }
 
 /// Backward convolution with a resolved geometry; `workspace` keeps column matrices and per-thread
@@ -156,9 +189,13 @@ private func convForwardSample(
 ///
 /// With `inputGradient == false` dL/dx is not computed (the returned `input` is an empty tensor): the
 /// network's first layer during training, whose input gradient nobody reads.
+///
+/// `reluOutput`: the output of a ReLU fused into the forward pass (`fuseReLU`); `dy` is then dL/d of
+/// that ReLU's output, and each sample's gradient goes through the ReLU's backward (the same arithmetic
+/// as `reluBackward`) into a per-thread buffer while it is in cache.
 func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
-    inputGradient: Bool = true
+    inputGradient: Bool = true, reluOutput: Tensor? = nil
 ) -> ConvGradients {
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -168,6 +205,7 @@ func conv2dBackward(
             workspace.reserve(ConvSlot.columns(t), count: patch &* pixels)
             if inputGradient { workspace.reserve(ConvSlot.columnGradient(t), count: patch &* pixels) }
         }
+        if reluOutput != nil { workspace.reserve(ConvSlot.maskedGradient(t), count: g.outputSize) }
         if t > 0 {
             workspace.reserve(ConvSlot.weightGradient(t), count: g.outChannels &* patch)
             workspace.reserve(ConvSlot.biasGradient(t), count: g.outChannels)
@@ -176,6 +214,9 @@ func conv2dBackward(
     var dWeight = Tensor(shape: weight.shape)
     var dBias = Tensor(shape: [g.outChannels])
     var dInput = Tensor(shape: inputGradient ? input.shape : [0])
+    let reluY = reluOutput ?? Tensor(shape: [0])
+    let relu = reluOutput != nil
+    reluY.withUnsafeBufferPointer { ry in
     input.withUnsafeBufferPointer { x in
         weight.withUnsafeBufferPointer { w in
             dy.withUnsafeBufferPointer { dyp in
@@ -185,13 +226,15 @@ func conv2dBackward(
                             let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
                             let dw = dw.baseAddress!, db = db.baseAddress!
                             let dx: UnsafeMutablePointer<Float>? = inputGradient ? dx.baseAddress! : nil
+                            let ry: UnsafePointer<Float>? = relu ? ry.baseAddress! : nil
                             if parts == 1 {
                                 let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
                                 let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(0))
+                                let masked = relu ? workspace.pointer(ConvSlot.maskedGradient(0)) : nil
                                 for s in 0..<n {
                                     convBackwardSample(
                                         x, dyp, w, sample: s, dw: dw, db: db, dx: dx, cols, dcols, g,
-                                        first: s == 0, threaded: true)
+                                        first: s == 0, threaded: true, reluOutput: ry, masked: masked)
                                 }
                             } else {
                                 Threading.parallelFor(parts) { t in
@@ -199,11 +242,12 @@ func conv2dBackward(
                                     let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(t))
                                     let dwt = t == 0 ? dw : workspace.pointer(ConvSlot.weightGradient(t))
                                     let dbt = t == 0 ? db : workspace.pointer(ConvSlot.biasGradient(t))
+                                    let masked = relu ? workspace.pointer(ConvSlot.maskedGradient(t)) : nil
                                     let first = n &* t / parts
                                     for s in first..<(n &* (t &+ 1) / parts) {
                                         convBackwardSample(
                                             x, dyp, w, sample: s, dw: dwt, db: dbt, dx: dx, cols, dcols, g,
-                                            first: s == first, threaded: false)
+                                            first: s == first, threaded: false, reluOutput: ry, masked: masked)
                                     }
                                 }
                                 // Fixed-order reduction of the partial gradients.
@@ -218,6 +262,7 @@ func conv2dBackward(
             }
         }
     }
+    }
     return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }
 
@@ -228,11 +273,15 @@ private func convBackwardSample(
     _ x: UnsafePointer<Float>, _ dy: UnsafePointer<Float>, _ w: UnsafePointer<Float>, sample s: Int,
     dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>, dx: UnsafeMutablePointer<Float>?,
     _ cols: UnsafeMutablePointer<Float>?, _ dcols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry,
-    first: Bool, threaded: Bool
+    first: Bool, threaded: Bool, reluOutput: UnsafePointer<Float>?, masked: UnsafeMutablePointer<Float>?
 ) {
     let patch = g.patchSize, pixels = g.outputPixels, oc = g.outChannels
     let xs = x + s &* g.inputSize
-    let dys = dy + s &* g.outputSize
+    var dys = dy + s &* g.outputSize
+    if let reluOutput, let masked {
+        ElementwiseKernels.leakyReluBackward(dys, input: reluOutput + s &* g.outputSize, masked, count: g.outputSize, slope: 0)
+        dys = UnsafePointer(masked)
+    }
     if first { db.update(repeating: 0, count: oc) }
     Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
     let columns: UnsafePointer<Float>
@@ -244,7 +293,9 @@ private func convBackwardSample(
     }
     let beta: Float = first ? 0 : 1
     // dW (+)= dY_s (OC x P) * columns^T (P x patch); dcolumns = W^T (patch x OC) * dY_s (OC x P).
-    if threaded {
+    if patch <= ConvTuning.maxDotPatch {
+        Gemm.dotNT(m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
+    } else if threaded {
         Gemm.multiply(
             transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
             c: dw, ldc: patch)

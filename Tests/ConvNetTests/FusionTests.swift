@@ -1,0 +1,78 @@
+import Testing
+@testable import ConvNet
+
+/// `Sequential` fuses conv -> relu (the ReLU applied per sample inside the convolution, its mask
+/// applied to dL/dy inside the convolution's backward). Checked against the layers run one by one.
+@Suite("Conv-ReLU fusion", .serialized)
+struct FusionTests {
+    static let specs = [
+        "conv 4 3x3 pad 1; relu; maxpool 2; conv 5 3x3; relu; flatten; dense 7",
+        "conv 3 5x5 pad same; relu; conv 2 1x1; relu; flatten; dense 3",
+        "conv 6 3x3 stride 2; relu; maxpool 2; flatten; dense 4; relu; dense 2",
+        "conv 3 3x3; leakyrelu; conv 2 3x3; relu",
+    ]
+
+    @Test("Fused outputs and gradients equal the unfused layers (batch 1 and 3, 1 and 2 threads)", arguments: specs)
+    func fusedMatchesUnfused(_ spec: String) throws {
+        var random = SeededGenerator(seed: 21)
+        for batch in [1, 3] {
+            for threads in [1, 2] {
+                let x = try Tensor(
+                    shape: [batch, 2, 11, 9], scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
+                let saved = ConvTuning.minParallelMACs.load(ordering: .relaxed)
+                Threading.threads = threads
+                ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
+                defer {
+                    Threading.threads = 0
+                    ConvTuning.minParallelMACs.store(saved, ordering: .relaxed)
+                }
+                let fused = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+                let plain = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+
+                let y = try fused.forward(x, training: true)
+                var z = x
+                for layer in plain.layers { z = try layer.forward(z, training: true) }
+                #expect(y == z, "forward: \(spec)")
+
+                let dy = try Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in random.uniform(-1, 1) })
+                let dx = try fused.backward(dy)
+                var dz = dy
+                for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
+                #expect(dx == dz, "input gradient: \(spec)")
+                // Parameter gradients: equal up to rounding (another suite may change the thread count,
+                // and with it the order of the convolution's batch reduction, between the passes).
+                Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+
+                // The training path (no input gradient for the first trainable layer) agrees too.
+                for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
+                _ = try fused.forward(x, training: true)
+                try fused.backwardParameters(dy)
+                Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+            }
+        }
+    }
+
+    static func expectClose(_ parameters: [Parameter], _ expected: [Tensor], _ spec: String) {
+        #expect(parameters.count == expected.count)
+        for (p, g) in zip(parameters, expected) {
+            #expect(p.gradient.shape == g.shape)
+            let worst = zip(p.gradient.scalars, g.scalars).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+            #expect(worst <= 1e-5, "\(spec) \(p.name): \(worst)")
+        }
+    }
+
+    @Test("A layer-level forward after a fused one runs unfused; NaN passes through the fused ReLU as through relu")
+    func unfusedAfterFused() throws {
+        let net = try Sequential(spec: "conv 2 3x3 pad 1; relu", inputShape: [1, 5, 5], seed: 1)
+        var scalars = [Float](repeating: 0.5, count: 2 * 25)
+        scalars[7] = .nan
+        let x = try Tensor(shape: [2, 1, 5, 5], scalars: scalars)
+        let fusedOut = try net.forward(x, training: true)
+        let conv = net.layers[0] as! Conv2D
+        #expect(conv.hasFusedReLU)
+        let pre = try conv.forward(x, training: true)
+        #expect(!conv.hasFusedReLU)
+        let plainOut = relu(pre)
+        #expect(zip(fusedOut.scalars, plainOut.scalars).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) })
+    }
+}
