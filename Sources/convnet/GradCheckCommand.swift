@@ -22,9 +22,7 @@ struct GradCheckCommand: ParsableCommand {
         let passed = results.allSatisfy(\.passed)
         if json {
             struct Report: Encodable { var passed: Bool; var checks: [GradientCheckResult] }
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
-            print(String(decoding: try encoder.encode(Report(passed: passed, checks: results)), as: UTF8.self))
+            print(try Terminal.json(Report(passed: passed, checks: results)))
         } else {
             let width = results.map(\.layer.count).max() ?? 5
             print("layer".padding(toLength: width, withPad: " ", startingAt: 0) + "  quantity    max rel error  result")
