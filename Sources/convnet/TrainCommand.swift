@@ -213,24 +213,25 @@ struct TrainCommand: ParsableCommand {
             let url = try CourseExport.write(model: settings.network.name, network: network, to: directory)
             Terminal.error("course handout weights: \(url.path)")
         }
-        let final = try evaluate(network, on: test, loss: options.loss)
+        // The last epoch already scored these weights on the test set; evaluate only when no epoch ran (a resume of a finished run).
+        let testAccuracy = try trainer.epochRecords.last?.testAccuracy ?? evaluate(network, on: test, loss: options.loss).accuracy
         if settings.report {
             let report = try writeReport(
                 directory: directory, network: network, test: test, metrics: metrics.metrics,
-                settings: settings.table + [("test accuracy", String(format: "%.2f%%", 100 * final.accuracy))],
+                settings: settings.table + [("test accuracy", String(format: "%.2f%%", 100 * testAccuracy))],
                 title: "\(settings.network.name) on \(settings.dataset)")
             Terminal.error("report: \(report.path)")
         }
         let trainSeconds = trainer.epochRecords.map(\.seconds).reduce(0, +)
         let trainedImages = Double(trainer.epochRecords.count * train.count)
         print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs; weights in %@",
-                     100 * final.accuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
+                     100 * testAccuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
         if json {
             let last = trainer.epochRecords.last
             print(try Terminal.json(TrainSummary(
                 model: settings.network.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
                 optimizer: options.optimizer.rawValue, seed: options.seed, train_images: train.count, test_images: test.count,
-                train_loss: last?.trainLoss, train_accuracy: last?.trainAccuracy, test_accuracy: final.accuracy, seconds: seconds,
+                train_loss: last?.trainLoss, train_accuracy: last?.trainAccuracy, test_accuracy: testAccuracy, seconds: seconds,
                 images_per_second: trainSeconds > 0 ? trainedImages / trainSeconds : 0, weights: weightsURL.path)))
         }
     }
