@@ -115,21 +115,23 @@ public struct RunReport: Sendable {
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         var wrong: [MisclassifiedSample] = []
         var wrongTotal = 0
-        let threshold: Float = network.layers.last is Sigmoid ? 0.5 : 0
+        // One output: a probability after a sigmoid layer, else a logit; `predictClasses` thresholds either.
+        let endsInSigmoid = network.layers.last is Sigmoid
+        let outputKind: LossFunction = endsInSigmoid ? .binaryCrossEntropy : .sigmoidBinaryCrossEntropy
         let per = test.sampleShape.reduce(1, *)
         var start = 0
         while start < test.count {
             let end = min(start + max(batchSize, 1), test.count)
             let output = try network.forward(test.images.batch(start..<end), training: false)
             let width = output.count / max(end - start, 1)
+            let predictions = predictClasses(output, loss: outputKind)
             for s in 0..<(end - start) {
                 let row = Array(output.scalars[(s * width)..<((s + 1) * width)])
-                let predicted: Int, confidence: Double?
+                let predicted = predictions[s]
+                let confidence: Double?
                 if width == 1 {
-                    predicted = row[0] > threshold ? 1 : 0
-                    confidence = threshold == 0.5 ? Double(predicted == 1 ? row[0] : 1 - row[0]) : nil
+                    confidence = endsInSigmoid ? Double(predicted == 1 ? row[0] : 1 - row[0]) : nil
                 } else {
-                    predicted = row.indices.max { row[$0] < row[$1] } ?? 0
                     confidence = probability(of: predicted, in: row, lastLayer: network.layers.last)
                 }
                 let label = test.labels[start + s]
