@@ -169,7 +169,23 @@ struct KernelTests {
         ConvCase(batch: 2, channels: 1, height: 9, width: 21, filters: 13, kernel: (3, 3), stride: (1, 1), padding: .symmetric(1)),
         // Patch above ConvTuning.maxDotPatch: the weight gradient through the packed GEMM.
         ConvCase(batch: 3, channels: 6, height: 9, width: 8, filters: 7, kernel: (5, 5), stride: (1, 1), padding: .symmetric(1)),
+        // Implicit GEMM: channel counts past one and two 16-wide panels (partial panels on both sides),
+        // pixel and tap counts that are not multiples of 6, strides, and padding up to kernel - 1.
+        ConvCase(batch: 3, channels: 18, height: 7, width: 9, filters: 20, kernel: (3, 3), stride: (1, 1), padding: .symmetric(1)),
+        ConvCase(batch: 2, channels: 17, height: 6, width: 5, filters: 33, kernel: (2, 2), stride: (2, 1), padding: .valid),
+        ConvCase(
+            batch: 3, channels: 32, height: 7, width: 7, filters: 16, kernel: (5, 5), stride: (1, 1),
+            padding: .explicit(top: 4, left: 2, bottom: 0, right: 3)),
     ]
+
+    /// Runs `body` with `ConvTuning.implicitMode` set (0 measured choice, 1 never implicit, 2 always
+    /// where possible), then restores the default.
+    static func withImplicitMode<R>(_ mode: Int, _ body: () throws -> R) rethrows -> R {
+        let saved = ConvTuning.implicitMode.load(ordering: .relaxed)
+        ConvTuning.implicitMode.store(mode, ordering: .relaxed)
+        defer { ConvTuning.implicitMode.store(saved, ordering: .relaxed) }
+        return try body()
+    }
 
     static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Float? {
         guard a.shape == b.shape else { return .infinity }
@@ -181,8 +197,21 @@ struct KernelTests {
         return worst == 0 ? nil : worst
     }
 
-    @Test("Convolution forward and backward match the references, for 1, 2 and 3 threads", arguments: convCases)
+    @Test(
+        "Convolution forward and backward match the references: im2col/direct and implicit GEMM, 1-3 threads",
+        arguments: convCases)
     func convolution(_ c: ConvCase) throws {
+        for mode in [0, 1, 2] {
+            for portable in Self.kernelChoices {
+                let saved = Gemm.forcePortableKernel
+                Gemm.forcePortableKernel = portable
+                defer { Gemm.forcePortableKernel = saved }
+                try Self.withImplicitMode(mode) { try convolutionAllThreads(c, "implicit mode \(mode), portable \(portable)") }
+            }
+        }
+    }
+
+    func convolutionAllThreads(_ c: ConvCase, _ label: String) throws {
         var random = SeededGenerator(seed: UInt64(c.channels * 1000 + c.height * 10 + c.filters))
         let x = Self.randomTensor([c.batch, c.channels, c.height, c.width], &random)
         let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
@@ -199,14 +228,14 @@ struct KernelTests {
                     try conv2dBackward(dy, input: x, weight: w, stride: c.stride, padding: c.padding)
                 )
             }
-            #expect(Self.close(y, expectedY) == nil, "forward, \(t) threads")
-            #expect(Self.close(grads.input, expected.input) == nil, "dL/dx, \(t) threads")
-            #expect(Self.close(grads.weight, expected.weight) == nil, "dL/dw, \(t) threads")
-            #expect(Self.close(grads.bias, expected.bias) == nil, "dL/db, \(t) threads")
+            #expect(Self.close(y, expectedY) == nil, "forward, \(t) threads, \(label)")
+            #expect(Self.close(grads.input, expected.input) == nil, "dL/dx, \(t) threads, \(label)")
+            #expect(Self.close(grads.weight, expected.weight) == nil, "dL/dw, \(t) threads, \(label)")
+            #expect(Self.close(grads.bias, expected.bias) == nil, "dL/db, \(t) threads, \(label)")
             // The forward pass and dL/dx do not depend on the thread count at all.
             if let firstY, let firstDx {
-                #expect(y == firstY, "forward with \(t) threads differs from 1 thread")
-                #expect(grads.input == firstDx, "dL/dx with \(t) threads differs from 1 thread")
+                #expect(y == firstY, "forward with \(t) threads differs from 1 thread, \(label)")
+                #expect(grads.input == firstDx, "dL/dx with \(t) threads differs from 1 thread, \(label)")
             } else {
                 firstY = y
                 firstDx = grads.input
@@ -216,6 +245,12 @@ struct KernelTests {
 
     @Test("Convolution is deterministic for a given thread count and reuses one workspace across shapes")
     func convolutionDeterministicWorkspace() throws {
+        for mode in [1, 2] {
+            try Self.withImplicitMode(mode) { try convolutionDeterministicWorkspace(mode: mode) }
+        }
+    }
+
+    func convolutionDeterministicWorkspace(mode: Int) throws {
         let workspace = ConvWorkspace()
         var random = SeededGenerator(seed: 99)
         for c in Self.convCases {

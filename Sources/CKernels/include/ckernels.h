@@ -50,6 +50,37 @@ void cn_col2im(const float *columns, float *image, long C, long H, long W, long 
 /// argmax receives each window's winner as an offset inside its input plane (ties: the first; NaN wins).
 void cn_maxpool2x2(const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax);
 
+/* Implicit-GEMM convolution (implicit.c): the products of a convolution without a column matrix. */
+
+/// C[i][j] (+)= sum_{s<S} A[row[i] + red[s]] * B[s][j] for i < rows (a multiple of 6) and j < 16 in each of
+/// `panels` column panels: B is panels x S x 16, C is panels x rows x 16. accumulate != 0 adds to C.
+void cn_igemm(const float *A, const int *row, long rows, const int *red, long S, const float *B, long panels,
+              float *C, int accumulate);
+
+/// out[(a*n1 + b)*n2 + c] = a*s0 + b*s1 + c*s2, then repeats the last entry up to `padded` entries.
+void cn_offset_grid(int *out, long n0, long n1, long n2, long s0, long s1, long s2, long padded);
+
+/// Copies `planes` H x W planes into zeroed Hp x Wp planes at (top, left). With mask != NULL, entries whose
+/// mask value is not > 0 become 0 (a fused ReLU's backward; mask is the ReLU's output).
+void cn_pad_planes(const float *src, const float *mask, long planes, long H, long W, float *dst, long Hp, long Wp,
+                   long top, long left);
+
+/// B[p][k][j] = w[p*16 + j][k] (0 past OC): the weight (OC x patch) as panels of 16 output channels.
+void cn_pack_weights_forward(const float *w, long OC, long patch, float *B);
+
+/// B[p][(o*KH + ky)*KW + kx][j] = w[o][p*16 + j][KH-1-ky][KW-1-kx] (0 past C): the flipped weight whose
+/// forward convolution of the padded dL/dy is dL/dx (stride 1).
+void cn_pack_weights_flipped(const float *w, long OC, long C, long KH, long KW, float *B);
+
+/// dst[c/16][i][c%16] = src[c][i] (masked like cn_pad_planes), zero past `channels`; sums[c] += the row's sum
+/// when sums != NULL.
+void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
+                            float *sums);
+
+/// y[c][i] = C[c/16][i][c%16] + bias[c] for i < pixels (C has `rows` rows per panel), through ReLU when relu != 0.
+void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
+                         float *y);
+
 /// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
 /// page faults per training step). A no-op with other C libraries.
 void cn_tune_allocator(void);

@@ -6,6 +6,8 @@
 final class ConvWorkspace {
     private var pointers: [UnsafeMutablePointer<Float>] = []
     private var capacities: [Int] = []
+    /// Offset tables of the implicit-GEMM path, built on first use for the layer's geometry.
+    var implicitPlan: ImplicitConvPlan?
 
     init() {}
 
@@ -24,6 +26,14 @@ final class ConvWorkspace {
             pointers[index] = UnsafeMutablePointer<Float>.allocate(capacity: count)
             capacities[index] = count
         }
+    }
+
+    /// The implicit-GEMM plan for `geometry`, built once.
+    func plan(for geometry: ConvGeometry) -> ImplicitConvPlan {
+        if let plan = implicitPlan, plan.geometry == geometry { return plan }
+        let plan = ImplicitConvPlan(geometry)
+        implicitPlan = plan
+        return plan
     }
 
     /// The memory of a slot already reserved.

@@ -96,6 +96,75 @@ enum ConvTuning {
     /// (tiny-cnn, lenet5 and two-conv's first layers, tf-cnn's 10x10), while patches of 150 and more
     /// run faster through the GEMM.
     static let maxDotPatch = 128
+    /// Which convolutions run as implicit GEMMs (`ImplicitConvPlan`): 0 where it measured faster
+    /// (`usesImplicit`), 1 never, 2 wherever the geometry allows (tests).
+    static let implicitMode = Atomic<Int>(0)
+    /// Input channels from which the input gradient runs implicitly (see `usesImplicitInputGradient`).
+    static let minImplicitInputChannels = Atomic<Int>(12)
+}
+
+/// Workspace slots of the implicit-GEMM path (after the im2col path's slots): the packed weights,
+/// shared by all threads, then per thread the padded input, output tile scratch, transposed dL/dy,
+/// weight-gradient accumulator, padded dL/dy, input-gradient scratch and bias-gradient partial.
+private enum ImplicitSlot {
+    static let base = 64
+    static let forwardWeight = base
+    static let flippedWeight = base + 1
+    static let perThread = 7
+    static func paddedInput(_ t: Int) -> Int { base &+ 2 &+ t &* perThread }
+    static func outputScratch(_ t: Int) -> Int { paddedInput(t) &+ 1 }
+    static func transposedGradient(_ t: Int) -> Int { paddedInput(t) &+ 2 }
+    static func weightGradient(_ t: Int) -> Int { paddedInput(t) &+ 3 }
+    static func paddedGradient(_ t: Int) -> Int { paddedInput(t) &+ 4 }
+    static func inputGradientScratch(_ t: Int) -> Int { paddedInput(t) &+ 5 }
+    static func biasGradient(_ t: Int) -> Int { paddedInput(t) &+ 6 }
+}
+
+/// Where the implicit GEMM measured faster than the im2col or direct paths (1 thread, release):
+/// multi-channel inputs (lenet5's second layer: training +22%; tf-cnn's: fwd and bwd 75 -> 175 GFLOP/s).
+/// One-channel first layers keep the direct kernel and the dot-product weight gradient, except the
+/// forward pass of large kernels with many filters (tf-cnn's 32 10x10: inference +4%; its weight
+/// gradient ran 10% slower implicitly). Short reductions (25 and 9 taps) and few filters (a 16-wide
+/// panel for 3 or 6 channels) lose.
+@inline(__always)
+private func implicitPays(_ g: ConvGeometry, forward: Bool) -> Bool {
+    if g.isPointwise { return false }
+    if g.inChannels > 1 { return true }
+    return forward && g.patchSize >= 64 && g.outChannels >= 16
+}
+
+/// Forward convolutions that run as implicit GEMMs: multi-channel inputs (tf-cnn's and lenet5's second
+/// layers, two-conv's second), where im2col and col2im cost more than the GEMM's arithmetic.
+/// One-channel first layers keep the direct kernel or im2col.
+@inline(__always)
+private func usesImplicitForward(_ g: ConvGeometry) -> Bool {
+    switch ConvTuning.implicitMode.load(ordering: .relaxed) {
+    case 1: return false
+    case 2: return true
+    default: return implicitPays(g, forward: true)
+    }
+}
+
+/// Backward passes whose weight gradient runs implicitly: the same layers.
+@inline(__always)
+private func usesImplicitBackward(_ g: ConvGeometry) -> Bool {
+    switch ConvTuning.implicitMode.load(ordering: .relaxed) {
+    case 1: return false
+    case 2: return true
+    default: return implicitPays(g, forward: false)
+    }
+}
+
+/// Input gradients that run implicitly (stride 1) rather than as W^T * dL/dy + col2im: enough input
+/// channels to fill most of a 16-channel panel (tf-cnn's 32, two-conv's 50). lenet5's 6 would use
+/// 6 of 16 columns and ran slower.
+@inline(__always)
+private func usesImplicitInputGradient(_ plan: ImplicitConvPlan) -> Bool {
+    guard plan.hasInputGradient else { return false }
+    switch ConvTuning.implicitMode.load(ordering: .relaxed) {
+    case 2: return true
+    default: return plan.geometry.inChannels >= ConvTuning.minImplicitInputChannels.load(ordering: .relaxed)
+    }
 }
 
 /// Forward convolution with a resolved geometry; `workspace` keeps the column matrices between calls.
@@ -105,6 +174,9 @@ func conv2dForward(
     _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
     fuseReLU: Bool = false
 ) -> Tensor {
+    if usesImplicitForward(g) {
+        return conv2dForwardImplicit(input, weight: weight, bias: bias, plan: workspace.plan(for: g), workspace: workspace, fuseReLU: fuseReLU)
+    }
     let n = input.batchSize
     let parts = batchParts(n, g)
     if !g.isPointwise {
@@ -197,6 +269,11 @@ func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
     inputGradient: Bool = true, reluOutput: Tensor? = nil
 ) -> ConvGradients {
+    if usesImplicitBackward(g) {
+        return conv2dBackwardImplicit(
+            dy, input: input, weight: weight, plan: workspace.plan(for: g), workspace: workspace,
+            inputGradient: inputGradient, reluOutput: reluOutput)
+    }
     let n = input.batchSize
     let parts = batchParts(n, g)
     let patch = g.patchSize, pixels = g.outputPixels
@@ -315,6 +392,141 @@ private func convBackwardSample(
     if let dcols {
         ConvKernels.col2im(dcols, into: dxs, geometry: g)
     }
+}
+
+// MARK: - Implicit GEMM
+//
+// The same batch split as above; each sample is padded once into a per-thread buffer and runs through
+// `ImplicitConvPlan`'s offset GEMMs. Weight-gradient partials are kept transposed per thread and
+// summed in thread order.
+
+private func conv2dForwardImplicit(
+    _ input: Tensor, weight: Tensor, bias: Tensor, plan: ImplicitConvPlan, workspace: ConvWorkspace, fuseReLU: Bool
+) -> Tensor {
+    let g = plan.geometry
+    let n = input.batchSize
+    let parts = batchParts(n, g)
+    workspace.reserve(ImplicitSlot.forwardWeight, count: plan.forwardWeightCount)
+    for t in 0..<parts {
+        workspace.reserve(ImplicitSlot.paddedInput(t), count: plan.paddedInputCount)
+        workspace.reserve(ImplicitSlot.outputScratch(t), count: plan.forwardOutputCount)
+    }
+    let packed = workspace.pointer(ImplicitSlot.forwardWeight)
+    weight.withUnsafeBufferPointer { plan.packForwardWeight($0.baseAddress!, into: packed) }
+    return Tensor(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
+        input.withUnsafeBufferPointer { x in
+            bias.withUnsafeBufferPointer { b in
+                let x = UncheckedSendable(x.baseAddress!), b = UncheckedSendable(b.baseAddress!)
+                let y = UncheckedSendable(out.baseAddress!), w = UncheckedSendable(UnsafePointer(packed))
+                Threading.parallelFor(parts) { t in
+                    let padded = workspace.pointer(ImplicitSlot.paddedInput(t))
+                    let scratch = workspace.pointer(ImplicitSlot.outputScratch(t))
+                    for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
+                        plan.padInput(x.value + s &* g.inputSize, into: padded)
+                        plan.forward(
+                            padded: padded, weight: w.value, bias: b.value, relu: fuseReLU, scratch: scratch,
+                            output: y.value + s &* g.outputSize)
+                    }
+                }
+            }
+        }
+    }
+}
+
+private func conv2dBackwardImplicit(
+    _ dy: Tensor, input: Tensor, weight: Tensor, plan: ImplicitConvPlan, workspace: ConvWorkspace,
+    inputGradient: Bool, reluOutput: Tensor?
+) -> ConvGradients {
+    let g = plan.geometry
+    let n = input.batchSize
+    let parts = batchParts(n, g)
+    let implicitInput = inputGradient && usesImplicitInputGradient(plan)
+    let columnInput = inputGradient && !implicitInput
+    if implicitInput { workspace.reserve(ImplicitSlot.flippedWeight, count: plan.flippedWeightCount) }
+    for t in 0..<parts {
+        workspace.reserve(ImplicitSlot.paddedInput(t), count: plan.paddedInputCount)
+        workspace.reserve(ImplicitSlot.transposedGradient(t), count: plan.transposedGradientCount)
+        workspace.reserve(ImplicitSlot.weightGradient(t), count: plan.weightGradientCount)
+        workspace.reserve(ImplicitSlot.biasGradient(t), count: g.outChannels)
+        if implicitInput {
+            workspace.reserve(ImplicitSlot.paddedGradient(t), count: plan.paddedGradientCount)
+            workspace.reserve(ImplicitSlot.inputGradientScratch(t), count: plan.inputGradientCount)
+        }
+        if columnInput {
+            workspace.reserve(ImplicitSlot.paddedGradient(t), count: g.outputSize)
+            workspace.reserve(ImplicitSlot.inputGradientScratch(t), count: g.patchSize &* g.outputPixels)
+        }
+    }
+    let flipped = workspace.pointer(ImplicitSlot.flippedWeight)
+    if implicitInput {
+        weight.withUnsafeBufferPointer { plan.packFlippedWeight($0.baseAddress!, into: flipped) }
+    }
+    var dWeight = Tensor(shape: weight.shape)
+    var dBias = Tensor(shape: [g.outChannels])
+    var dInput = Tensor(shape: inputGradient ? input.shape : [0])
+    let reluY = reluOutput ?? Tensor(shape: [0])
+    reluY.withUnsafeBufferPointer { ry in
+        input.withUnsafeBufferPointer { x in
+            weight.withUnsafeBufferPointer { w in
+                dy.withUnsafeBufferPointer { dyp in
+                    dInput.withUnsafeMutableBufferPointer { dx in
+                        let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
+                        let dx = inputGradient ? dx.baseAddress : nil
+                        let ry = reluOutput != nil ? ry.baseAddress : nil
+                        let flippedWeight = UnsafePointer(flipped)
+                        Threading.parallelFor(parts) { t in
+                            let padded = workspace.pointer(ImplicitSlot.paddedInput(t))
+                            let dyT = workspace.pointer(ImplicitSlot.transposedGradient(t))
+                            let dwT = workspace.pointer(ImplicitSlot.weightGradient(t))
+                            let db = workspace.pointer(ImplicitSlot.biasGradient(t))
+                            db.update(repeating: 0, count: g.outChannels)
+                            let first = n &* t / parts, end = n &* (t &+ 1) / parts
+                            if first == end { dwT.update(repeating: 0, count: plan.weightGradientCount) }
+                            for s in first..<end {
+                                let dys = dyp + s &* g.outputSize
+                                let mask = ry.map { $0 + s &* g.outputSize }
+                                plan.padInput(x + s &* g.inputSize, into: padded)
+                                plan.transposeGradient(dys, reluOutput: mask, into: dyT, biasGradient: db)
+                                plan.accumulateWeightGradient(
+                                    padded: padded, transposedGradient: dyT, into: dwT, accumulate: s != first)
+                                guard let dx else { continue }
+                                let dxs = dx + s &* g.inputSize
+                                if implicitInput {
+                                    plan.inputGradient(
+                                        dys, reluOutput: mask, flippedWeight: flippedWeight,
+                                        paddedGradient: workspace.pointer(ImplicitSlot.paddedGradient(t)),
+                                        scratch: workspace.pointer(ImplicitSlot.inputGradientScratch(t)), output: dxs)
+                                } else {
+                                    // dcolumns = W^T (patch x OC) * dY_s (OC x P), then col2im.
+                                    var source = dys
+                                    if let mask {
+                                        let masked = workspace.pointer(ImplicitSlot.paddedGradient(t))
+                                        ElementwiseKernels.leakyReluBackward(dys, input: mask, masked, count: g.outputSize, slope: 0)
+                                        source = UnsafePointer(masked)
+                                    }
+                                    let dcols = workspace.pointer(ImplicitSlot.inputGradientScratch(t))
+                                    Gemm.kernel(
+                                        true, false, g.patchSize, g.outputPixels, g.outChannels, 1, w, g.patchSize, source,
+                                        g.outputPixels, 0, dcols, g.outputPixels)
+                                    ConvKernels.col2im(dcols, into: dxs, geometry: g)
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Fixed-order reduction of the per-thread partials.
+    dWeight.withUnsafeMutableBufferPointer { dw in
+        dBias.withUnsafeMutableBufferPointer { db in
+            for t in 0..<parts {
+                plan.addWeightGradient(workspace.pointer(ImplicitSlot.weightGradient(t)), to: dw.baseAddress!)
+                Reduce.add(workspace.pointer(ImplicitSlot.biasGradient(t)), into: db.baseAddress!, count: g.outChannels)
+            }
+        }
+    }
+    return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }
 
 /// Small reductions shared by several ops.

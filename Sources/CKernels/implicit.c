@@ -1,0 +1,215 @@
+/*
+ * Implicit-GEMM convolution: the three products of a convolution layer (forward, weight gradient,
+ * input gradient) without a column matrix.
+ *
+ * All three are one "offset GEMM" over a zero-padded image A:
+ *
+ *     C[i][j] (+)= sum_{s < S} A[row[i] + red[s]] * B[s][j]        j in 16-wide column panels
+ *
+ * row[] and red[] are tables of offsets into A: for the forward pass the rows are output pixels
+ * (offset of the pixel's window corner in the padded input) and the reduction runs over (channel,
+ * kernel row, kernel column) (offset of that tap inside a window); B is the weight, transposed and
+ * packed into panels of 16 output channels. The weight gradient swaps the roles: rows are taps,
+ * the reduction runs over output pixels, B is dL/dy transposed. The input gradient (stride 1) is a
+ * forward convolution of the padded dL/dy with the flipped weight.
+ *
+ * The micro-kernel keeps a 6 x 16 tile of C in 12 AVX2 registers; per reduction step it reads one
+ * offset, broadcasts 6 values of A and multiplies them by 16 values of B: the arithmetic of a packed
+ * GEMM with no im2col, col2im or packing of the image. The reduction is split into blocks of
+ * RED_BLOCK steps (B stays in L1); C accumulates across blocks in the same order for every tile, so
+ * results do not depend on how rows are grouped.
+ */
+#include "ckernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define TILE_ROWS 6
+#define PANEL 16
+#define RED_BLOCK 256
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Micro-kernels: one 6 x 16 tile, C[r][0..16) for the 6 row offsets ro[0..6).                    */
+
+static void tile_portable(const float *A, const int *ro, const int *red, long S, const float *B, float *C,
+                          int accumulate) {
+    float acc[TILE_ROWS][PANEL];
+    for (int r = 0; r < TILE_ROWS; r++)
+        for (int j = 0; j < PANEL; j++) acc[r][j] = accumulate ? C[r * PANEL + j] : 0.0f;
+    for (long s = 0; s < S; s++) {
+        const float *b = B + s * PANEL;
+        for (int r = 0; r < TILE_ROWS; r++) {
+            float a = A[ro[r] + red[s]];
+            for (int j = 0; j < PANEL; j++) acc[r][j] += a * b[j];
+        }
+    }
+    for (int r = 0; r < TILE_ROWS; r++)
+        for (int j = 0; j < PANEL; j++) C[r * PANEL + j] = acc[r][j];
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static void tile_avx2(const float *A, const int *ro, const int *red, long S, const float *B, float *C,
+                      int accumulate) {
+    const float *a0 = A + ro[0], *a1 = A + ro[1], *a2 = A + ro[2];
+    const float *a3 = A + ro[3], *a4 = A + ro[4], *a5 = A + ro[5];
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    if (accumulate) {
+        c00 = _mm256_loadu_ps(C + 0), c01 = _mm256_loadu_ps(C + 8);
+        c10 = _mm256_loadu_ps(C + 16), c11 = _mm256_loadu_ps(C + 24);
+        c20 = _mm256_loadu_ps(C + 32), c21 = _mm256_loadu_ps(C + 40);
+        c30 = _mm256_loadu_ps(C + 48), c31 = _mm256_loadu_ps(C + 56);
+        c40 = _mm256_loadu_ps(C + 64), c41 = _mm256_loadu_ps(C + 72);
+        c50 = _mm256_loadu_ps(C + 80), c51 = _mm256_loadu_ps(C + 88);
+    } else {
+        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+    }
+    for (long s = 0; s < S; s++) {
+        const long o = red[s];
+        const __m256 b0 = _mm256_loadu_ps(B + s * PANEL), b1 = _mm256_loadu_ps(B + s * PANEL + 8);
+        __m256 a;
+        a = _mm256_broadcast_ss(a0 + o);
+        c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
+        a = _mm256_broadcast_ss(a1 + o);
+        c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
+        a = _mm256_broadcast_ss(a2 + o);
+        c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
+        a = _mm256_broadcast_ss(a3 + o);
+        c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
+        a = _mm256_broadcast_ss(a4 + o);
+        c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
+        a = _mm256_broadcast_ss(a5 + o);
+        c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
+    }
+    _mm256_storeu_ps(C + 0, c00), _mm256_storeu_ps(C + 8, c01);
+    _mm256_storeu_ps(C + 16, c10), _mm256_storeu_ps(C + 24, c11);
+    _mm256_storeu_ps(C + 32, c20), _mm256_storeu_ps(C + 40, c21);
+    _mm256_storeu_ps(C + 48, c30), _mm256_storeu_ps(C + 56, c31);
+    _mm256_storeu_ps(C + 64, c40), _mm256_storeu_ps(C + 72, c41);
+    _mm256_storeu_ps(C + 80, c50), _mm256_storeu_ps(C + 88, c51);
+}
+#endif
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Driver                                                                                          */
+
+void cn_igemm(const float *A, const int *row, long rows, const int *red, long S, const float *B, long panels,
+              float *C, int accumulate) {
+    /* rows is a multiple of 6 (callers pad the row table with valid offsets). */
+#if defined(__x86_64__)
+    const int avx2 = cn_sgemm_uses_avx2();
+#endif
+    for (long p = 0; p < panels; p++) {
+        const float *Bp = B + p * S * PANEL;
+        float *Cp = C + p * rows * PANEL;
+        for (long s0 = 0; s0 < S || (s0 == 0 && S == 0); s0 += RED_BLOCK) {
+            long sn = S - s0 < RED_BLOCK ? S - s0 : RED_BLOCK;
+            int acc = accumulate || s0 > 0;
+            for (long r = 0; r < rows; r += TILE_ROWS) {
+#if defined(__x86_64__)
+                if (avx2) {
+                    tile_avx2(A, row + r, red + s0, sn, Bp + s0 * PANEL, Cp + r * PANEL, acc);
+                    continue;
+                }
+#endif
+                tile_portable(A, row + r, red + s0, sn, Bp + s0 * PANEL, Cp + r * PANEL, acc);
+            }
+            if (S == 0) break;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Tables, padding, packing, epilogues                                                             */
+
+void cn_offset_grid(int *out, long n0, long n1, long n2, long s0, long s1, long s2, long padded) {
+    long i = 0;
+    for (long a = 0; a < n0; a++)
+        for (long b = 0; b < n1; b++)
+            for (long c = 0; c < n2; c++) out[i++] = (int)(a * s0 + b * s1 + c * s2);
+    long last = i > 0 ? out[i - 1] : 0;
+    for (; i < padded; i++) out[i] = (int)last;
+}
+
+void cn_pad_planes(const float *src, const float *mask, long planes, long H, long W, float *dst, long Hp, long Wp,
+                   long top, long left) {
+    for (long p = 0; p < planes; p++) {
+        float *d = dst + p * Hp * Wp;
+        memset(d, 0, (size_t)(Hp * Wp) * sizeof(float));
+        const float *s = src + p * H * W;
+        const float *m = mask ? mask + p * H * W : NULL;
+        for (long y = 0; y < H; y++) {
+            float *drow = d + (y + top) * Wp + left;
+            const float *srow = s + y * W;
+            if (m) {
+                const float *mrow = m + y * W;
+                for (long x = 0; x < W; x++) drow[x] = mrow[x] > 0.0f ? srow[x] : srow[x] * 0.0f; /* as ReLU's backward: NaN stays NaN */
+            } else {
+                memcpy(drow, srow, (size_t)W * sizeof(float));
+            }
+        }
+    }
+}
+
+void cn_pack_weights_forward(const float *w, long OC, long patch, float *B) {
+    long panels = (OC + PANEL - 1) / PANEL;
+    for (long p = 0; p < panels; p++)
+        for (long k = 0; k < patch; k++)
+            for (long j = 0; j < PANEL; j++) {
+                long o = p * PANEL + j;
+                B[(p * patch + k) * PANEL + j] = o < OC ? w[o * patch + k] : 0.0f;
+            }
+}
+
+void cn_pack_weights_flipped(const float *w, long OC, long C, long KH, long KW, float *B) {
+    long panels = (C + PANEL - 1) / PANEL, S = OC * KH * KW;
+    for (long p = 0; p < panels; p++)
+        for (long o = 0; o < OC; o++)
+            for (long ky = 0; ky < KH; ky++)
+                for (long kx = 0; kx < KW; kx++) {
+                    long s = (o * KH + ky) * KW + kx;
+                    float *dst = B + (p * S + s) * PANEL;
+                    for (long j = 0; j < PANEL; j++) {
+                        long c = p * PANEL + j;
+                        dst[j] = c < C ? w[((o * C + c) * KH + (KH - 1 - ky)) * KW + (KW - 1 - kx)] : 0.0f;
+                    }
+                }
+}
+
+void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
+                            float *sums) {
+    long panels = (channels + PANEL - 1) / PANEL;
+    memset(dst, 0, (size_t)(panels * pixels * PANEL) * sizeof(float));
+    for (long c = 0; c < channels; c++) {
+        const float *s = src + c * pixels;
+        const float *m = mask ? mask + c * pixels : NULL;
+        float *d = dst + (c / PANEL) * pixels * PANEL + c % PANEL;
+        float sum = 0.0f;
+        for (long i = 0; i < pixels; i++) {
+            float v = (!m || m[i] > 0.0f) ? s[i] : s[i] * 0.0f;
+            d[i * PANEL] = v;
+            sum += v;
+        }
+        if (sums) sums[c] += sum;
+    }
+}
+
+void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
+                         float *y) {
+    for (long c = 0; c < channels; c++) {
+        const float *src = C + (c / PANEL) * rows * PANEL + c % PANEL;
+        float *dst = y + c * pixels;
+        float b = bias ? bias[c] : 0.0f;
+        if (relu) {
+            for (long i = 0; i < pixels; i++) {
+                float v = src[i * PANEL] + b;
+                dst[i] = v > 0.0f ? v : v * 0.0f; /* as ReLU: NaN stays NaN */
+            }
+        } else {
+            for (long i = 0; i < pixels; i++) dst[i] = src[i * PANEL] + b;
+        }
+    }
+}
