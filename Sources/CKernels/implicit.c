@@ -197,19 +197,74 @@ void cn_transpose_to_panels(const float *src, const float *mask, long channels, 
     }
 }
 
-void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
-                         float *y) {
-    for (long c = 0; c < channels; c++) {
+static void panels_to_planes_portable(const float *C, long rows, long pixels, long c0, long c1, long i0,
+                                      const float *bias, int relu, float *y) {
+    for (long c = c0; c < c1; c++) {
         const float *src = C + (c / PANEL) * rows * PANEL + c % PANEL;
         float *dst = y + c * pixels;
         float b = bias ? bias[c] : 0.0f;
-        if (relu) {
-            for (long i = 0; i < pixels; i++) {
-                float v = src[i * PANEL] + b;
-                dst[i] = v > 0.0f ? v : v * 0.0f; /* as ReLU: NaN stays NaN */
-            }
-        } else {
-            for (long i = 0; i < pixels; i++) dst[i] = src[i * PANEL] + b;
+        for (long i = i0; i < pixels; i++) {
+            float v = src[i * PANEL] + b;
+            dst[i] = relu ? (v > 0.0f ? v : v * 0.0f) : v; /* as ReLU: NaN stays NaN */
         }
     }
+}
+
+#if defined(__x86_64__)
+/* 8 x 8 blocks: 8 pixels (rows of C) by 8 channels transposed in registers into 8 channel rows. */
+__attribute__((target("avx2,fma")))
+static long panels_to_planes_avx2(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
+                                  float *y) {
+    long fullChannels = channels & ~7L, fullPixels = pixels & ~7L;
+    const __m256 zero = _mm256_setzero_ps();
+    for (long c = 0; c < fullChannels; c += 8) {
+        const float *src = C + (c / PANEL) * rows * PANEL + c % PANEL;
+        float b[8];
+        for (int j = 0; j < 8; j++) b[j] = bias ? bias[c + j] : 0.0f;
+        for (long i = 0; i < fullPixels; i += 8) {
+            const float *s = src + i * PANEL;
+            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + PANEL), r2 = _mm256_loadu_ps(s + 2 * PANEL);
+            __m256 r3 = _mm256_loadu_ps(s + 3 * PANEL), r4 = _mm256_loadu_ps(s + 4 * PANEL);
+            __m256 r5 = _mm256_loadu_ps(s + 5 * PANEL), r6 = _mm256_loadu_ps(s + 6 * PANEL);
+            __m256 r7 = _mm256_loadu_ps(s + 7 * PANEL);
+            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+            __m256 col[8];
+            col[0] = _mm256_permute2f128_ps(u0, u4, 0x20), col[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+            col[2] = _mm256_permute2f128_ps(u2, u6, 0x20), col[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+            col[4] = _mm256_permute2f128_ps(u0, u4, 0x31), col[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+            col[6] = _mm256_permute2f128_ps(u2, u6, 0x31), col[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+            for (int j = 0; j < 8; j++) {
+                __m256 v = _mm256_add_ps(col[j], _mm256_set1_ps(b[j]));
+                if (relu) {
+                    /* v > 0 ? v : v * 0, as ReLU (NaN stays NaN, negatives become -0) */
+                    __m256 positive = _mm256_cmp_ps(v, zero, _CMP_GT_OQ);
+                    v = _mm256_blendv_ps(_mm256_mul_ps(v, zero), v, positive);
+                }
+                _mm256_storeu_ps(y + (c + j) * pixels + i, v);
+            }
+        }
+    }
+    return fullPixels;
+}
+#endif
+
+void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
+                         float *y) {
+#if defined(__x86_64__)
+    if (cn_sgemm_uses_avx2()) {
+        long done = panels_to_planes_avx2(C, rows, pixels, channels, bias, relu, y);
+        long fullChannels = channels & ~7L;
+        panels_to_planes_portable(C, rows, pixels, 0, fullChannels, done, bias, relu, y); /* pixel tails */
+        panels_to_planes_portable(C, rows, pixels, fullChannels, channels, 0, bias, relu, y); /* channel tail */
+        return;
+    }
+#endif
+    panels_to_planes_portable(C, rows, pixels, 0, channels, 0, bias, relu, y);
 }
