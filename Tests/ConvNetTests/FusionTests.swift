@@ -10,44 +10,60 @@ struct FusionTests {
         "conv 3 5x5 pad same; relu; conv 2 1x1; relu; flatten; dense 3",
         "conv 6 3x3 stride 2; relu; maxpool 2; flatten; dense 4; relu; dense 2",
         "conv 3 3x3; leakyrelu; conv 2 3x3; relu",
+        // conv -> relu -> maxpool run backward as one: 16-lane kernel rows, overlapping pooling windows,
+        // odd sizes, and the pooled block as the first trainable layer.
+        "conv 3 10x10 pad same; relu; maxpool 2; conv 4 5x5 pad 2; relu; maxpool 3 stride 2; flatten; dense 3",
+        "conv 17 5x5 pad 2; relu; maxpool 2 stride 1; conv 5 2x3; relu; maxpool 2; flatten; dense 2",
     ]
 
     @Test("Fused outputs and gradients equal the unfused layers (batch 1 and 3, 1 and 2 threads)", arguments: specs)
     func fusedMatchesUnfused(_ spec: String) throws {
-        var random = SeededGenerator(seed: 21)
-        for batch in [1, 3] {
-            for threads in [1, 2] {
-                let x = try Tensor(
-                    shape: [batch, 2, 11, 9], scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
-                let saved = ConvTuning.minParallelMACs.load(ordering: .relaxed)
-                Threading.threads = threads
-                ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
-                defer {
-                    Threading.threads = 0
-                    ConvTuning.minParallelMACs.store(saved, ordering: .relaxed)
+        try ProcessSettings.exclusive {
+            var random = SeededGenerator(seed: 21)
+            for portable in KernelTests.kernelChoices {
+            Gemm.forcePortableKernel = portable
+            defer { Gemm.forcePortableKernel = false }
+            for batch in [1, 3] {
+                for threads in [1, 2] {
+                    let x = try Tensor(
+                        shape: [batch, 2, 11, 9], scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
+                    let saved = ConvTuning.minParallelMACs.load(ordering: .relaxed)
+                    Threading.threads = threads
+                    ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
+                    defer {
+                        Threading.threads = 0
+                        ConvTuning.minParallelMACs.store(saved, ordering: .relaxed)
+                    }
+                    let fused = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+                    let plain = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+
+                    let y = try fused.forward(x, training: true)
+                    var z = x
+                    for layer in plain.layers { z = try layer.forward(z, training: true) }
+                    #expect(y == z, "forward: \(spec)")
+
+                    let dy = try Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in random.uniform(-1, 1) })
+                    var dz = dy
+                    for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
+                    // conv -> relu alone: bit-identical input gradients.
+                    fused.pooledBackward = false
+                    #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
+                    // conv -> relu -> maxpool through the pooling's winners: sums run in another order.
+                    fused.pooledBackward = true
+                    let dx = try fused.backward(dy)
+                    let worstInput = zip(dx.scalars, dz.scalars).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+                    #expect(dx.shape == dz.shape && worstInput <= 1e-5, "input gradient through maxpool: \(spec): \(worstInput)")
+                    // Parameter gradients: equal up to rounding (another suite may change the thread count,
+                    // and with it the order of the convolution's batch reduction, between the passes).
+                    Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+
+                    // The training path (no input gradient for the first trainable layer) agrees too.
+                    for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
+                    _ = try fused.forward(x, training: true)
+                    try fused.backwardParameters(dy)
+                    Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
                 }
-                let fused = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
-                let plain = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
-
-                let y = try fused.forward(x, training: true)
-                var z = x
-                for layer in plain.layers { z = try layer.forward(z, training: true) }
-                #expect(y == z, "forward: \(spec)")
-
-                let dy = try Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in random.uniform(-1, 1) })
-                let dx = try fused.backward(dy)
-                var dz = dy
-                for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
-                #expect(dx == dz, "input gradient: \(spec)")
-                // Parameter gradients: equal up to rounding (another suite may change the thread count,
-                // and with it the order of the convolution's batch reduction, between the passes).
-                Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
-
-                // The training path (no input gradient for the first trainable layer) agrees too.
-                for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
-                _ = try fused.forward(x, training: true)
-                try fused.backwardParameters(dy)
-                Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+            }
             }
         }
     }
@@ -63,16 +79,18 @@ struct FusionTests {
 
     @Test("A layer-level forward after a fused one runs unfused; NaN passes through the fused ReLU as through relu")
     func unfusedAfterFused() throws {
-        let net = try Sequential(spec: "conv 2 3x3 pad 1; relu", inputShape: [1, 5, 5], seed: 1)
-        var scalars = [Float](repeating: 0.5, count: 2 * 25)
-        scalars[7] = .nan
-        let x = try Tensor(shape: [2, 1, 5, 5], scalars: scalars)
-        let fusedOut = try net.forward(x, training: true)
-        let conv = net.layers[0] as! Conv2D
-        #expect(conv.hasFusedReLU)
-        let pre = try conv.forward(x, training: true)
-        #expect(!conv.hasFusedReLU)
-        let plainOut = relu(pre)
-        #expect(zip(fusedOut.scalars, plainOut.scalars).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) })
+        try ProcessSettings.exclusive {
+            let net = try Sequential(spec: "conv 2 3x3 pad 1; relu", inputShape: [1, 5, 5], seed: 1)
+            var scalars = [Float](repeating: 0.5, count: 2 * 25)
+            scalars[7] = .nan
+            let x = try Tensor(shape: [2, 1, 5, 5], scalars: scalars)
+            let fusedOut = try net.forward(x, training: true)
+            let conv = net.layers[0] as! Conv2D
+            #expect(conv.hasFusedReLU)
+            let pre = try conv.forward(x, training: true)
+            #expect(!conv.hasFusedReLU)
+            let plainOut = relu(pre)
+            #expect(zip(fusedOut.scalars, plainOut.scalars).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) })
+        }
     }
 }

@@ -80,24 +80,26 @@ struct KernelTests {
 
     @Test("GEMM: all transpose cases, odd sizes, alpha/beta, padded strides", arguments: [false, true])
     func gemmCases(portable: Bool) {
-        guard !portable || Self.kernelChoices.contains(true) else { return }
-        Gemm.forcePortableKernel = portable
-        defer { Gemm.forcePortableKernel = false }
-        let sizes: [(Int, Int, Int)] = [
-            (1, 1, 1), (1, 5, 17), (5, 1, 3), (6, 16, 8), (7, 17, 9), (17, 33, 5), (33, 17, 67), (67, 5, 33),
-            (12, 32, 1), (13, 47, 64),
-        ]
-        let scalings: [(Float, Float)] = [(1, 0), (1, 1), (0.5, -1.25), (-2, 0)]
-        var seed: UInt64 = 1
-        for transA in [false, true] {
-            for transB in [false, true] {
-                for (m, n, k) in sizes {
-                    for (alpha, beta) in scalings {
-                        for pad in [0, 3] {
-                            seed &+= 1
-                            Self.checkGemm(
-                                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-                                pad: pad, seed: seed)
+        ProcessSettings.exclusive {
+            guard !portable || Self.kernelChoices.contains(true) else { return }
+            Gemm.forcePortableKernel = portable
+            defer { Gemm.forcePortableKernel = false }
+            let sizes: [(Int, Int, Int)] = [
+                (1, 1, 1), (1, 5, 17), (5, 1, 3), (6, 16, 8), (7, 17, 9), (17, 33, 5), (33, 17, 67), (67, 5, 33),
+                (12, 32, 1), (13, 47, 64),
+            ]
+            let scalings: [(Float, Float)] = [(1, 0), (1, 1), (0.5, -1.25), (-2, 0)]
+            var seed: UInt64 = 1
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    for (m, n, k) in sizes {
+                        for (alpha, beta) in scalings {
+                            for pad in [0, 3] {
+                                seed &+= 1
+                                Self.checkGemm(
+                                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+                                    pad: pad, seed: seed)
+                            }
                         }
                     }
                 }
@@ -107,29 +109,33 @@ struct KernelTests {
 
     @Test("GEMM: depth above one block (K blocked), zero K and zero alpha")
     func gemmDeepAndDegenerate() {
-        for transA in [false, true] {
-            for transB in [false, true] {
-                Self.checkGemm(transA: transA, transB: transB, m: 7, n: 19, k: 1100, alpha: 1, beta: 0.5, pad: 1, seed: 7)
-                Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0.5, pad: 0, seed: 8)
-                Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0, pad: 0, seed: 9)
-                Self.checkGemm(transA: transA, transB: transB, m: 4, n: 9, k: 6, alpha: 0, beta: 2, pad: 0, seed: 10)
+        ProcessSettings.exclusive {
+            for transA in [false, true] {
+                for transB in [false, true] {
+                    Self.checkGemm(transA: transA, transB: transB, m: 7, n: 19, k: 1100, alpha: 1, beta: 0.5, pad: 1, seed: 7)
+                    Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0.5, pad: 0, seed: 8)
+                    Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0, pad: 0, seed: 9)
+                    Self.checkGemm(transA: transA, transB: transB, m: 4, n: 9, k: 6, alpha: 0, beta: 2, pad: 0, seed: 10)
+                }
             }
         }
     }
 
     @Test("GEMM: threaded products equal the single-threaded ones bit for bit")
     func gemmThreadsAgree() {
-        // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
-        for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
-            for (transA, transB) in [(false, false), (true, true), (false, true)] {
-                let one = Self.withThreads(1) {
-                    Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
-                }
-                for t in [2, 3] {
-                    let many = Self.withThreads(t) {
+        ProcessSettings.exclusive {
+            // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
+            for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
+                for (transA, transB) in [(false, false), (true, true), (false, true)] {
+                    let one = Self.withThreads(1) {
                         Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
                     }
-                    #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
+                    for t in [2, 3] {
+                        let many = Self.withThreads(t) {
+                            Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
+                        }
+                        #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
+                    }
                 }
             }
         }
@@ -201,12 +207,14 @@ struct KernelTests {
         "Convolution forward and backward match the references: im2col/direct and implicit GEMM, 1-3 threads",
         arguments: convCases)
     func convolution(_ c: ConvCase) throws {
-        for mode in [0, 1, 2] {
-            for portable in Self.kernelChoices {
-                let saved = Gemm.forcePortableKernel
-                Gemm.forcePortableKernel = portable
-                defer { Gemm.forcePortableKernel = saved }
-                try Self.withImplicitMode(mode) { try convolutionAllThreads(c, "implicit mode \(mode), portable \(portable)") }
+        try ProcessSettings.exclusive {
+            for mode in [0, 1, 2] {
+                for portable in Self.kernelChoices {
+                    let saved = Gemm.forcePortableKernel
+                    Gemm.forcePortableKernel = portable
+                    defer { Gemm.forcePortableKernel = saved }
+                    try Self.withImplicitMode(mode) { try convolutionAllThreads(c, "implicit mode \(mode), portable \(portable)") }
+                }
             }
         }
     }
@@ -245,8 +253,10 @@ struct KernelTests {
 
     @Test("Convolution is deterministic for a given thread count and reuses one workspace across shapes")
     func convolutionDeterministicWorkspace() throws {
-        for mode in [1, 2] {
-            try Self.withImplicitMode(mode) { try convolutionDeterministicWorkspace(mode: mode) }
+        try ProcessSettings.exclusive {
+            for mode in [1, 2] {
+                try Self.withImplicitMode(mode) { try convolutionDeterministicWorkspace(mode: mode) }
+            }
         }
     }
 
@@ -274,33 +284,35 @@ struct KernelTests {
 
     @Test("im2col accumulate is the adjoint of expand: <expand(x), y> = <x, accumulate(y)>", arguments: convCases)
     func im2colAdjoint(_ c: ConvCase) throws {
-        var random = SeededGenerator(seed: 5)
-        let g = try convGeometry(
-            input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
-            stride: c.stride, padding: c.padding)
-        let x = Self.randomArray(g.inputSize, &random)
-        let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
-        var columns = [Float](repeating: .nan, count: y.count)
-        var back = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { px in
-            columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        try ProcessSettings.exclusive {
+            var random = SeededGenerator(seed: 5)
+            let g = try convGeometry(
+                input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+                stride: c.stride, padding: c.padding)
+            let x = Self.randomArray(g.inputSize, &random)
+            let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
+            var columns = [Float](repeating: .nan, count: y.count)
+            var back = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { px in
+                columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+            }
+            y.withUnsafeBufferPointer { py in
+                back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+            }
+            // The branch-free fast versions compute exactly the same values.
+            var fastColumns = [Float](repeating: .nan, count: y.count)
+            var fastBack = [Float](repeating: 0, count: x.count)
+            x.withUnsafeBufferPointer { px in
+                fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+            }
+            y.withUnsafeBufferPointer { py in
+                fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+            }
+            #expect(fastColumns == columns)
+            #expect(fastBack == back)
+            let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+            #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
         }
-        y.withUnsafeBufferPointer { py in
-            back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
-        }
-        // The branch-free fast versions compute exactly the same values.
-        var fastColumns = [Float](repeating: .nan, count: y.count)
-        var fastBack = [Float](repeating: 0, count: x.count)
-        x.withUnsafeBufferPointer { px in
-            fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
-        }
-        y.withUnsafeBufferPointer { py in
-            fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
-        }
-        #expect(fastColumns == columns)
-        #expect(fastBack == back)
-        let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-        #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
     }
 }

@@ -81,6 +81,37 @@ void cn_transpose_to_panels(const float *src, const float *mask, long channels, 
 void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
                          float *y);
 
+/* Backward of conv -> ReLU -> max pooling through the pooling's winners (sparse.c). A list holds
+ * OC + 1 prefix counts (long) and then (float value, int offset) entries: at most
+ * 8 * (OC + 1 + OC * pooled) bytes. */
+
+/// Lists one sample's nonzero dL/dy entries per output channel: for each pooled value of channel o, the
+/// gradient (zeroed where reluOutput at the winner is not > 0; reluOutput may be NULL) and the offset
+/// (oy*sh*Wp + ox*sw) of the winner's window corner in the padded input, into `list`; biasGradient (may
+/// be NULL) gets each channel's sum added. Returns the entry count.
+long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *reluOutput, long OC, long pooled,
+                     long OH, long OW, long sh, long sw, long Wp, void *list, float *biasGradient);
+
+/// dwp[o][r][l] += v * xpad[rowOffset[r] + q + l] for every entry (v, q) of channel o, l < lanes (8 or 16).
+/// xpad needs `lanes` floats of slack past its end.
+void cn_sparse_weight_gradient(const float *xpad, const int *rowOffset, long rows, long lanes, const void *list,
+                               long OC, float *dwp);
+
+/// dxpad[rowOffset[r] + q + l] += v * wp[o][r][l] for every entry (v, q) of channel o; dxpad needs `lanes`
+/// floats of slack past its end.
+void cn_sparse_input_gradient(float *dxpad, const int *rowOffset, long rows, long lanes, const void *list,
+                              long OC, const float *wp);
+
+/// out[r][l] = w[r][l] for l < KW, else 0 (count rows of KW floats padded to `lanes`).
+void cn_pad_kernel_rows(const float *w, long count, long KW, long lanes, float *out);
+
+/// w[r][l] += padded[r][l] for l < KW: the inverse of cn_pad_kernel_rows, accumulating.
+void cn_unpad_kernel_rows(const float *padded, long count, long KW, long lanes, float *w);
+
+/// Copies the H x W interior at (top, left) of each Hp x Wp plane into out.
+void cn_crop_planes(const float *padded, long planes, long Hp, long Wp, long top, long left, long H, long W,
+                    float *out);
+
 /// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
 /// page faults per training step). A no-op with other C libraries.
 void cn_tune_allocator(void);

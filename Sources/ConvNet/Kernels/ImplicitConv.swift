@@ -37,6 +37,9 @@ final class ImplicitConvPlan {
     /// Panels of 16 input channels.
     let inputPanels: Int
 
+    /// Offsets of the kernel rows (channel, ky) in the padded input, for the pooled backward.
+    let kernelRowOffsets: [Int32]
+
     init(_ g: ConvGeometry) {
         geometry = g
         let tile = Self.rowTile
@@ -63,6 +66,8 @@ final class ImplicitConvPlan {
             (g.outChannels, g.kernelHeight, g.kernelWidth),
             strides: (gradientHeight * gradientWidth, gradientWidth, 1), padded: g.outChannels * g.kernelHeight * g.kernelWidth)
         inputPanels = (g.inChannels + Self.panel - 1) / Self.panel
+        kernelRowOffsets = Self.grid(
+            (g.inChannels, g.kernelHeight, 1), strides: (plane, paddedWidth, 0), padded: g.inChannels * g.kernelHeight)
     }
 
     private static func grid(_ n: (Int, Int, Int), strides s: (Int, Int, Int), padded: Int) -> [Int32] {
@@ -74,7 +79,8 @@ final class ImplicitConvPlan {
 
     // MARK: Scratch sizes (floats)
 
-    var paddedInputCount: Int { geometry.inChannels * paddedHeight * paddedWidth }
+    /// The padded input, with 16 floats of slack for the pooled backward's row vectors.
+    var paddedInputCount: Int { geometry.inChannels * paddedHeight * paddedWidth + 16 }
     var forwardWeightCount: Int { outputPanels * geometry.patchSize * Self.panel }
     var forwardOutputCount: Int { outputPanels * pixelRows * Self.panel }
     var transposedGradientCount: Int { outputPanels * geometry.outputPixels * Self.panel }

@@ -90,6 +90,29 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         return grads.input
     }
 
+    /// True when `backwardThroughReLUAndMaxPool` applies: a fused ReLU and kernel rows of at most 16 taps.
+    var supportsPooledBackward: Bool { fusedReLUOutput != nil && pooledBackwardLanes(geometry) != nil }
+
+    /// Backward through the fused ReLU and the max pooling `pool` that follows it, from dL/d(pooling
+    /// output): the same gradients as the three layers run in turn, computed from the pooling's winners
+    /// only (see `conv2dBackwardThroughMaxPool`). Needs `supportsPooledBackward`.
+    func backwardThroughReLUAndMaxPool(_ pooledGradient: Tensor, pool: MaxPool2D, inputGradient: Bool = true) throws -> Tensor {
+        guard let x = cachedInput, let y = fusedReLUOutput else { throw missingForward(self) }
+        guard pooledGradient.rank == 4, pooledGradient.shape[0] == x.batchSize, pooledGradient.shape[1] == filters,
+            pool.argmax.count == pooledGradient.count
+        else {
+            throw ShapeError.layer(
+                name: pool.name,
+                message: "dL/doutput has shape \(formatShape(pooledGradient.shape)), which does not match the last forward pass")
+        }
+        let grads = conv2dBackwardThroughMaxPool(
+            pooledGradient: pooledGradient, argmax: pool.argmax, reluOutput: y, input: x, weight: weight.value,
+            geometry: geometry, workspace: workspace, inputGradient: inputGradient)
+        weight.gradient = grads.weight
+        bias.gradient = grads.bias
+        return grads.input
+    }
+
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])

@@ -98,6 +98,18 @@ public final class Sequential {
         return conv
     }
 
+    /// conv -> relu -> maxpool ending at `index`, when the three can run backward as one (the pooling's
+    /// winners carry the whole gradient; see `Conv2D.backwardThroughReLUAndMaxPool`).
+    private func pooledConvolution(endingAt index: Int) -> (conv: Conv2D, pool: MaxPool2D)? {
+        guard index > 1, let pool = layers[index] as? MaxPool2D, let conv = fusedConvolution(beforeReLUAt: index - 1),
+            conv.supportsPooledBackward, pooledBackward
+        else { return nil }
+        return (conv, pool)
+    }
+
+    /// Whether backward passes run conv -> relu -> maxpool as one (on by default; off to compare).
+    var pooledBackward = true
+
     /// Backpropagates dL/doutput through every layer, writing each parameter's gradient, and returns
     /// dL/dinput.
     @discardableResult
@@ -105,7 +117,10 @@ public final class Sequential {
         var g = outputGradient
         var index = layers.count - 1
         while index >= 0 {
-            if let conv = fusedConvolution(beforeReLUAt: index) {
+            if let (conv, pool) = pooledConvolution(endingAt: index) {
+                g = try conv.backwardThroughReLUAndMaxPool(g, pool: pool)
+                index -= 3
+            } else if let conv = fusedConvolution(beforeReLUAt: index) {
                 g = try conv.backwardThroughReLU(g)
                 index -= 2
             } else {
@@ -124,7 +139,15 @@ public final class Sequential {
         var g = outputGradient
         var index = layers.count - 1
         while index > first {
-            if let conv = fusedConvolution(beforeReLUAt: index) {
+            if let (conv, pool) = pooledConvolution(endingAt: index) {
+                // The first trainable layer's input gradient is not needed.
+                if index - 2 == first {
+                    _ = try conv.backwardThroughReLUAndMaxPool(g, pool: pool, inputGradient: false)
+                    return
+                }
+                g = try conv.backwardThroughReLUAndMaxPool(g, pool: pool)
+                index -= 3
+            } else if let conv = fusedConvolution(beforeReLUAt: index) {
                 // The first trainable layer's input gradient is not needed.
                 if index - 1 == first {
                     _ = try conv.backwardThroughReLU(g, inputGradient: false)

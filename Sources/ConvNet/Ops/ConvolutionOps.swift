@@ -81,7 +81,7 @@ private enum ConvSlot {
 /// Layers with very little work (tiny-cnn's 3-filter layer: ~0.1 ms a batch) stay on one thread, where
 /// waking a second thread costs more than it saves.
 @inline(__always)
-private func batchParts(_ n: Int, _ g: ConvGeometry) -> Int {
+func batchParts(_ n: Int, _ g: ConvGeometry) -> Int {
     let threads = Threading.threads
     if n &* g.outputSize &* g.patchSize < ConvTuning.minParallelMACs.load(ordering: .relaxed) { return 1 }
     return n >= threads ? threads : 1

@@ -1,0 +1,231 @@
+/*
+ * Backward pass of conv -> ReLU -> max pooling, through the pooling's winners only.
+ *
+ * Max pooling passes dL/dpool to one position per window (its argmax), and the ReLU zeroes those whose
+ * value was not positive: dL/dy of the convolution is at least 3/4 zeros for 2x2 pooling. Instead of
+ * a dense dL/dy, each sample's nonzero entries are listed per output channel (value, and offset of the
+ * winner's window corner in the padded input), and
+ *
+ *   dW[o][c][ky][kx] += v * xpad[c][ky][kx + q]        for each entry (v, q) of channel o
+ *   dxpad[c][ky][kx + q] += v * w[o][c][ky][kx]
+ *
+ * run over 8-float (or 16-float) row segments: a kernel row of KW <= 8 (16) taps is one (two) vectors,
+ * whose lanes past KW are discarded (dW) or multiply a zero weight (dx). The weight gradient keeps a
+ * block of kernel rows in registers across all entries of a channel; the input gradient adds into the
+ * padded gradient image. Entries are visited in a fixed order, so results are deterministic.
+ */
+#include "ckernels.h"
+
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+struct pool_entry {
+    float value;
+    int offset;
+};
+
+/* A list: OC + 1 prefix counts, then the entries. */
+static long *list_counts(void *list) { return (long *)list; }
+static const long *list_counts_const(const void *list) { return (const long *)list; }
+static struct pool_entry *list_entries(void *list, long OC) { return (struct pool_entry *)((long *)list + OC + 1); }
+static const struct pool_entry *list_entries_const(const void *list, long OC) {
+    return (const struct pool_entry *)((const long *)list + OC + 1);
+}
+
+long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *reluOutput, long OC, long pooled,
+                     long OH, long OW, long sh, long sw, long Wp, void *list, float *biasGradient) {
+    long *counts = list_counts(list);
+    struct pool_entry *e = list_entries(list, OC);
+    long n = 0;
+    long outPixels = OH * OW;
+    counts[0] = 0;
+    for (long o = 0; o < OC; o++) {
+        const float *g = pooledGradient + o * pooled;
+        const int *a = argmax + o * pooled;
+        const float *r = reluOutput ? reluOutput + o * outPixels : NULL;
+        float sum = 0.0f;
+        for (long i = 0; i < pooled; i++) {
+            long p = a[i];
+            float v = (!r || r[p] > 0.0f) ? g[i] : g[i] * 0.0f; /* ReLU's backward: NaN stays NaN */
+            sum += v;
+            if (v == 0.0f) continue;
+            long oy = p / OW, ox = p % OW;
+            e[n].value = v;
+            e[n].offset = (int)(oy * sh * Wp + ox * sw);
+            n++;
+        }
+        if (biasGradient) biasGradient[o] += sum;
+        counts[o + 1] = n;
+    }
+    return n;
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Weight gradient: dwp[o][r][0..lanes) += v * xpad[rowOffset[r] + q + 0..lanes)                   */
+
+static void dw_portable(const float *xpad, const int *rowOffset, long rows, long lanes, const void *list, long OC,
+                        float *dwp) {
+    const long *counts = list_counts_const(list);
+    const struct pool_entry *e = list_entries_const(list, OC);
+    for (long o = 0; o < OC; o++) {
+        float *d = dwp + o * rows * lanes;
+        for (long i = counts[o]; i < counts[o + 1]; i++) {
+            float v = e[i].value;
+            const float *x = xpad + e[i].offset;
+            for (long r = 0; r < rows; r++) {
+                const float *xr = x + rowOffset[r];
+                float *dr = d + r * lanes;
+                for (long l = 0; l < lanes; l++) dr[l] += v * xr[l];
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+/* One block of up to 12 vectors (12 kernel rows of 8 lanes, or 6 of 16) in registers. */
+#define DW_BLOCK(NV)                                                                                  \
+    do {                                                                                              \
+        __m256 acc[12];                                                                               \
+        for (int k = 0; k < (NV); k++) acc[k] = _mm256_loadu_ps(d + k * 8);                           \
+        for (long i = begin; i < end; i++) {                                                          \
+            const __m256 v = _mm256_set1_ps(e[i].value);                                              \
+            const float *x = xpad + e[i].offset;                                                      \
+            for (int k = 0; k < (NV); k++) {                                                          \
+                acc[k] = _mm256_fmadd_ps(v, _mm256_loadu_ps(x + off[k]), acc[k]);                     \
+            }                                                                                         \
+        }                                                                                             \
+        for (int k = 0; k < (NV); k++) _mm256_storeu_ps(d + k * 8, acc[k]);                           \
+    } while (0)
+
+__attribute__((target("avx2,fma")))
+static void dw_avx2(const float *xpad, const int *rowOffset, long rows, long lanes, const void *list, long OC,
+                    float *dwp) {
+    const long *counts = list_counts_const(list);
+    const struct pool_entry *e = list_entries_const(list, OC);
+    const long vectorsPerRow = lanes / 8, vectors = rows * vectorsPerRow;
+    for (long o = 0; o < OC; o++) {
+        const long begin = counts[o], end = counts[o + 1];
+        if (begin == end) continue;
+        for (long k0 = 0; k0 < vectors; k0 += 12) {
+            float *d = dwp + o * vectors * 8 + k0 * 8;
+            long off[12];
+            long nv = vectors - k0 < 12 ? vectors - k0 : 12;
+            for (long k = 0; k < nv; k++) {
+                long vk = k0 + k;
+                off[k] = rowOffset[vk / vectorsPerRow] + (vk % vectorsPerRow) * 8;
+            }
+            switch (nv) {
+            case 12: DW_BLOCK(12); break;
+            case 11: DW_BLOCK(11); break;
+            case 10: DW_BLOCK(10); break;
+            case 9: DW_BLOCK(9); break;
+            case 8: DW_BLOCK(8); break;
+            case 7: DW_BLOCK(7); break;
+            case 6: DW_BLOCK(6); break;
+            case 5: DW_BLOCK(5); break;
+            case 4: DW_BLOCK(4); break;
+            case 3: DW_BLOCK(3); break;
+            case 2: DW_BLOCK(2); break;
+            default: DW_BLOCK(1); break;
+            }
+        }
+    }
+}
+#endif
+
+void cn_sparse_weight_gradient(const float *xpad, const int *rowOffset, long rows, long lanes, const void *list,
+                               long OC, float *dwp) {
+#if defined(__x86_64__)
+    if (cn_sgemm_uses_avx2()) {
+        dw_avx2(xpad, rowOffset, rows, lanes, list, OC, dwp);
+        return;
+    }
+#endif
+    dw_portable(xpad, rowOffset, rows, lanes, list, OC, dwp);
+}
+
+/* ---------------------------------------------------------------------------------------------- */
+/* Input gradient: dxpad[rowOffset[r] + q + 0..lanes) += v * wp[o][r][0..lanes)                   */
+
+static void dx_portable(float *dxpad, const int *rowOffset, long rows, long lanes, const void *list, long OC,
+                        const float *wp) {
+    const long *counts = list_counts_const(list);
+    const struct pool_entry *e = list_entries_const(list, OC);
+    for (long o = 0; o < OC; o++) {
+        const float *w = wp + o * rows * lanes;
+        for (long i = counts[o]; i < counts[o + 1]; i++) {
+            float v = e[i].value;
+            float *x = dxpad + e[i].offset;
+            for (long r = 0; r < rows; r++) {
+                float *xr = x + rowOffset[r];
+                const float *wr = w + r * lanes;
+                for (long l = 0; l < lanes; l++) xr[l] += v * wr[l];
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma")))
+static void dx_avx2(float *dxpad, const int *rowOffset, long rows, long lanes, const void *list, long OC,
+                    const float *wp) {
+    const long *counts = list_counts_const(list);
+    const struct pool_entry *e = list_entries_const(list, OC);
+    for (long o = 0; o < OC; o++) {
+        const float *w = wp + o * rows * lanes;
+        for (long i = counts[o]; i < counts[o + 1]; i++) {
+            const __m256 v = _mm256_set1_ps(e[i].value);
+            float *x = dxpad + e[i].offset;
+            if (lanes == 8) {
+                for (long r = 0; r < rows; r++) {
+                    float *xr = x + rowOffset[r];
+                    _mm256_storeu_ps(xr, _mm256_fmadd_ps(v, _mm256_loadu_ps(w + r * 8), _mm256_loadu_ps(xr)));
+                }
+            } else {
+                for (long r = 0; r < rows; r++) {
+                    float *xr = x + rowOffset[r];
+                    const float *wr = w + r * lanes;
+                    for (long l = 0; l < lanes; l += 8) {
+                        _mm256_storeu_ps(xr + l, _mm256_fmadd_ps(v, _mm256_loadu_ps(wr + l), _mm256_loadu_ps(xr + l)));
+                    }
+                }
+            }
+        }
+    }
+}
+#endif
+
+void cn_sparse_input_gradient(float *dxpad, const int *rowOffset, long rows, long lanes, const void *list,
+                              long OC, const float *wp) {
+#if defined(__x86_64__)
+    if (cn_sgemm_uses_avx2()) {
+        dx_avx2(dxpad, rowOffset, rows, lanes, list, OC, wp);
+        return;
+    }
+#endif
+    dx_portable(dxpad, rowOffset, rows, lanes, list, OC, wp);
+}
+
+void cn_pad_kernel_rows(const float *w, long count, long KW, long lanes, float *out) {
+    for (long r = 0; r < count; r++) {
+        for (long l = 0; l < lanes; l++) out[r * lanes + l] = l < KW ? w[r * KW + l] : 0.0f;
+    }
+}
+
+void cn_unpad_kernel_rows(const float *padded, long count, long KW, long lanes, float *w) {
+    for (long r = 0; r < count; r++) {
+        for (long l = 0; l < KW; l++) w[r * KW + l] += padded[r * lanes + l];
+    }
+}
+
+void cn_crop_planes(const float *padded, long planes, long Hp, long Wp, long top, long left, long H, long W,
+                    float *out) {
+    for (long p = 0; p < planes; p++) {
+        const float *s = padded + p * Hp * Wp + top * Wp + left;
+        float *d = out + p * H * W;
+        for (long y = 0; y < H; y++) memcpy(d + y * W, s + y * Wp, (size_t)W * sizeof(float));
+    }
+}
