@@ -6,7 +6,7 @@ import Foundation
 struct BenchModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "Training and inference images/s, GFLOP/s and peak memory per zoo network (data in memory, SGD with momentum).")
+        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum).")
 
     @Option(help: "A zoo network, or all.")
     var model: String = "all"
@@ -44,7 +44,7 @@ struct BenchModelsCommand: ParsableCommand {
             print("warning: debug build; numbers are meaningless. Use swift build -c release.")
             #endif
             print("convnet bench: \(buildConfiguration) build, \(Threading.threads) threads, kernel \(Gemm.usesAVX2 ? "AVX2+FMA" : "portable C"), median of \(repeats) runs of \(steps) steps")
-            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB")
+            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step")
         }
         for m in models {
             for b in sizes {
@@ -53,11 +53,18 @@ struct BenchModelsCommand: ParsableCommand {
                     print(try Terminal.json(r))
                 } else {
                     print(m.name.padding(toLength: 20, withPad: " ", startingAt: 0)
-                          + String(format: " %5d  %12.0f  %12.0f  %14.1f  %12.0f", b, r.trainImagesPerSecond, r.inferImagesPerSecond, r.trainGflops, r.peakRssMB))
+                          + String(format: " %5d  %12.0f  %12.0f  %14.1f  %12.0f", b, r.trainImagesPerSecond, r.inferImagesPerSecond, r.trainGflops, r.peakRssMB)
+                          + formatCount(r.steadyStateAllocations, width: 14))
                 }
             }
         }
     }
+}
+
+/// A per-step count right-aligned in `width` columns: whole numbers as integers, others with two decimals.
+private func formatCount(_ v: Double, width: Int) -> String {
+    let text = v == v.rounded() ? String(Int(v)) : String(format: "%.2f", v)
+    return String(repeating: " ", count: max(0, width - text.count)) + text
 }
 
 var buildConfiguration: String {

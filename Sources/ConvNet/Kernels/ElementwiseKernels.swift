@@ -78,9 +78,17 @@ extension Tensor {
     /// A new tensor of this shape whose scalars `body` writes from this tensor's scalars
     /// (`body(source, destination, count)`; large tensors are split across threads).
     func mapBuffer(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
-        Tensor(shape: shape) { out in
+        var out = Tensor.empty
+        mapBuffer(into: &out, body)
+        return out
+    }
+
+    /// Like `mapBuffer`, writing into `out` (reused as `Tensor.overwrite` describes).
+    func mapBuffer(into out: inout Tensor, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+        let count = count
+        out.overwrite(shape: shape) { dst in
             withUnsafeBufferPointer { src in
-                let s = src.baseAddress!, d = out.baseAddress!
+                let s = src.baseAddress!, d = dst.baseAddress!
                 forEachElementRange(count) { start, length in body(s + start, d + start, length) }
             }
         }
@@ -90,10 +98,21 @@ extension Tensor {
     func zipBuffer(
         _ other: Tensor, _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) -> Tensor {
-        Tensor(shape: shape) { out in
+        var out = Tensor.empty
+        zipBuffer(other, into: &out, body)
+        return out
+    }
+
+    /// Like `zipBuffer`, writing into `out` (reused as `Tensor.overwrite` describes).
+    func zipBuffer(
+        _ other: Tensor, into out: inout Tensor,
+        _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+    ) {
+        let count = count
+        out.overwrite(shape: shape) { dst in
             withUnsafeBufferPointer { a in
                 other.withUnsafeBufferPointer { b in
-                    let pa = a.baseAddress!, pb = b.baseAddress!, d = out.baseAddress!
+                    let pa = a.baseAddress!, pb = b.baseAddress!, d = dst.baseAddress!
                     forEachElementRange(count) { start, length in body(pa + start, pb + start, d + start, length) }
                 }
             }

@@ -1,21 +1,27 @@
-/// Elementwise activations. ReLU and leaky ReLU cache their input; sigmoid and tanh cache their
-/// output, from which their derivative follows.
+/// Elementwise activations. ReLU and leaky ReLU cache their input; sigmoid, tanh and log-softmax keep
+/// their output, from which their derivative follows. Each reuses its output and input-gradient
+/// buffers from call to call (see `Tensor.overwrite`).
 public final class ReLU: Layer {
     public let kind = "relu"
     public var name = "relu"
     private var cachedInput: Tensor?
+    private var output = Tensor.empty, inputGradient = Tensor.empty
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        cachedInput = nil
+        leakyRelu(input, slope: 0, into: &output)
         cachedInput = input
-        return relu(input)
+        return output
     }
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: x.shape)
-        return try reluBackward(outputGradient, input: x)
+        try leakyReluBackward(outputGradient, input: x, slope: 0, into: &inputGradient)
+        return inputGradient
     }
     public var specStatement: String { "relu" }
+    public func releaseCaches() { cachedInput = nil }
 
     /// Takes the cache of a forward pass that a convolution computed with this ReLU fused in: the
     /// ReLU's output, whose sign pattern (y > 0 exactly where x > 0, NaN included) is all that
@@ -28,6 +34,7 @@ public final class LeakyReLU: Layer {
     public var name = "leakyrelu"
     public let slope: Float
     private var cachedInput: Tensor?
+    private var output = Tensor.empty, inputGradient = Tensor.empty
     /// PyTorch's default slope is 0.01.
     public init(slope: Float = 0.01) { self.slope = slope }
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
@@ -35,60 +42,74 @@ public final class LeakyReLU: Layer {
         return inputShape
     }
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        cachedInput = nil
+        leakyRelu(input, slope: slope, into: &output)
         cachedInput = input
-        return leakyRelu(input, slope: slope)
+        return output
     }
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: x.shape)
-        return try leakyReluBackward(outputGradient, input: x, slope: slope)
+        try leakyReluBackward(outputGradient, input: x, slope: slope, into: &inputGradient)
+        return inputGradient
     }
     public var specStatement: String { "leakyrelu \(formatNumber(slope))" }
+    public func releaseCaches() { cachedInput = nil }
 }
 
 public final class Sigmoid: Layer {
     public let kind = "sigmoid"
     public var name = "sigmoid"
-    private var cachedOutput: Tensor?
+    /// The output buffer doubles as the cache; `hasOutput` says whether it holds the last forward pass.
+    private var output = Tensor.empty, inputGradient = Tensor.empty
+    private var hasOutput = false
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let y = sigmoid(input)
-        cachedOutput = y
-        return y
+        sigmoid(input, into: &output)
+        hasOutput = true
+        return output
     }
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let y = cachedOutput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: y.shape)
-        return try sigmoidBackward(outputGradient, output: y)
+        guard hasOutput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: output.shape)
+        try sigmoidBackward(outputGradient, output: output, into: &inputGradient)
+        return inputGradient
     }
     public var specStatement: String { "sigmoid" }
+    public func releaseCaches() { hasOutput = false }
 }
 
 public final class Tanh: Layer {
     public let kind = "tanh"
     public var name = "tanh"
-    private var cachedOutput: Tensor?
+    /// The output buffer doubles as the cache; `hasOutput` says whether it holds the last forward pass.
+    private var output = Tensor.empty, inputGradient = Tensor.empty
+    private var hasOutput = false
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let y = tanh(input)
-        cachedOutput = y
-        return y
+        tanh(input, into: &output)
+        hasOutput = true
+        return output
     }
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let y = cachedOutput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: y.shape)
-        return try tanhBackward(outputGradient, output: y)
+        guard hasOutput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: output.shape)
+        try tanhBackward(outputGradient, output: output, into: &inputGradient)
+        return inputGradient
     }
     public var specStatement: String { "tanh" }
+    public func releaseCaches() { hasOutput = false }
 }
 
 /// Log-softmax over the features of each sample; pair it with the `nll` loss.
 public final class LogSoftmax: Layer {
     public let kind = "logsoftmax"
     public var name = "logsoftmax"
-    private var cachedOutput: Tensor?
+    /// The output buffer doubles as the cache; `hasOutput` says whether it holds the last forward pass.
+    private var output = Tensor.empty, inputGradient = Tensor.empty
+    private var hasOutput = false
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
         guard inputShape.count == 1 else {
@@ -97,16 +118,19 @@ public final class LogSoftmax: Layer {
         return inputShape
     }
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let y = try logSoftmax(input)
-        cachedOutput = y
-        return y
+        hasOutput = false
+        try logSoftmax(input, into: &output)
+        hasOutput = true
+        return output
     }
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let y = cachedOutput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: y.shape)
-        return try logSoftmaxBackward(outputGradient, output: y)
+        guard hasOutput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: output.shape)
+        try logSoftmaxBackward(outputGradient, output: output, into: &inputGradient)
+        return inputGradient
     }
     public var specStatement: String { "logsoftmax" }
+    public func releaseCaches() { hasOutput = false }
 }
 
 /// A number as the spec writes it: no trailing zeros.

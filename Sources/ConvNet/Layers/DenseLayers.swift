@@ -9,7 +9,10 @@ public final class Dense: Layer, ParameterGradientOnly {
     public private(set) var weight: Parameter!
     public private(set) var bias: Parameter!
     private var inputFeatures = 0
+    /// The input of the last training forward pass (the previous layer's output), until `releaseCaches`.
     private var cachedInput: Tensor?
+    /// Reused from call to call (see `Tensor.overwrite`).
+    private var output = Tensor.empty, inputGradient = Tensor.empty
 
     public init(_ units: Int, weightInit: WeightInit? = nil, biasInit: BiasInit? = nil) {
         self.units = units
@@ -30,29 +33,29 @@ public final class Dense: Layer, ParameterGradientOnly {
     }
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        cachedInput = nil
         let flat = try input.reshaped([input.batchSize, inputFeatures])
+        try dense(flat, weight: weight.value, bias: bias.value, into: &output)
         cachedInput = input
-        return try dense(flat, weight: weight.value, bias: bias.value)
+        return output
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let x = cachedInput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: [x.batchSize, units])
-        let grads = try denseBackward(outputGradient, input: x, weight: weight.value)
-        weight.gradient = grads.weight
-        bias.gradient = grads.bias
-        return grads.input
+        try backwardParameters(outputGradient)
+        try denseInputGradient(outputGradient, input: cachedInput!, weight: weight.value, into: &inputGradient)
+        return inputGradient
     }
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
     public var specStatement: String { "dense \(units)" }
+    public func releaseCaches() { cachedInput = nil }
 
+    /// Writes dL/dW and dL/db into the parameters' `gradient` in place.
     func backwardParameters(_ outputGradient: Tensor) throws {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, units])
-        let grads = try denseBackward(outputGradient, input: x, weight: weight.value, inputGradient: false)
-        weight.gradient = grads.weight
-        bias.gradient = grads.bias
+        try denseParameterGradients(
+            outputGradient, input: x, weight: weight.value, weightGradient: &weight.gradient, biasGradient: &bias.gradient)
     }
 }
 

@@ -33,6 +33,12 @@ public struct BuildContext {
 ///
 /// Shapes given to `build` and returned by it are per sample (no batch dimension); tensors passed to
 /// `forward` and `backward` carry the batch first.
+///
+/// Buffers: a layer keeps its output and its input gradient in stored tensors that it refills with
+/// `Tensor.overwrite` on every call, and writes its parameters' `gradient` in place the same way. The
+/// tensors it returns share that storage, so a caller that keeps one makes the next call copy (value
+/// semantics hold either way); in a training step nobody keeps them and nothing is allocated. Its
+/// caches (the input it saw, a mask) keep the previous layer's buffer shared until `releaseCaches`.
 public protocol Layer: AnyObject {
     /// The layer's keyword in the text spec (`conv`, `relu`, ...), also the stem of its default name.
     var kind: String { get }
@@ -48,11 +54,17 @@ public protocol Layer: AnyObject {
     var buffers: [Parameter] { get }
     /// This layer as one statement of the text spec.
     var specStatement: String { get }
+    /// Drops what `forward` cached for `backward` (the input it saw, which is the previous layer's
+    /// output buffer), so that buffer is uniquely held again and the next forward pass can write it in
+    /// place. `backward` throws until the next `forward`. Kept: the layer's own buffers.
+    func releaseCaches()
 }
 
 extension Layer {
     public var parameters: [Parameter] { [] }
     public var buffers: [Parameter] { [] }
+    /// Layers that cache nothing have nothing to release.
+    public func releaseCaches() {}
 }
 
 /// A layer that can write its parameter gradients without computing dL/dinput, for the first

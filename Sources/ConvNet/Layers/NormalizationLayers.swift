@@ -12,8 +12,13 @@ public final class BatchNorm: Layer {
     public private(set) var runningMean: Parameter!
     public private(set) var runningVariance: Parameter!
     private var channels = 0, spatial = 1
-    private var cachedXhat: Tensor?
-    private var invStd: [Float] = []
+    /// Per-channel statistics of the last forward pass (sized in `build`, overwritten in place).
+    private var mean: [Float] = [], variance: [Float] = [], invStd: [Float] = []
+    /// The normalised input of the last training forward pass; `hasXhat` says whether it is current.
+    private var xhat = Tensor.empty
+    private var hasXhat = false
+    /// Reused from call to call (see `Tensor.overwrite`).
+    private var output = Tensor.empty, inputGradient = Tensor.empty
 
     public init(epsilon: Float = 1e-5, momentum: Float = 0.1) {
         self.epsilon = epsilon
@@ -33,13 +38,15 @@ public final class BatchNorm: Layer {
         bias = Parameter(name: "\(name).bias", value: Tensor(shape: [channels], repeating: 0))
         runningMean = Parameter(name: "\(name).running_mean", value: Tensor(shape: [channels], repeating: 0))
         runningVariance = Parameter(name: "\(name).running_var", value: Tensor(shape: [channels], repeating: 1))
+        mean = [Float](repeating: 0, count: channels)
+        variance = mean
+        invStd = mean
         return inputShape
     }
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let n = input.batchSize
-        var mean = [Float](repeating: 0, count: channels)
-        var variance = [Float](repeating: 0, count: channels)
+        hasXhat = false
+        let n = input.batchSize, channels = channels, spatial = spatial
         if training {
             guard n * spatial > 1 else {
                 throw ShapeError.layer(name: name, message: "needs more than one value per channel to train (batch of \(n))")
@@ -54,43 +61,52 @@ public final class BatchNorm: Layer {
                 runningVariance.value[c] = (1 - momentum) * runningVariance.value[c] + momentum * variance[c] * correction
             }
         } else {
-            mean = runningMean.value.scalars
-            variance = runningVariance.value.scalars
+            for c in 0..<channels {
+                mean[c] = runningMean.value[c]
+                variance[c] = runningVariance.value[c]
+            }
         }
-        invStd = variance.map { 1 / ($0 + epsilon).squareRoot() }
-        var xhat = training ? Tensor(shape: input.shape) : Tensor(shape: [0])
-        let y = Tensor(shape: input.shape) { out in
+        for c in 0..<channels { invStd[c] = 1 / (variance[c] + epsilon).squareRoot() }
+        if training {
+            xhat.overwrite(shape: input.shape) { h in normalize(input, xhat: h.baseAddress) }
+            hasXhat = true
+        } else {
+            normalize(input, xhat: nil)
+        }
+        return output
+    }
+
+    /// Writes the output buffer (and xhat where given) from `input` and the current statistics.
+    private func normalize(_ input: Tensor, xhat h: UnsafeMutablePointer<Float>?) {
+        let n = input.batchSize, channels = channels, spatial = spatial
+        output.overwrite(shape: input.shape) { out in
             input.withUnsafeBufferPointer { x in
                 weight.value.withUnsafeBufferPointer { g in
                     bias.value.withUnsafeBufferPointer { b in
-                        xhat.withUnsafeMutableBufferPointer { h in
-                            BatchNormKernels.normalize(
-                                x.baseAddress!, n: n, channels: channels, spatial: spatial, mean: mean, invStd: invStd,
-                                gamma: g.baseAddress!, beta: b.baseAddress!, xhat: training ? h.baseAddress : nil,
-                                y: out.baseAddress!)
-                        }
+                        BatchNormKernels.normalize(
+                            x.baseAddress!, n: n, channels: channels, spatial: spatial, mean: mean, invStd: invStd,
+                            gamma: g.baseAddress!, beta: b.baseAddress!, xhat: h, y: out.baseAddress!)
                     }
                 }
             }
         }
-        cachedXhat = training ? xhat : nil
-        return y
     }
 
+    /// Writes dL/dgamma and dL/dbeta into the parameters' `gradient` in place.
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let xhat = cachedXhat else {
+        guard hasXhat else {
             throw ShapeError.layer(name: name, message: "backward needs a training-mode forward pass first")
         }
         try checkGradientShape(self, outputGradient, expected: xhat.shape)
-        var dgamma = Tensor(shape: [channels]), dbeta = Tensor(shape: [channels])
-        let dx = Tensor(shape: xhat.shape) { dxp in
-            outputGradient.withUnsafeBufferPointer { dy in
-                xhat.withUnsafeBufferPointer { h in
-                    weight.value.withUnsafeBufferPointer { g in
-                        dgamma.withUnsafeMutableBufferPointer { dg in
-                            dbeta.withUnsafeMutableBufferPointer { db in
+        let n = xhat.batchSize, channels = channels, spatial = spatial
+        inputGradient.overwrite(shape: xhat.shape) { dxp in
+            weight.gradient.overwrite(shape: [channels]) { dg in
+                bias.gradient.overwrite(shape: [channels]) { db in
+                    outputGradient.withUnsafeBufferPointer { dy in
+                        xhat.withUnsafeBufferPointer { h in
+                            weight.value.withUnsafeBufferPointer { g in
                                 BatchNormKernels.backward(
-                                    dy.baseAddress!, xhat: h.baseAddress!, n: xhat.batchSize, channels: channels,
+                                    dy.baseAddress!, xhat: h.baseAddress!, n: n, channels: channels,
                                     spatial: spatial, invStd: invStd, gamma: g.baseAddress!, dx: dxp.baseAddress!,
                                     dgamma: dg.baseAddress!, dbeta: db.baseAddress!)
                             }
@@ -99,10 +115,11 @@ public final class BatchNorm: Layer {
                 }
             }
         }
-        weight.gradient = dgamma
-        bias.gradient = dbeta
-        return dx
+        return inputGradient
     }
+
+    /// xhat is the layer's own buffer; it is only marked stale.
+    public func releaseCaches() { hasXhat = false }
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
     public var buffers: [Parameter] { [runningMean, runningVariance].compactMap { $0 } }
@@ -116,9 +133,13 @@ public final class Dropout: Layer {
     public var name = "dropout"
     public let probability: Float
     private var random = SeededGenerator(seed: 0)
-    private var mask: Tensor?
+    /// The last training mask (keep / (1 - p) or 0 per element); `hasMask` says whether it applies.
+    private var mask = Tensor.empty
+    private var hasMask = false
     /// When set, training forward passes reuse the last mask (for gradient checks).
     var freezesMask = false
+    /// Reused from call to call (see `Tensor.overwrite`).
+    private var output = Tensor.empty, inputGradient = Tensor.empty
 
     public init(_ probability: Float = 0.5) { self.probability = probability }
 
@@ -132,29 +153,29 @@ public final class Dropout: Layer {
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         guard training, probability > 0 else {
-            if !freezesMask { mask = nil }
+            if !freezesMask { hasMask = false }
             return input
         }
         let keep = 1 - probability, scale = 1 / keep
-        var m: Tensor
-        if freezesMask, let old = mask, old.shape == input.shape {
-            m = old
-        } else {
-            m = Tensor(shape: input.shape)
-            for i in 0..<m.count { m[i] = random.nextUnitFloat() < keep ? scale : 0 }
+        if !(freezesMask && hasMask && mask.shape == input.shape) {
+            mask.overwrite(shape: input.shape) { m in
+                for i in m.indices { m[i] = random.nextUnitFloat() < keep ? scale : 0 }
+            }
         }
-        mask = m
-        return input.zipBuffer(m) { a, b, out, count in
+        hasMask = true
+        input.zipBuffer(mask, into: &output) { a, b, out, count in
             for i in 0..<count { out[i] = a[i] * b[i] }
         }
+        return output
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let m = mask else { return outputGradient }
-        try checkGradientShape(self, outputGradient, expected: m.shape)
-        return outputGradient.zipBuffer(m) { a, b, out, count in
+        guard hasMask else { return outputGradient }
+        try checkGradientShape(self, outputGradient, expected: mask.shape)
+        outputGradient.zipBuffer(mask, into: &inputGradient) { a, b, out, count in
             for i in 0..<count { out[i] = a[i] * b[i] }
         }
+        return inputGradient
     }
 
     public var specStatement: String { "dropout \(formatNumber(probability))" }

@@ -9,6 +9,8 @@ public final class MaxPool2D: Layer {
     /// Per output element of the last forward pass, the winning input's offset inside its plane.
     public private(set) var argmax: [Int32] = []
     private var cachedInputShape: [Int]?
+    /// Reused from call to call (see `Tensor.overwrite`).
+    private var output = Tensor.empty, inputGradient = Tensor.empty
 
     /// `stride` defaults to the kernel size.
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil) {
@@ -29,24 +31,31 @@ public final class MaxPool2D: Layer {
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         let g = geometry!
         let planes = input.batchSize * g.inChannels
-        if argmax.count != planes * g.outputPixels { argmax = [Int32](repeating: 0, count: planes * g.outputPixels) }
+        // Resized within its capacity when the batch changes (the short last batch of an epoch).
+        let winners = planes * g.outputPixels
+        if argmax.count > winners { argmax.removeLast(argmax.count - winners) }
+        if argmax.count < winners { argmax.append(contentsOf: repeatElement(0, count: winners - argmax.count)) }
         cachedInputShape = input.shape
-        return Tensor(shape: [input.batchSize, g.outChannels, g.outHeight, g.outWidth]) { out in
+        output.overwrite(shape: [input.batchSize, g.outChannels, g.outHeight, g.outWidth]) { out in
             input.withUnsafeBufferPointer { x in
                 argmax.withUnsafeMutableBufferPointer { a in
                     PoolingKernels.maxForward(x.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
                 }
             }
         }
+        return output
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let shape = cachedInputShape else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])
-        return maxPoolBackward(outputGradient, argmax: argmax, inputShape: shape, geometry: geometry)
+        maxPoolBackward(outputGradient, argmax: argmax, inputShape: shape, geometry: geometry, into: &inputGradient)
+        return inputGradient
     }
 
     public var specStatement: String { poolSpec("maxpool", kernel, stride) }
+    /// The winners stay (`argmax` is the layer's own buffer); only the forward pass's shape goes.
+    public func releaseCaches() { cachedInputShape = nil }
 }
 
 /// Average pooling over each channel (no padding; the output size floors).
@@ -57,6 +66,8 @@ public final class AvgPool2D: Layer {
     public let stride: (height: Int, width: Int)
     private var geometry: ConvGeometry!
     private var cachedInputShape: [Int]?
+    /// Reused from call to call (see `Tensor.overwrite`).
+    private var output = Tensor.empty, inputGradient = Tensor.empty
 
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil) {
         self.kernel = (kernel.0, kernel.1)
@@ -74,17 +85,21 @@ public final class AvgPool2D: Layer {
     }
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        cachedInputShape = nil
+        try averagePool2d(input, kernel: kernel, stride: stride, into: &output)
         cachedInputShape = input.shape
-        return try averagePool2d(input, kernel: kernel, stride: stride)
+        return output
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let shape = cachedInputShape else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])
-        return try averagePool2dBackward(outputGradient, inputShape: shape, kernel: kernel, stride: stride)
+        try averagePool2dBackward(outputGradient, inputShape: shape, kernel: kernel, stride: stride, into: &inputGradient)
+        return inputGradient
     }
 
     public var specStatement: String { poolSpec("avgpool", kernel, stride) }
+    public func releaseCaches() { cachedInputShape = nil }
 }
 
 private func poolLayerGeometry(

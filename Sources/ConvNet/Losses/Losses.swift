@@ -11,9 +11,17 @@ public struct LossResult: Sendable {
 /// - Parameters: logits [N, C]; labels N class indices.
 /// - Returns: the mean loss and dL/dlogits = (softmax - onehot) / N.
 public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) throws -> LossResult {
+    var gradient = Tensor.empty
+    let loss = try softmaxCrossEntropy(logits: logits, labels: labels, gradient: &gradient)
+    return LossResult(loss: loss, gradient: gradient)
+}
+
+/// `softmaxCrossEntropy` writing dL/dlogits into a reusable buffer (see `Tensor.overwrite`); returns
+/// the loss.
+func softmaxCrossEntropy(logits: Tensor, labels: [Int], gradient: inout Tensor) throws -> Float {
     let (n, c) = try classShape(logits, labels: labels, operation: "softmax cross-entropy")
     var total = 0.0
-    let grad = Tensor(shape: logits.shape) { g in
+    gradient.overwrite(shape: logits.shape) { g in
         logits.withUnsafeBufferPointer { x in
             for s in 0..<n {
                 let row = x.baseAddress! + s * c, out = g.baseAddress! + s * c
@@ -33,16 +41,23 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) throws -> LossRes
             }
         }
     }
-    return LossResult(loss: try finite(Float(total / Double(n)), "softmax cross-entropy"), gradient: grad)
+    return try finite(Float(total / Double(n)), "softmax cross-entropy")
 }
 
 /// Log-softmax along the last dimension: x - logsumexp(x), stable.
 public func logSoftmax(_ x: Tensor) throws -> Tensor {
+    var y = Tensor.empty
+    try logSoftmax(x, into: &y)
+    return y
+}
+
+/// `logSoftmax` writing into a reusable buffer (see `Tensor.overwrite`).
+func logSoftmax(_ x: Tensor, into output: inout Tensor) throws {
     guard x.rank == 2, x.shape[1] > 0 else {
         throw ShapeError.mismatch(operation: "log-softmax", expected: "an N x C input", got: x.shape)
     }
     let n = x.shape[0], c = x.shape[1]
-    return Tensor(shape: x.shape) { y in
+    output.overwrite(shape: x.shape) { y in
         x.withUnsafeBufferPointer { xp in
             for s in 0..<n {
                 let row = xp.baseAddress! + s * c, out = y.baseAddress! + s * c
@@ -59,9 +74,16 @@ public func logSoftmax(_ x: Tensor) throws -> Tensor {
 
 /// dL/dx of log-softmax from dL/dy and the forward output y: dx = dy - softmax(x) * sum(dy).
 public func logSoftmaxBackward(_ dy: Tensor, output y: Tensor) throws -> Tensor {
+    var dx = Tensor.empty
+    try logSoftmaxBackward(dy, output: y, into: &dx)
+    return dx
+}
+
+/// `logSoftmaxBackward` writing into a reusable buffer (see `Tensor.overwrite`).
+func logSoftmaxBackward(_ dy: Tensor, output y: Tensor, into inputGradient: inout Tensor) throws {
     try requireSameShape(dy, y, "log-softmax backward")
     let n = y.shape[0], c = y.shape[1]
-    return Tensor(shape: y.shape) { dx in
+    inputGradient.overwrite(shape: y.shape) { dx in
         dy.withUnsafeBufferPointer { d in
             y.withUnsafeBufferPointer { yp in
                 for s in 0..<n {
@@ -77,22 +99,39 @@ public func logSoftmaxBackward(_ dy: Tensor, output y: Tensor) throws -> Tensor 
 
 /// Negative log-likelihood of log-probabilities [N, C], mean over the batch.
 public func nllLoss(logProbabilities: Tensor, labels: [Int]) throws -> LossResult {
+    var gradient = Tensor.empty
+    let loss = try nllLoss(logProbabilities: logProbabilities, labels: labels, gradient: &gradient)
+    return LossResult(loss: loss, gradient: gradient)
+}
+
+/// `nllLoss` writing dL/dinput into a reusable buffer (see `Tensor.overwrite`); returns the loss.
+func nllLoss(logProbabilities: Tensor, labels: [Int], gradient: inout Tensor) throws -> Float {
     let (n, c) = try classShape(logProbabilities, labels: labels, operation: "NLL loss")
     var total = 0.0
-    var grad = Tensor(shape: logProbabilities.shape)
-    for s in 0..<n {
-        total -= Double(logProbabilities[s * c + labels[s]])
-        grad[s * c + labels[s]] = -1 / Float(n)
+    gradient.overwrite(shape: logProbabilities.shape, zeroed: true) { grad in
+        logProbabilities.withUnsafeBufferPointer { x in
+            for s in 0..<n {
+                total -= Double(x[s * c + labels[s]])
+                grad[s * c + labels[s]] = -1 / Float(n)
+            }
+        }
     }
-    return LossResult(loss: try finite(Float(total / Double(n)), "NLL loss"), gradient: grad)
+    return try finite(Float(total / Double(n)), "NLL loss")
 }
 
 /// Binary cross-entropy on logits (sigmoid fused in), mean over all elements; targets in [0, 1].
 public func sigmoidBinaryCrossEntropy(logits: Tensor, targets: Tensor) throws -> LossResult {
+    var gradient = Tensor.empty
+    let loss = try sigmoidBinaryCrossEntropy(logits: logits, targets: targets, gradient: &gradient)
+    return LossResult(loss: loss, gradient: gradient)
+}
+
+/// `sigmoidBinaryCrossEntropy` writing dL/dlogits into a reusable buffer; returns the loss.
+func sigmoidBinaryCrossEntropy(logits: Tensor, targets: Tensor, gradient: inout Tensor) throws -> Float {
     try requireSameShape(targets, logits, "sigmoid binary cross-entropy")
     let count = logits.count
     var total = 0.0
-    let grad = Tensor(shape: logits.shape) { g in
+    gradient.overwrite(shape: logits.shape) { g in
         logits.withUnsafeBufferPointer { x in
             targets.withUnsafeBufferPointer { t in
                 for i in 0..<count {
@@ -105,17 +144,24 @@ public func sigmoidBinaryCrossEntropy(logits: Tensor, targets: Tensor) throws ->
             }
         }
     }
-    return LossResult(loss: try finite(Float(total / Double(count)), "sigmoid binary cross-entropy"), gradient: grad)
+    return try finite(Float(total / Double(count)), "sigmoid binary cross-entropy")
 }
 
 /// Binary cross-entropy on probabilities (after a sigmoid layer), mean over all elements.
 /// log(p) is clamped at -100, as in PyTorch, so p = 0 or 1 gives a finite loss.
 public func binaryCrossEntropy(probabilities: Tensor, targets: Tensor) throws -> LossResult {
+    var gradient = Tensor.empty
+    let loss = try binaryCrossEntropy(probabilities: probabilities, targets: targets, gradient: &gradient)
+    return LossResult(loss: loss, gradient: gradient)
+}
+
+/// `binaryCrossEntropy` writing dL/dprobabilities into a reusable buffer; returns the loss.
+func binaryCrossEntropy(probabilities: Tensor, targets: Tensor, gradient: inout Tensor) throws -> Float {
     try requireSameShape(targets, probabilities, "binary cross-entropy")
     let count = probabilities.count
     let eps: Float = 1e-12
     var total = 0.0
-    let grad = Tensor(shape: probabilities.shape) { g in
+    gradient.overwrite(shape: probabilities.shape) { g in
         probabilities.withUnsafeBufferPointer { p in
             targets.withUnsafeBufferPointer { t in
                 for i in 0..<count {
@@ -126,15 +172,22 @@ public func binaryCrossEntropy(probabilities: Tensor, targets: Tensor) throws ->
             }
         }
     }
-    return LossResult(loss: try finite(Float(total / Double(count)), "binary cross-entropy"), gradient: grad)
+    return try finite(Float(total / Double(count)), "binary cross-entropy")
 }
 
 /// Mean squared error over all elements.
 public func meanSquaredError(predictions: Tensor, targets: Tensor) throws -> LossResult {
+    var gradient = Tensor.empty
+    let loss = try meanSquaredError(predictions: predictions, targets: targets, gradient: &gradient)
+    return LossResult(loss: loss, gradient: gradient)
+}
+
+/// `meanSquaredError` writing dL/dpredictions into a reusable buffer; returns the loss.
+func meanSquaredError(predictions: Tensor, targets: Tensor, gradient: inout Tensor) throws -> Float {
     try requireSameShape(targets, predictions, "mean squared error")
     let count = predictions.count
     var total = 0.0
-    let grad = Tensor(shape: predictions.shape) { g in
+    gradient.overwrite(shape: predictions.shape) { g in
         predictions.withUnsafeBufferPointer { p in
             targets.withUnsafeBufferPointer { t in
                 for i in 0..<count {
@@ -145,7 +198,7 @@ public func meanSquaredError(predictions: Tensor, targets: Tensor) throws -> Los
             }
         }
     }
-    return LossResult(loss: try finite(Float(total / Double(count)), "mean squared error"), gradient: grad)
+    return try finite(Float(total / Double(count)), "mean squared error")
 }
 
 private func classShape(_ x: Tensor, labels: [Int], operation: String) throws -> (Int, Int) {
@@ -182,27 +235,43 @@ public enum LossFunction: String, CaseIterable, Sendable, Codable {
 
     /// Loss and dL/doutput for a batch of network outputs and integer labels.
     public func evaluate(output: Tensor, labels: [Int]) throws -> LossResult {
+        var buffers = LossBuffers()
+        return try evaluate(output: output, labels: labels, buffers: &buffers)
+    }
+
+    /// `evaluate` with the gradient and targets written into `buffers`, reused from call to call (a
+    /// training loop keeps one `LossBuffers`; see `Tensor.overwrite`). The result's gradient shares the
+    /// buffer's storage: drop it before the next call and that call allocates nothing.
+    func evaluate(output: Tensor, labels: [Int], buffers: inout LossBuffers) throws -> LossResult {
+        let loss: Float
         switch self {
-        case .softmaxCrossEntropy: return try ConvNet.softmaxCrossEntropy(logits: output, labels: labels)
-        case .negativeLogLikelihood: return try ConvNet.nllLoss(logProbabilities: output, labels: labels)
+        case .softmaxCrossEntropy:
+            loss = try ConvNet.softmaxCrossEntropy(logits: output, labels: labels, gradient: &buffers.gradient)
+        case .negativeLogLikelihood:
+            loss = try ConvNet.nllLoss(logProbabilities: output, labels: labels, gradient: &buffers.gradient)
         case .binaryCrossEntropy:
-            return try ConvNet.binaryCrossEntropy(probabilities: output, targets: try binaryTargets(output, labels))
+            try binaryTargets(output, labels, into: &buffers.targets)
+            loss = try ConvNet.binaryCrossEntropy(probabilities: output, targets: buffers.targets, gradient: &buffers.gradient)
         case .sigmoidBinaryCrossEntropy:
-            return try ConvNet.sigmoidBinaryCrossEntropy(logits: output, targets: try binaryTargets(output, labels))
+            try binaryTargets(output, labels, into: &buffers.targets)
+            loss = try ConvNet.sigmoidBinaryCrossEntropy(logits: output, targets: buffers.targets, gradient: &buffers.gradient)
         case .meanSquaredError:
-            let width = output.count / max(output.batchSize, 1)
-            var t = Tensor(shape: output.shape)
-            for (s, label) in labels.enumerated() where s < output.batchSize {
-                if width == 1 { t[s] = Float(label) } else if label >= 0 && label < width { t[s * width + label] = 1 }
+            let width = output.count / max(output.batchSize, 1), n = output.batchSize
+            buffers.targets.overwrite(shape: output.shape, zeroed: true) { t in
+                for (s, label) in labels.enumerated() where s < n {
+                    if width == 1 { t[s] = Float(label) } else if label >= 0 && label < width { t[s * width + label] = 1 }
+                }
             }
-            return try ConvNet.meanSquaredError(predictions: output, targets: t)
+            loss = try ConvNet.meanSquaredError(predictions: output, targets: buffers.targets, gradient: &buffers.gradient)
         }
+        return LossResult(loss: loss, gradient: buffers.gradient)
     }
 
     /// True when the network has one output unit and predicts class 1 above a threshold.
     public var isBinary: Bool { self == .binaryCrossEntropy || self == .sigmoidBinaryCrossEntropy }
 
-    private func binaryTargets(_ output: Tensor, _ labels: [Int]) throws -> Tensor {
+    /// The labels (0 or 1) as float targets of the output's shape.
+    private func binaryTargets(_ output: Tensor, _ labels: [Int], into targets: inout Tensor) throws {
         guard output.count == labels.count else {
             throw ShapeError.mismatch(
                 operation: "\(rawValue) loss", expected: "one output per sample (\(labels.count)x1)", got: output.shape)
@@ -210,6 +279,15 @@ public enum LossFunction: String, CaseIterable, Sendable, Codable {
         if let bad = labels.first(where: { $0 != 0 && $0 != 1 }) {
             throw ValueError.labelOutOfRange(label: bad, classes: 2)
         }
-        return try Tensor(shape: output.shape, scalars: labels.map(Float.init))
+        targets.overwrite(shape: output.shape) { t in
+            for (i, label) in labels.enumerated() { t[i] = Float(label) }
+        }
     }
+}
+
+/// The buffers `LossFunction.evaluate` reuses from one call to the next: dL/doutput, and the targets
+/// the binary and MSE losses build from the labels.
+struct LossBuffers {
+    var gradient = Tensor.empty
+    var targets = Tensor.empty
 }

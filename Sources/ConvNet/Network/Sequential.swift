@@ -19,6 +19,8 @@ public final class Sequential {
     /// Per-sample output shape of each layer.
     public let outputShapes: [[Int]]
     public let seed: UInt64
+    /// The first layer with trainable parameters (nil when none has any).
+    private let firstTrainable: Int?
 
     public init(
         inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
@@ -43,6 +45,7 @@ public final class Sequential {
             shapes.append(shape)
         }
         outputShapes = shapes
+        firstTrainable = layers.firstIndex(where: { !$0.parameters.isEmpty })
     }
 
     public convenience init(
@@ -69,12 +72,18 @@ public final class Sequential {
 
     /// Runs every layer; `training` turns on batch statistics and dropout and keeps the caches that
     /// `backward` needs.
+    ///
+    /// Buffers: each layer writes its output into a buffer it keeps (`Tensor.overwrite`), which the
+    /// next layer's cache then shares. The pass starts by releasing every layer's caches from the last
+    /// pass, so each buffer is uniquely held again (unless a caller kept a returned tensor) and is
+    /// written in place; the returned output is the last layer's buffer.
     public func forward(_ input: Tensor, training: Bool = false) throws -> Tensor {
         guard input.rank == inputShape.count + 1, input.sampleShape == inputShape else {
             throw ShapeError.layer(
                 name: "input",
                 message: "expected a batch of \(formatShape(inputShape)) samples (N x \(formatShape(inputShape))), got \(formatShape(input.shape))")
         }
+        releaseCaches()
         var x = input
         var index = 0
         while index < layers.count {
@@ -134,8 +143,13 @@ public final class Sequential {
     /// Backpropagates dL/doutput like `backward` and writes the same parameter gradients, but skips
     /// dL/dinput where nobody reads it: the first trainable layer computes no input gradient, and the
     /// parameter-free layers before it are not run. What a training step needs.
+    ///
+    /// It ends the step's use of the forward pass: every layer's caches are released (a second
+    /// backward pass needs a new forward pass), so the buffers they shared, the input batch included,
+    /// are uniquely held again and the next step reuses them without allocating.
     public func backwardParameters(_ outputGradient: Tensor) throws {
-        guard let first = layers.firstIndex(where: { !$0.parameters.isEmpty }) else { return }
+        defer { releaseCaches() }
+        guard let first = firstTrainable else { return }
         var g = outputGradient
         var index = layers.count - 1
         while index > first {
@@ -165,6 +179,12 @@ public final class Sequential {
         } else {
             _ = try layers[first].backward(g)
         }
+    }
+
+    /// Drops every layer's forward caches (see `Layer.releaseCaches`); `forward` and
+    /// `backwardParameters` call it, a caller running its own loop over `backward` may too.
+    public func releaseCaches() {
+        for layer in layers { layer.releaseCaches() }
     }
 
     /// Every trainable parameter, in layer order.

@@ -7,13 +7,20 @@ public struct DenseGradients: Sendable {
 
 /// Fully connected layer: y = x W^T + b, x [N, in], W [out, in] (PyTorch's layout), b [out].
 public func dense(_ x: Tensor, weight: Tensor, bias: Tensor) throws -> Tensor {
+    var y = Tensor.empty
+    try dense(x, weight: weight, bias: bias, into: &y)
+    return y
+}
+
+/// `dense` writing into a reusable buffer (see `Tensor.overwrite`).
+func dense(_ x: Tensor, weight: Tensor, bias: Tensor, into output: inout Tensor) throws {
     try checkDense(x, weight: weight, bias: bias)
     let n = x.batchSize, inF = weight.shape[1], outF = weight.shape[0]
-    return Tensor(shape: [n, outF]) { y in
+    output.overwrite(shape: [n, outF]) { y in
         x.withUnsafeBufferPointer { xp in
             weight.withUnsafeBufferPointer { w in
                 bias.withUnsafeBufferPointer { b in
-                    for s in 0..<n { (y.baseAddress! + s * outF).initialize(from: b.baseAddress!, count: outF) }
+                    for s in 0..<n { (y.baseAddress! + s * outF).update(from: b.baseAddress!, count: outF) }
                     Gemm.multiply(
                         transB: true, m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
                         b: w.baseAddress!, ldb: inF, beta: 1, c: y.baseAddress!, ldc: outF)
@@ -25,11 +32,49 @@ public func dense(_ x: Tensor, weight: Tensor, bias: Tensor) throws -> Tensor {
 
 /// dL/dx [N, in], dL/dW [out, in] and dL/db [out] from dL/dy [N, out].
 public func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor) throws -> DenseGradients {
-    try denseBackward(dy, input: x, weight: weight, inputGradient: true)
+    var grads = DenseGradients(input: .empty, weight: .empty, bias: .empty)
+    try denseInputGradient(dy, input: x, weight: weight, into: &grads.input)
+    try denseParameterGradients(dy, input: x, weight: weight, weightGradient: &grads.weight, biasGradient: &grads.bias)
+    return grads
 }
 
-/// With `inputGradient == false`, dL/dx is skipped (returned empty).
-func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor, inputGradient: Bool) throws -> DenseGradients {
+/// dL/dx (x's shape) from dL/dy, written into a reusable buffer (see `Tensor.overwrite`).
+func denseInputGradient(_ dy: Tensor, input x: Tensor, weight: Tensor, into dx: inout Tensor) throws {
+    let (n, inF, outF) = try checkDenseBackward(dy, input: x, weight: weight)
+    dx.overwrite(shape: x.shape) { dxp in
+        weight.withUnsafeBufferPointer { w in
+            dy.withUnsafeBufferPointer { d in
+                // beta 0: every element of dL/dx is written.
+                Gemm.multiply(
+                    m: n, n: inF, k: outF, a: d.baseAddress!, lda: outF, b: w.baseAddress!, ldb: inF,
+                    c: dxp.baseAddress!, ldc: inF)
+            }
+        }
+    }
+}
+
+/// dL/dW and dL/db from dL/dy, written into reusable buffers (a parameter's `gradient`).
+func denseParameterGradients(
+    _ dy: Tensor, input x: Tensor, weight: Tensor, weightGradient dw: inout Tensor, biasGradient db: inout Tensor
+) throws {
+    let (n, inF, outF) = try checkDenseBackward(dy, input: x, weight: weight)
+    x.withUnsafeBufferPointer { xp in
+        dy.withUnsafeBufferPointer { d in
+            dw.overwrite(shape: weight.shape) { dwp in
+                // beta 0: every element of dL/dW is written.
+                Gemm.multiply(
+                    transA: true, m: outF, n: inF, k: n, a: d.baseAddress!, lda: outF, b: xp.baseAddress!,
+                    ldb: inF, c: dwp.baseAddress!, ldc: inF)
+            }
+            db.overwrite(shape: [outF], zeroed: true) { dbp in
+                Reduce.addColumnSums(d.baseAddress!, rows: n, columns: outF, into: dbp.baseAddress!)
+            }
+        }
+    }
+}
+
+/// (N, in, out) of a dense backward pass, after checking dL/dy and x against the weight.
+private func checkDenseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor) throws -> (Int, Int, Int) {
     let n = x.batchSize, inF = weight.shape.count == 2 ? weight.shape[1] : 0, outF = weight.shape.first ?? 0
     guard dy.shape == [n, outF] else {
         throw ShapeError.mismatch(operation: "dense backward", expected: "dL/dy of shape \(n)x\(outF)", got: dy.shape)
@@ -37,29 +82,7 @@ func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor, inputGradient:
     guard x.count == n * inF else {
         throw ShapeError.mismatch(operation: "dense backward", expected: "\(n) samples of \(inF) features", got: x.shape)
     }
-    var dx = Tensor(shape: inputGradient ? x.shape : [0]), dw = Tensor(shape: weight.shape), db = Tensor(shape: [outF])
-    x.withUnsafeBufferPointer { xp in
-        weight.withUnsafeBufferPointer { w in
-            dy.withUnsafeBufferPointer { d in
-                if inputGradient {
-                    dx.withUnsafeMutableBufferPointer { dxp in
-                        Gemm.multiply(
-                        m: n, n: inF, k: outF, a: d.baseAddress!, lda: outF, b: w.baseAddress!, ldb: inF,
-                            c: dxp.baseAddress!, ldc: inF)
-                    }
-                }
-                dw.withUnsafeMutableBufferPointer { dwp in
-                    Gemm.multiply(
-                        transA: true, m: outF, n: inF, k: n, a: d.baseAddress!, lda: outF, b: xp.baseAddress!,
-                        ldb: inF, c: dwp.baseAddress!, ldc: inF)
-                }
-                db.withUnsafeMutableBufferPointer { dbp in
-                    Reduce.addColumnSums(d.baseAddress!, rows: n, columns: outF, into: dbp.baseAddress!)
-                }
-            }
-        }
-    }
-    return DenseGradients(input: dx, weight: dw, bias: db)
+    return (n, inF, outF)
 }
 
 func checkDense(_ x: Tensor, weight: Tensor, bias: Tensor) throws {

@@ -33,23 +33,36 @@ public func maxPool2dBackward(_ dy: Tensor, input x: Tensor, kernel: (Int, Int),
 }
 
 func maxPoolBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry) -> Tensor {
-    var dx = Tensor(shape: inputShape)
-    dy.withUnsafeBufferPointer { d in
-        argmax.withUnsafeBufferPointer { a in
-            dx.withUnsafeMutableBufferPointer { dxp in
+    var dx = Tensor.empty
+    maxPoolBackward(dy, argmax: argmax, inputShape: inputShape, geometry: g, into: &dx)
+    return dx
+}
+
+/// dL/dx of max pooling written into a reusable buffer (see `Tensor.overwrite`), zeroed first: the
+/// kernel adds each output gradient to its winner.
+func maxPoolBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry, into dx: inout Tensor) {
+    dx.overwrite(shape: inputShape, zeroed: true) { dxp in
+        dy.withUnsafeBufferPointer { d in
+            argmax.withUnsafeBufferPointer { a in
                 PoolingKernels.maxBackward(
                     d.baseAddress!, argmax: a.baseAddress!, planes: inputShape[0] * inputShape[1], geometry: g,
                     inputGradient: dxp.baseAddress!)
             }
         }
     }
-    return dx
 }
 
 /// Average pooling.
 public func averagePool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throws -> Tensor {
+    var y = Tensor.empty
+    try averagePool2d(x, kernel: kernel, stride: stride, into: &y)
+    return y
+}
+
+/// `averagePool2d` writing into a reusable buffer (see `Tensor.overwrite`).
+func averagePool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int), into y: inout Tensor) throws {
     let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride, operation: "avgpool")
-    return Tensor(shape: [x.shape[0], x.shape[1], g.outHeight, g.outWidth]) { out in
+    y.overwrite(shape: [x.shape[0], x.shape[1], g.outHeight, g.outWidth]) { out in
         x.withUnsafeBufferPointer { xp in
             PoolingKernels.averageForward(xp.baseAddress!, planes: x.shape[0] * x.shape[1], geometry: g, output: out.baseAddress!)
         }
@@ -57,16 +70,23 @@ public func averagePool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)) t
 }
 
 public func averagePool2dBackward(_ dy: Tensor, inputShape: [Int], kernel: (Int, Int), stride: (Int, Int)) throws -> Tensor {
+    var dx = Tensor.empty
+    try averagePool2dBackward(dy, inputShape: inputShape, kernel: kernel, stride: stride, into: &dx)
+    return dx
+}
+
+/// `averagePool2dBackward` writing into a reusable buffer, zeroed first (windows may overlap).
+func averagePool2dBackward(
+    _ dy: Tensor, inputShape: [Int], kernel: (Int, Int), stride: (Int, Int), into dx: inout Tensor
+) throws {
     let g = try poolGeometry(input: inputShape, kernel: kernel, stride: stride, operation: "avgpool backward")
     let expected = [inputShape[0], inputShape[1], g.outHeight, g.outWidth]
     guard dy.shape == expected else {
         throw ShapeError.mismatch(operation: "avgpool backward", expected: formatShape(expected), got: dy.shape)
     }
-    var dx = Tensor(shape: inputShape)
-    dy.withUnsafeBufferPointer { d in
-        dx.withUnsafeMutableBufferPointer { dxp in
+    dx.overwrite(shape: inputShape, zeroed: true) { dxp in
+        dy.withUnsafeBufferPointer { d in
             PoolingKernels.averageBackward(d.baseAddress!, planes: inputShape[0] * inputShape[1], geometry: g, inputGradient: dxp.baseAddress!)
         }
     }
-    return dx
 }

@@ -6,6 +6,7 @@ public final class Adagrad: Optimizer {
     public let weightDecay: Float
     public var state: [String: Tensor] = [:]
     public var steps = 0
+    private var keys = StateKeys(".sum_squares")
 
     public init(learningRate: Float, epsilon: Float = 1e-10, weightDecay: Float = 0) {
         self.learningRate = learningRate
@@ -16,7 +17,8 @@ public final class Adagrad: Optimizer {
     public func step(_ parameters: [Parameter]) {
         let lr = learningRate, eps = epsilon, wd = weightDecay
         for p in parameters {
-            let key = p.name + ".sum_squares"
+            let key = keys[p.name]
+            // Taken out of `state` while it is updated, so it is uniquely held and written in place.
             var sums = state[key] ?? Tensor(shape: p.value.shape)
             state[key] = nil
             p.value.withUnsafeMutableBufferPointer { w in

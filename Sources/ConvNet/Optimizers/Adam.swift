@@ -9,6 +9,7 @@ public final class Adam: Optimizer {
     public let weightDecay: Float
     public var state: [String: Tensor] = [:]
     public var steps = 0
+    private var mKeys = StateKeys(".m"), vKeys = StateKeys(".v")
 
     public init(learningRate: Float = 0.001, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8, weightDecay: Float = 0) {
         self.learningRate = learningRate
@@ -24,7 +25,8 @@ public final class Adam: Optimizer {
         let c1 = Float(1 - pow(Double(beta1), t)), c2 = Float(1 - pow(Double(beta2), t))
         let lr = learningRate, b1 = beta1, b2 = beta2, eps = epsilon, wd = weightDecay
         for p in parameters {
-            let mKey = p.name + ".m", vKey = p.name + ".v"
+            let mKey = mKeys[p.name], vKey = vKeys[p.name]
+            // Taken out of `state` while they are updated, so they are uniquely held and written in place.
             var m = state[mKey] ?? Tensor(shape: p.value.shape)
             var v = state[vKey] ?? Tensor(shape: p.value.shape)
             state[mKey] = nil

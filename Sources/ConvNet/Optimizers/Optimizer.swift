@@ -13,6 +13,24 @@ public protocol Optimizer: AnyObject {
     var kind: String { get }
 }
 
+/// The `state` keys of an optimizer for one suffix (`conv1.weight` -> `conv1.weight.momentum`), built
+/// once per parameter name so that a step allocates no strings.
+struct StateKeys {
+    let suffix: String
+    private var cache: [String: String] = [:]
+
+    init(_ suffix: String) { self.suffix = suffix }
+
+    subscript(name: String) -> String {
+        mutating get {
+            if let key = cache[name] { return key }
+            let key = name + suffix
+            cache[name] = key
+            return key
+        }
+    }
+}
+
 /// The optimizers `convnet train` offers, by name.
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
     case sgd, adagrad, adam

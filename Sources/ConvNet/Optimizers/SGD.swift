@@ -9,6 +9,7 @@ public final class SGD: Optimizer {
     public let weightDecay: Float
     public var state: [String: Tensor] = [:]
     public var steps = 0
+    private var keys = StateKeys(".momentum")
 
     public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
         self.learningRate = learningRate
@@ -20,7 +21,8 @@ public final class SGD: Optimizer {
     public func step(_ parameters: [Parameter]) {
         let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
         for p in parameters {
-            let key = p.name + ".momentum"
+            let key = keys[p.name]
+            // Taken out of `state` while it is updated, so it is uniquely held and written in place.
             var velocity = mu != 0 ? (state[key] ?? Tensor(shape: p.value.shape)) : Tensor(shape: [0])
             state[key] = nil
             p.value.withUnsafeMutableBufferPointer { w in

@@ -2,6 +2,9 @@
 ///
 /// `Tensor` has value semantics (copy-on-write through its `[Float]` storage). Numeric kernels reach
 /// the storage through `withUnsafeBufferPointer` / `withUnsafeMutableBufferPointer`.
+///
+/// Layers keep their outputs and gradients in tensors they own and refill them with `overwrite`
+/// (see there), so a training step reuses its buffers; `TensorAllocations` counts what is allocated.
 public struct Tensor: Sendable, Equatable, CustomStringConvertible {
     public private(set) var shape: [Int]
     public var scalars: [Float]
@@ -11,6 +14,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in \(shape)")
         self.shape = shape
         self.scalars = [Float](repeating: value, count: shape.reduce(1, *))
+        if !scalars.isEmpty { TensorAllocations.record() }
     }
 
     /// A tensor over `scalars`; throws when the count does not match the shape.
@@ -22,6 +26,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         }
         self.shape = shape
         self.scalars = scalars
+        if count > 0 { TensorAllocations.record() }
     }
 
     /// A tensor whose storage is written by `body` before anyone can read it.
@@ -32,6 +37,7 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
             body(buffer)
             initialized = count
         }
+        if count > 0 { TensorAllocations.record() }
     }
 
     public var count: Int { scalars.count }
@@ -109,12 +115,75 @@ public struct Tensor: Sendable, Equatable, CustomStringConvertible {
         try scalars.withUnsafeBufferPointer(body)
     }
 
+    /// Writes to the storage, after copying it first when another tensor shares it (copy-on-write;
+    /// such a copy is counted in `TensorAllocations`).
     @inlinable
     public mutating func withUnsafeMutableBufferPointer<R>(
         _ body: (inout UnsafeMutableBufferPointer<Float>) throws -> R
     ) rethrows -> R {
-        try scalars.withUnsafeMutableBufferPointer(body)
+        let before = scalars.withUnsafeBufferPointer { $0.baseAddress }
+        return try scalars.withUnsafeMutableBufferPointer { buffer in
+            // A different address: the storage was shared and Array made a private copy. (The shared
+            // block is still alive, so a fresh block cannot have reused its address.)
+            if UnsafePointer(buffer.baseAddress) != before { TensorAllocations.record() }
+            return try body(&buffer)
+        }
     }
+
+    /// Makes this tensor a buffer of `newShape` that nobody else sees, lets `write` fill it, and
+    /// returns what `write` returns: the way a layer keeps an output or gradient buffer from one call
+    /// to the next.
+    ///
+    /// A layer holds the buffer in a stored property (starting as `Tensor.empty`), calls
+    /// `buffer.overwrite(shape:) { ... }` and returns `buffer`. The returned copy shares the storage;
+    /// when every holder of it (the caller, the next layer's cache) has let go by the next call, the
+    /// storage is uniquely referenced and written in place, with no allocation. Value semantics are
+    /// kept whatever the callers do: storage someone still holds is never written; Array's
+    /// copy-on-write gives this buffer a private copy first (counted in `TensorAllocations`), and that
+    /// copy is reused from then on.
+    ///
+    /// - The storage is reused when its capacity suffices: a smaller shape (the last, short batch of an
+    ///   epoch) shrinks the array and a larger one grows it again within its capacity, both without
+    ///   allocating. Only when the capacity is too small is new storage allocated (counted).
+    /// - `write` receives the whole buffer, holding stale values (the last call's) unless `zeroed`;
+    ///   it must write every element. Kernels that accumulate (`+=`) pass `zeroed: true`.
+    /// - `write` must not touch this tensor itself (its storage is borrowed for the call).
+    ///
+    /// With `TensorAllocations.freshBuffersOnCurrentThread` set, fresh zero-filled storage is
+    /// allocated every time instead (the behaviour before buffers were reused; tests compare both).
+    @inline(__always)
+    mutating func overwrite<R>(
+        shape newShape: [Int], zeroed: Bool = false, _ write: (UnsafeMutableBufferPointer<Float>) throws -> R
+    ) rethrows -> R {
+        let count = newShape.reduce(1, *)
+        precondition(newShape.allSatisfy { $0 >= 0 }, "negative dimension in \(newShape)")
+        if shape != newShape { shape = newShape }
+        if TensorAllocations.freshBuffersOnCurrentThread {
+            scalars = [Float](repeating: 0, count: count)
+            if count > 0 { TensorAllocations.record() }
+        } else if count != scalars.count {
+            if count <= scalars.capacity {
+                // Within capacity: no allocation when unique (a shared array is copied: counted below).
+                let before = scalars.withUnsafeBufferPointer { $0.baseAddress }
+                if count < scalars.count {
+                    scalars.removeLast(scalars.count - count)
+                } else {
+                    scalars.append(contentsOf: repeatElement(0, count: count - scalars.count))
+                }
+                if count > 0 && scalars.withUnsafeBufferPointer({ $0.baseAddress }) != before { TensorAllocations.record() }
+            } else {
+                scalars = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+                TensorAllocations.record()
+            }
+        }
+        return try withUnsafeMutableBufferPointer { buffer in
+            if zeroed { buffer.update(repeating: 0) }
+            return try write(buffer)
+        }
+    }
+
+    /// A tensor with no elements and no storage: the starting value of a reusable buffer.
+    static var empty: Tensor { Tensor(shape: [0]) }
 
     public var hasNonFinite: Bool { scalars.contains { !$0.isFinite } }
 

@@ -11,16 +11,28 @@ public struct Evaluation: Sendable, Codable {
 
 /// Class predictions from network outputs: argmax, or a 0.5 threshold for one sigmoid/logit output.
 public func predictClasses(_ output: Tensor, loss: LossFunction) -> [Int] {
-    let n = output.batchSize, width = output.count / max(n, 1)
-    return (0..<n).map { s in
-        if width == 1 {
-            let v = output[s]
-            return loss == .sigmoidBinaryCrossEntropy ? (v > 0 ? 1 : 0) : (v > 0.5 ? 1 : 0)
-        }
-        var best = 0
-        for j in 1..<width where output[s * width + j] > output[s * width + best] { best = j }
-        return best
+    (0..<output.batchSize).map { predictedClass(output, sample: $0, loss: loss) }
+}
+
+/// The number of samples whose predicted class (as `predictClasses` decides it) is their label.
+func countCorrect(_ output: Tensor, labels: [Int], loss: LossFunction) -> Int {
+    var correct = 0
+    for (s, label) in zip(0..<output.batchSize, labels) where predictedClass(output, sample: s, loss: loss) == label {
+        correct += 1
     }
+    return correct
+}
+
+/// The predicted class of sample `s`: argmax, or a 0.5 threshold for one sigmoid/logit output.
+private func predictedClass(_ output: Tensor, sample s: Int, loss: LossFunction) -> Int {
+    let width = output.count / max(output.batchSize, 1)
+    if width == 1 {
+        let v = output[s]
+        return loss == .sigmoidBinaryCrossEntropy ? (v > 0 ? 1 : 0) : (v > 0.5 ? 1 : 0)
+    }
+    var best = 0
+    for j in 1..<width where output[s * width + j] > output[s * width + best] { best = j }
+    return best
 }
 
 /// Runs the network in inference mode over `data` in batches and scores it.

@@ -9,6 +9,9 @@ public struct ModelBenchmarkResult: Sendable, Codable {
     public var inferImagesPerSecond: Double
     public var trainGflops: Double
     public var peakRssMB: Double
+    /// Tensor storage allocations (`TensorAllocations`) per training step over the timed steps, after
+    /// the warm-up: 0 once every layer reuses its buffers.
+    public var steadyStateAllocations: Double
 
     enum CodingKeys: String, CodingKey {
         case model, threads
@@ -17,6 +20,7 @@ public struct ModelBenchmarkResult: Sendable, Codable {
         case inferImagesPerSecond = "infer_images_per_second"
         case trainGflops = "train_gflops"
         case peakRssMB = "peak_rss_mb"
+        case steadyStateAllocations = "steady_state_allocations"
     }
 }
 
@@ -51,10 +55,12 @@ public enum ModelBenchmark {
         let labels = (0..<batchSize).map { _ in random.below(classes) }
         let sgd = SGD(learningRate: 0.001, momentum: 0.9)
         let parameters = network.parameters
+        var lossBuffers = LossBuffers()
 
+        // The Trainer's step (reusing its loss buffers the same way), on a fixed batch.
         func trainStep() throws {
             let out = try network.forward(images, training: true)
-            let loss = try model.loss.evaluate(output: out, labels: labels)
+            let loss = try model.loss.evaluate(output: out, labels: labels, buffers: &lossBuffers)
             try network.backwardParameters(loss.gradient)
             sgd.step(parameters)
         }
@@ -68,7 +74,10 @@ public enum ModelBenchmark {
             return times.sorted()[times.count / 2]
         }
         for _ in 0..<warmup { try trainStep() }
+        // Tensors are allocated on the thread that runs the step (see `TensorAllocations`).
+        let allocationsBefore = TensorAllocations.countOnCurrentThread
         let trainSeconds = try timed(trainStep)
+        let allocations = TensorAllocations.countOnCurrentThread - allocationsBefore
         for _ in 0..<warmup { _ = try network.forward(images, training: false) }
         let inferSeconds = try timed { _ = try network.forward(images, training: false) }
         let timedImages = Double(batchSize * steps)
@@ -76,7 +85,7 @@ public enum ModelBenchmark {
             model: model.name, batchSize: batchSize, threads: Threading.threads,
             trainImagesPerSecond: timedImages / trainSeconds, inferImagesPerSecond: timedImages / inferSeconds,
             trainGflops: 3 * network.forwardFlopsPerSample * timedImages / trainSeconds / 1e9,
-            peakRssMB: peakResidentMegabytes())
+            peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(repeats * steps))
     }
 
     /// The process's peak resident set size so far, in MiB.

@@ -96,6 +96,15 @@ public final class Trainer {
         let batches = (train.count + batchSize - 1) / batchSize
         let schedule = options.schedule, clipping = options.clipping
         let parameters = network.parameters
+        // Reused from step to step, like the layers' buffers (see `Tensor.overwrite`): the batch, its
+        // indices and labels, and the loss's gradient. `backwardParameters` releases the layers'
+        // caches, so at the next step nobody else holds them and they are written in place.
+        var images = Tensor.empty
+        var indices: [Int] = [], labels: [Int] = []
+        indices.reserveCapacity(batchSize)
+        labels.reserveCapacity(batchSize)
+        var lossBuffers = LossBuffers()
+        let perSample = train.sampleShape.reduce(1, *)
 
         while progress.epochsDone < options.epochs && !progress.stoppedEarly {
             let epoch = progress.epochsDone + 1
@@ -103,13 +112,23 @@ public final class Trainer {
             let started = Date()
             var lossSum = 0.0, correct = 0, seen = 0
             for b in 0..<batches {
-                let indices = Array(order[(b * batchSize)..<min((b + 1) * batchSize, train.count)])
-                let images = train.images.gather(indices)
-                let labels = indices.map { train.labels[$0] }
+                indices.removeAll(keepingCapacity: true)
+                labels.removeAll(keepingCapacity: true)
+                for i in (b * batchSize)..<min((b + 1) * batchSize, train.count) {
+                    indices.append(order[i])
+                    labels.append(train.labels[order[i]])
+                }
+                images.overwrite(shape: [indices.count] + train.sampleShape) { dst in
+                    train.images.withUnsafeBufferPointer { src in
+                        for (row, index) in indices.enumerated() {
+                            (dst.baseAddress! + row * perSample).update(from: src.baseAddress! + index * perSample, count: perSample)
+                        }
+                    }
+                }
                 let output = try network.forward(images, training: true)
                 let result: LossResult
                 do {
-                    result = try options.loss.evaluate(output: output, labels: labels)
+                    result = try options.loss.evaluate(output: output, labels: labels, buffers: &lossBuffers)
                 } catch ValueError.nonFiniteLoss(_, let value) {
                     throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
                 }
@@ -120,7 +139,7 @@ public final class Trainer {
                 progress.iteration += 1
                 lossSum += Double(result.loss) * Double(indices.count)
                 seen += indices.count
-                correct += zip(predictClasses(output, loss: options.loss), labels).filter { $0 == $1 }.count
+                correct += countCorrect(output, labels: labels, loss: options.loss)
                 let elapsed = Date().timeIntervalSince(started)
                 try onEvent(.iteration(IterationRecord(
                     epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.loss,
