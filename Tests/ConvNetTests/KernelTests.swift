@@ -269,14 +269,21 @@ struct KernelTests {
             let b = Self.randomTensor([c.filters], &random)
             let g = try convGeometry(input: x.shape, weight: w.shape, stride: c.stride, padding: c.padding)
             try Self.withThreads(2) {
-                let y1 = conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace)
-                let y2 = conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace)
+                // Into one reused buffer; a result kept from the first call must not change.
+                var y = Tensor.empty
+                conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace, into: &y)
+                let y1 = y
+                conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace, into: &y)
+                let y2 = y
                 #expect(y1 == y2)
                 let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
                 #expect(Self.close(y1, reference) == nil)
                 let dy = Self.randomTensor(y1.shape, &random)
-                let g1 = conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace)
-                let g2 = conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace)
+                var grads = ConvGradients.empty
+                conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace, into: &grads)
+                let g1 = grads
+                conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace, into: &grads)
+                let g2 = grads
                 #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
             }
         }

@@ -16,6 +16,8 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     /// The output of the last forward pass when a following ReLU was fused into it (see `Sequential`).
     private var fusedReLUOutput: Tensor?
     private let workspace = ConvWorkspace()
+    /// Reused from call to call (see `Tensor.overwrite`): the output, and dL/dinput between backward passes.
+    private var output = Tensor.empty, inputGradient = Tensor.empty
 
     public init(
         filters: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: Padding = .valid,
@@ -57,20 +59,45 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     }
 
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        cachedInput = input
-        fusedReLUOutput = nil
-        return conv2dForward(input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace)
+        runForward(input, fuseReLU: false)
     }
 
     /// Forward pass with the following ReLU applied per sample while the output is in cache: returns
     /// relu(conv(input)), equal to the two layers run in turn. `backwardThroughReLU` then takes dL/d of
     /// the ReLU's output.
     func forwardFusingReLU(_ input: Tensor) -> Tensor {
+        runForward(input, fuseReLU: true)
+    }
+
+    private func runForward(_ input: Tensor, fuseReLU: Bool) -> Tensor {
+        // Drop last pass's references to `output` first, so its storage is reused.
+        cachedInput = nil
+        fusedReLUOutput = nil
+        conv2dForward(
+            input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: fuseReLU,
+            into: &output)
         cachedInput = input
-        let y = conv2dForward(
-            input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: true)
-        fusedReLUOutput = y
-        return y
+        if fuseReLU { fusedReLUOutput = output }
+        return output
+    }
+
+    /// Runs a backward pass that writes into this layer's gradient buffers (the parameters' gradients and
+    /// dL/dinput), handed over uniquely held so that their storage is reused; returns dL/dinput.
+    private func runBackward(_ body: (inout ConvGradients) -> Void) -> Tensor {
+        var grads = ConvGradients(input: inputGradient, weight: weight.gradient, bias: bias.gradient)
+        inputGradient = .empty
+        weight.gradient = .empty
+        bias.gradient = .empty
+        body(&grads)
+        weight.gradient = grads.weight
+        bias.gradient = grads.bias
+        inputGradient = grads.input
+        return inputGradient
+    }
+
+    public func releaseCaches() {
+        cachedInput = nil
+        fusedReLUOutput = nil
     }
 
     /// True when the last forward pass fused a ReLU (`backwardThroughReLU` applies).
@@ -82,12 +109,11 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     func backwardThroughReLU(_ outputGradient: Tensor, inputGradient: Bool = true) throws -> Tensor {
         guard let x = cachedInput, let y = fusedReLUOutput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        let grads = conv2dBackward(
-            outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace,
-            inputGradient: inputGradient, reluOutput: y)
-        weight.gradient = grads.weight
-        bias.gradient = grads.bias
-        return grads.input
+        return runBackward { grads in
+            conv2dBackward(
+                outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace,
+                inputGradient: inputGradient, reluOutput: y, into: &grads)
+        }
     }
 
     /// True when `backwardThroughReLUAndMaxPool` applies: a fused ReLU and kernel rows of at most 16 taps.
@@ -105,21 +131,19 @@ public final class Conv2D: Layer, ParameterGradientOnly {
                 name: pool.name,
                 message: "dL/doutput has shape \(formatShape(pooledGradient.shape)), which does not match the last forward pass")
         }
-        let grads = conv2dBackwardThroughMaxPool(
-            pooledGradient: pooledGradient, argmax: pool.argmax, reluOutput: y, input: x, weight: weight.value,
-            geometry: geometry, workspace: workspace, inputGradient: inputGradient)
-        weight.gradient = grads.weight
-        bias.gradient = grads.bias
-        return grads.input
+        return runBackward { grads in
+            conv2dBackwardThroughMaxPool(
+                pooledGradient: pooledGradient, argmax: pool.argmax, reluOutput: y, input: x, weight: weight.value,
+                geometry: geometry, workspace: workspace, inputGradient: inputGradient, into: &grads)
+        }
     }
 
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        let grads = conv2dBackward(outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace)
-        weight.gradient = grads.weight
-        bias.gradient = grads.bias
-        return grads.input
+        return runBackward { grads in
+            conv2dBackward(outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace, into: &grads)
+        }
     }
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
@@ -127,10 +151,11 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     func backwardParameters(_ outputGradient: Tensor) throws {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        let grads = conv2dBackward(
-            outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace, inputGradient: false)
-        weight.gradient = grads.weight
-        bias.gradient = grads.bias
+        _ = runBackward { grads in
+            conv2dBackward(
+                outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace,
+                inputGradient: false, into: &grads)
+        }
     }
 
     public var specStatement: String {

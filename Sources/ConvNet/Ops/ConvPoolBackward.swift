@@ -38,8 +38,8 @@ func pooledBackwardLanes(_ g: ConvGeometry) -> Int? {
 /// (`reluOutput`, N x OC x OH x OW). Needs `pooledBackwardLanes(g) != nil`.
 func conv2dBackwardThroughMaxPool(
     pooledGradient: Tensor, argmax: [Int32], reluOutput: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry,
-    workspace: ConvWorkspace, inputGradient: Bool
-) -> ConvGradients {
+    workspace: ConvWorkspace, inputGradient: Bool, into grads: inout ConvGradients
+) {
     let plan = workspace.plan(for: g)
     let lanes = pooledBackwardLanes(g)!
     let n = input.batchSize
@@ -61,15 +61,13 @@ func conv2dBackwardThroughMaxPool(
             cn_pad_kernel_rows($0.baseAddress!, g.outChannels &* rows, g.kernelWidth, lanes, paddedWeight)
         }
     }
-    var dWeight = Tensor(shape: weight.shape)
-    var dBias = Tensor(shape: [g.outChannels])
-    var dInput = Tensor(shape: inputGradient ? input.shape : [0])
+    var (dInput, dWeight, dBias) = grads.take()
     reluOutput.withUnsafeBufferPointer { ry in
     input.withUnsafeBufferPointer { x in
     pooledGradient.withUnsafeBufferPointer { dp in
     argmax.withUnsafeBufferPointer { am in
     plan.kernelRowOffsets.withUnsafeBufferPointer { rowOffsets in
-    dInput.withUnsafeMutableBufferPointer { dx in
+    dInput.overwrite(shape: inputGradient ? input.shape : [0]) { dx in  // every element: cn_crop_planes
         let x = x.baseAddress!, dp = dp.baseAddress!, am = am.baseAddress!, ry = ry.baseAddress!
         let rowOffsets = rowOffsets.baseAddress!
         let dx = inputGradient ? dx.baseAddress : nil
@@ -103,8 +101,8 @@ func conv2dBackwardThroughMaxPool(
     }
     }
     // Fixed-order reduction of the per-thread partials.
-    dWeight.withUnsafeMutableBufferPointer { dw in
-        dBias.withUnsafeMutableBufferPointer { db in
+    dWeight.overwrite(shape: weight.shape, zeroed: true) { dw in
+        dBias.overwrite(shape: [g.outChannels], zeroed: true) { db in
             for t in 0..<parts {
                 cn_unpad_kernel_rows(
                     workspace.pointer(PooledSlot.weightGradient(t)), g.outChannels &* rows, g.kernelWidth, lanes,
@@ -113,5 +111,5 @@ func conv2dBackwardThroughMaxPool(
             }
         }
     }
-    return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
+    grads = ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }

@@ -6,6 +6,16 @@ public struct ConvGradients: Sendable {
     public var input: Tensor
     public var weight: Tensor
     public var bias: Tensor
+
+    /// No storage yet: the buffers a layer passes to the backward pass on its first call.
+    static var empty: ConvGradients { ConvGradients(input: .empty, weight: .empty, bias: .empty) }
+
+    /// Moves the tensors out (leaving empty ones), so that their storage is uniquely held by the caller
+    /// and `Tensor.overwrite` reuses it.
+    mutating func take() -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        defer { self = .empty }
+        return (input, weight, bias)
+    }
 }
 
 /// Resolves the geometry of a convolution of `input` (N x C x H x W) with `weight` (OC x C x KH x KW).
@@ -38,7 +48,9 @@ public func conv2d(
     guard bias.count == g.outChannels else {
         throw ShapeError.mismatch(operation: "conv2d", expected: "bias [\(g.outChannels)]", got: bias.shape)
     }
-    return conv2dForward(input, weight: weight, bias: bias, geometry: g, workspace: ConvWorkspace())
+    var y = Tensor.empty
+    conv2dForward(input, weight: weight, bias: bias, geometry: g, workspace: ConvWorkspace(), into: &y)
+    return y
 }
 
 /// The backward pass of `conv2d`: given dL/dy, returns dL/dx, dL/dw and dL/db.
@@ -53,7 +65,9 @@ public func conv2dBackward(
             operation: "conv2d backward", expected: "dL/dy of shape \(formatShape(expected))",
             got: outputGradient.shape)
     }
-    return conv2dBackward(outputGradient, input: input, weight: weight, geometry: g, workspace: ConvWorkspace())
+    var grads = ConvGradients.empty
+    conv2dBackward(outputGradient, input: input, weight: weight, geometry: g, workspace: ConvWorkspace(), into: &grads)
+    return grads
 }
 
 // MARK: - Fast paths
@@ -172,10 +186,13 @@ private func usesImplicitInputGradient(_ plan: ImplicitConvPlan) -> Bool {
 /// `relu` on the whole output).
 func conv2dForward(
     _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
-    fuseReLU: Bool = false
-) -> Tensor {
+    fuseReLU: Bool = false, into output: inout Tensor
+) {
     if usesImplicitForward(g) {
-        return conv2dForwardImplicit(input, weight: weight, bias: bias, plan: workspace.plan(for: g), workspace: workspace, fuseReLU: fuseReLU)
+        conv2dForwardImplicit(
+            input, weight: weight, bias: bias, plan: workspace.plan(for: g), workspace: workspace, fuseReLU: fuseReLU,
+            into: &output)
+        return
     }
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -185,7 +202,8 @@ func conv2dForward(
             : g.patchSize &* g.outputPixels
         for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: count) }
     }
-    return Tensor(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
+    // Every element is written: bias then GEMM with beta 1, or the direct kernel.
+    output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 bias.withUnsafeBufferPointer { b in
@@ -267,12 +285,13 @@ private func convForwardSample(
 /// as `reluBackward`) into a per-thread buffer while it is in cache.
 func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
-    inputGradient: Bool = true, reluOutput: Tensor? = nil
-) -> ConvGradients {
+    inputGradient: Bool = true, reluOutput: Tensor? = nil, into grads: inout ConvGradients
+) {
     if usesImplicitBackward(g) {
-        return conv2dBackwardImplicit(
+        conv2dBackwardImplicit(
             dy, input: input, weight: weight, plan: workspace.plan(for: g), workspace: workspace,
-            inputGradient: inputGradient, reluOutput: reluOutput)
+            inputGradient: inputGradient, reluOutput: reluOutput, into: &grads)
+        return
     }
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -288,18 +307,17 @@ func conv2dBackward(
             workspace.reserve(ConvSlot.biasGradient(t), count: g.outChannels)
         }
     }
-    var dWeight = Tensor(shape: weight.shape)
-    var dBias = Tensor(shape: [g.outChannels])
-    var dInput = Tensor(shape: inputGradient ? input.shape : [0])
+    var (dInput, dWeight, dBias) = grads.take()
     let reluY = reluOutput ?? Tensor(shape: [0])
     let relu = reluOutput != nil
     reluY.withUnsafeBufferPointer { ry in
     input.withUnsafeBufferPointer { x in
         weight.withUnsafeBufferPointer { w in
             dy.withUnsafeBufferPointer { dyp in
-                dWeight.withUnsafeMutableBufferPointer { dw in
-                    dBias.withUnsafeMutableBufferPointer { db in
-                        dInput.withUnsafeMutableBufferPointer { dx in
+                // dW and db: the first sample overwrites, the rest accumulate; col2im adds into dx.
+                dWeight.overwrite(shape: weight.shape) { dw in
+                    dBias.overwrite(shape: [g.outChannels]) { db in
+                        dInput.overwrite(shape: inputGradient ? input.shape : [0], zeroed: !g.isPointwise) { dx in
                             let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
                             let dw = dw.baseAddress!, db = db.baseAddress!
                             let dx: UnsafeMutablePointer<Float>? = inputGradient ? dx.baseAddress! : nil
@@ -340,7 +358,7 @@ func conv2dBackward(
         }
     }
     }
-    return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
+    grads = ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }
 
 /// One sample's backward pass: dW (+)= dY_s * columns^T, db (+)= row sums of dY_s,
@@ -401,8 +419,9 @@ private func convBackwardSample(
 // summed in thread order.
 
 private func conv2dForwardImplicit(
-    _ input: Tensor, weight: Tensor, bias: Tensor, plan: ImplicitConvPlan, workspace: ConvWorkspace, fuseReLU: Bool
-) -> Tensor {
+    _ input: Tensor, weight: Tensor, bias: Tensor, plan: ImplicitConvPlan, workspace: ConvWorkspace, fuseReLU: Bool,
+    into output: inout Tensor
+) {
     let g = plan.geometry
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -413,7 +432,8 @@ private func conv2dForwardImplicit(
     }
     let packed = workspace.pointer(ImplicitSlot.forwardWeight)
     weight.withUnsafeBufferPointer { plan.packForwardWeight($0.baseAddress!, into: packed) }
-    return Tensor(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
+    // Every element is written by the epilogue.
+    output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
         input.withUnsafeBufferPointer { x in
             bias.withUnsafeBufferPointer { b in
                 let x = UncheckedSendable(x.baseAddress!), b = UncheckedSendable(b.baseAddress!)
@@ -435,8 +455,8 @@ private func conv2dForwardImplicit(
 
 private func conv2dBackwardImplicit(
     _ dy: Tensor, input: Tensor, weight: Tensor, plan: ImplicitConvPlan, workspace: ConvWorkspace,
-    inputGradient: Bool, reluOutput: Tensor?
-) -> ConvGradients {
+    inputGradient: Bool, reluOutput: Tensor?, into grads: inout ConvGradients
+) {
     let g = plan.geometry
     let n = input.batchSize
     let parts = batchParts(n, g)
@@ -461,15 +481,14 @@ private func conv2dBackwardImplicit(
     if implicitInput {
         weight.withUnsafeBufferPointer { plan.packFlippedWeight($0.baseAddress!, into: flipped) }
     }
-    var dWeight = Tensor(shape: weight.shape)
-    var dBias = Tensor(shape: [g.outChannels])
-    var dInput = Tensor(shape: inputGradient ? input.shape : [0])
+    var (dInput, dWeight, dBias) = grads.take()
     let reluY = reluOutput ?? Tensor(shape: [0])
     reluY.withUnsafeBufferPointer { ry in
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 dy.withUnsafeBufferPointer { dyp in
-                    dInput.withUnsafeMutableBufferPointer { dx in
+                    // The implicit input gradient writes every element; col2im adds.
+                    dInput.overwrite(shape: inputGradient ? input.shape : [0], zeroed: columnInput) { dx in
                         let x = x.baseAddress!, w = w.baseAddress!, dyp = dyp.baseAddress!
                         let dx = inputGradient ? dx.baseAddress : nil
                         let ry = reluOutput != nil ? ry.baseAddress : nil
@@ -518,15 +537,15 @@ private func conv2dBackwardImplicit(
         }
     }
     // Fixed-order reduction of the per-thread partials.
-    dWeight.withUnsafeMutableBufferPointer { dw in
-        dBias.withUnsafeMutableBufferPointer { db in
+    dWeight.overwrite(shape: weight.shape, zeroed: true) { dw in
+        dBias.overwrite(shape: [g.outChannels], zeroed: true) { db in
             for t in 0..<parts {
                 plan.addWeightGradient(workspace.pointer(ImplicitSlot.weightGradient(t)), to: dw.baseAddress!)
                 Reduce.add(workspace.pointer(ImplicitSlot.biasGradient(t)), into: db.baseAddress!, count: g.outChannels)
             }
         }
     }
-    return ConvGradients(input: dInput, weight: dWeight, bias: dBias)
+    grads = ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }
 
 /// Small reductions shared by several ops.
