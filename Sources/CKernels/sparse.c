@@ -36,28 +36,29 @@ static const struct pool_entry *list_entries_const(const void *list, long OC) {
 }
 
 long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *reluOutput, long OC, long pooled,
-                     long OH, long OW, long sh, long sw, long Wp, void *list, float *biasGradient) {
+                     long outPixels, const int *pixelOffset, void *list, float *biasGradient) {
     long *counts = list_counts(list);
     struct pool_entry *e = list_entries(list, OC);
     long n = 0;
-    long outPixels = OH * OW;
     counts[0] = 0;
     for (long o = 0; o < OC; o++) {
         const float *g = pooledGradient + o * pooled;
         const int *a = argmax + o * pooled;
         const float *r = reluOutput ? reluOutput + o * outPixels : NULL;
-        float sum = 0.0f;
+        /* Four running sums (a fixed order) keep the add latency off the critical path. */
+        float sums[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (long i = 0; i < pooled; i++) {
             long p = a[i];
-            float v = (!r || r[p] > 0.0f) ? g[i] : g[i] * 0.0f; /* ReLU's backward: NaN stays NaN */
-            sum += v;
-            if (v == 0.0f) continue;
-            long oy = p / OW, ox = p % OW;
+            /* ReLU's backward as a product: g * 1 = g, g * 0 = 0 (NaN stays NaN); no branch. */
+            float keep = (!r || r[p] > 0.0f) ? 1.0f : 0.0f;
+            float v = g[i] * keep;
+            sums[i & 3] += v;
+            /* Branch-free: about half the winners are zeroed by the ReLU, an unpredictable branch. */
             e[n].value = v;
-            e[n].offset = (int)(oy * sh * Wp + ox * sw);
-            n++;
+            e[n].offset = pixelOffset[p];
+            n += v != 0.0f; /* NaN != 0: kept */
         }
-        if (biasGradient) biasGradient[o] += sum;
+        if (biasGradient) biasGradient[o] += (sums[0] + sums[1]) + (sums[2] + sums[3]);
         counts[o + 1] = n;
     }
     return n;

@@ -67,9 +67,10 @@ func conv2dBackwardThroughMaxPool(
     pooledGradient.withUnsafeBufferPointer { dp in
     argmax.withUnsafeBufferPointer { am in
     plan.kernelRowOffsets.withUnsafeBufferPointer { rowOffsets in
+    plan.pixelOffsets.withUnsafeBufferPointer { pixelOffsets in
     dInput.overwrite(shape: inputGradient ? input.shape : [0]) { dx in  // every element: cn_crop_planes
         let x = x.baseAddress!, dp = dp.baseAddress!, am = am.baseAddress!, ry = ry.baseAddress!
-        let rowOffsets = rowOffsets.baseAddress!
+        let rowOffsets = rowOffsets.baseAddress!, pixelOffsets = pixelOffsets.baseAddress!
         let dx = inputGradient ? dx.baseAddress : nil
         Threading.parallelFor(parts) { t in
             let padded = workspace.pointer(PooledSlot.paddedInput(t))
@@ -81,8 +82,8 @@ func conv2dBackwardThroughMaxPool(
             for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
                 let pooledOffset = s &* g.outChannels &* pooled
                 cn_pool_entries(
-                    dp + pooledOffset, am + pooledOffset, ry + s &* g.outputSize, g.outChannels, pooled, g.outHeight,
-                    g.outWidth, g.strideH, g.strideW, plan.paddedWidth, list, db)
+                    dp + pooledOffset, am + pooledOffset, ry + s &* g.outputSize, g.outChannels, pooled, g.outputPixels,
+                    pixelOffsets, list, db)
                 plan.padInput(x + s &* g.inputSize, into: padded)
                 cn_sparse_weight_gradient(padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
                 guard let dx else { continue }
@@ -94,6 +95,7 @@ func conv2dBackwardThroughMaxPool(
                     g.inWidth, dx + s &* g.inputSize)
             }
         }
+    }
     }
     }
     }
