@@ -28,14 +28,9 @@ public final class SGD: Optimizer {
             p.value.withUnsafeMutableBufferPointer { w in
                 p.gradient.withUnsafeBufferPointer { g in
                     velocity.withUnsafeMutableBufferPointer { v in
-                        for i in 0..<w.count {
-                            var d = g[i] + wd * w[i]
-                            if mu != 0 {
-                                v[i] = mu * v[i] + d
-                                d = nesterov ? d + mu * v[i] : v[i]
-                            }
-                            w[i] -= lr * d
-                        }
+                        OptimizerKernels.sgd(
+                            weight: w.baseAddress!, gradient: g.baseAddress!, velocity: mu != 0 ? v.baseAddress : nil,
+                            count: w.count, learningRate: lr, momentum: mu, nesterov: nesterov, weightDecay: wd)
                     }
                 }
             }
