@@ -47,10 +47,16 @@ struct FusionTests {
                     for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
                     // conv -> relu alone: bit-identical input gradients.
                     fused.pooledBackward = false
+                    #expect(try fused.forward(x, training: true) == z, "forward, conv -> relu only: \(spec)")
                     #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
                     // conv -> relu -> maxpool through the pooling's winners: sums run in another order.
                     fused.pooledBackward = true
+                    // Inference pools each sample in cache; backward after it runs from the pooled values.
+                    #expect(try fused.forward(x, training: false) == z, "forward, pooled in cache: \(spec)")
+                    let dxFromPooled = try fused.backward(dy)
+                    #expect(try fused.forward(x, training: true) == z, "forward: \(spec)")
                     let dx = try fused.backward(dy)
+                    #expect(dxFromPooled == dx, "input gradient after an inference pass: \(spec)")
                     let worstInput = zip(dx.scalars, dz.scalars).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
                     #expect(dx.shape == dz.shape && worstInput <= 1e-5, "input gradient through maxpool: \(spec): \(worstInput)")
                     // Parameter gradients: equal up to rounding (another suite may change the thread count,

@@ -7,12 +7,12 @@ public enum PoolingKernels {
     /// its plane of the first largest value (a tie sends the gradient to that one input only).
     public static func maxForward(
         _ x: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
-        output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>
+        output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, threaded: Bool = true
     ) {
         let inPlane = g.inHeight &* g.inWidth, outPlane = g.outHeight &* g.outWidth
         let px = UncheckedSendable(x), py = UncheckedSendable(y), pa = UncheckedSendable(argmax)
         // Split the planes across threads when there is enough work; each plane is written by one thread.
-        let parts = planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
+        let parts = threaded && planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
         let is2x2 = g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideH == 2 && g.strideW == 2
         Threading.parallelFor(parts) { t in
             let first = planes &* t / parts, end = planes &* (t &+ 1) / parts

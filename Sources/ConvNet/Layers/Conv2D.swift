@@ -15,6 +15,8 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     private var cachedInput: Tensor?
     /// The output of the last forward pass when a following ReLU was fused into it (see `Sequential`).
     private var fusedReLUOutput: Tensor?
+    /// The pooled output of the last forward pass when a following ReLU and max pooling were fused into it.
+    private var fusedPoolOutput: Tensor?
     private let workspace = ConvWorkspace()
     /// Reused from call to call (see `Tensor.overwrite`): the output, and dL/dinput between backward passes.
     private var output = Tensor.empty, inputGradient = Tensor.empty
@@ -69,10 +71,24 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         runForward(input, fuseReLU: true)
     }
 
+    /// Forward pass through this convolution, the following ReLU and the max pooling `pool` in one pass:
+    /// each sample is pooled while in cache and the convolution's output is never stored. Returns the
+    /// pooling's output (and leaves `pool` ready for backward); `backwardThroughReLUAndMaxPool` follows.
+    func forwardFusingReLUAndMaxPool(_ input: Tensor, pool: MaxPool2D) -> Tensor {
+        releaseCaches()
+        let pooled = pool.forwardFused(batch: input.batchSize) { output, argmax, poolGeometry in
+            conv2dForward(
+                input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: true,
+                pool: FusedMaxPool(geometry: poolGeometry, output: output, argmax: argmax), into: &self.output)
+        }
+        cachedInput = input
+        fusedPoolOutput = pooled
+        return pooled
+    }
+
     private func runForward(_ input: Tensor, fuseReLU: Bool) -> Tensor {
         // Drop last pass's references to `output` first, so its storage is reused.
-        cachedInput = nil
-        fusedReLUOutput = nil
+        releaseCaches()
         conv2dForward(
             input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: fuseReLU,
             into: &output)
@@ -98,10 +114,15 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     public func releaseCaches() {
         cachedInput = nil
         fusedReLUOutput = nil
+        fusedPoolOutput = nil
     }
 
-    /// True when the last forward pass fused a ReLU (`backwardThroughReLU` applies).
-    var hasFusedReLU: Bool { fusedReLUOutput != nil }
+    /// True when the last forward pass fused a ReLU (and perhaps a max pooling after it).
+    var hasFusedReLU: Bool { fusedReLUOutput != nil || fusedPoolOutput != nil }
+
+    /// True when the last forward pass fused the ReLU and the max pooling too: backward must then run
+    /// through `backwardThroughReLUAndMaxPool`.
+    var hasFusedMaxPool: Bool { fusedPoolOutput != nil }
 
     /// Backward through the fused ReLU and this convolution: dL/dinput from dL/d(ReLU output), with the
     /// same parameter gradients as the two layers run in turn. `inputGradient == false` skips dL/dinput
@@ -117,13 +138,17 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     }
 
     /// True when `backwardThroughReLUAndMaxPool` applies: a fused ReLU and kernel rows of at most 16 taps.
-    var supportsPooledBackward: Bool { fusedReLUOutput != nil && pooledBackwardLanes(geometry) != nil }
+    var supportsPooledBackward: Bool { hasFusedReLU && pooledBackwardLanes(geometry) != nil }
+
+    /// Whether `forwardFusingReLUAndMaxPool` may run: its backward is the pooled one.
+    var canFuseMaxPool: Bool { pooledBackwardLanes(geometry) != nil }
 
     /// Backward through the fused ReLU and the max pooling `pool` that follows it, from dL/d(pooling
     /// output): the same gradients as the three layers run in turn, computed from the pooling's winners
     /// only (see `conv2dBackwardThroughMaxPool`). Needs `supportsPooledBackward`.
     func backwardThroughReLUAndMaxPool(_ pooledGradient: Tensor, pool: MaxPool2D, inputGradient: Bool = true) throws -> Tensor {
-        guard let x = cachedInput, let y = fusedReLUOutput else { throw missingForward(self) }
+        guard let x = cachedInput, hasFusedReLU else { throw missingForward(self) }
+        let mask: ReLUMaskSource = fusedPoolOutput.map { .pooledOutput($0) } ?? .reluOutput(fusedReLUOutput!)
         guard pooledGradient.rank == 4, pooledGradient.shape[0] == x.batchSize, pooledGradient.shape[1] == filters,
             pool.argmax.count == pooledGradient.count
         else {
@@ -133,7 +158,7 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         }
         return runBackward { grads in
             conv2dBackwardThroughMaxPool(
-                pooledGradient: pooledGradient, argmax: pool.argmax, reluOutput: y, input: x, weight: weight.value,
+                pooledGradient: pooledGradient, argmax: pool.argmax, mask: mask, input: x, weight: weight.value,
                 geometry: geometry, workspace: workspace, inputGradient: inputGradient, into: &grads)
         }
     }

@@ -46,6 +46,23 @@ public final class MaxPool2D: Layer {
         return output
     }
 
+    /// The forward pass of a batch of `n` computed elsewhere (a convolution that pools each sample while it
+    /// is in cache): `produce` writes the output and winners given their storage and this layer's
+    /// geometry. The layer is then in the state its own forward pass leaves.
+    func forwardFused(
+        batch n: Int, _ produce: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>, ConvGeometry) -> Void
+    ) -> Tensor {
+        let g = geometry!
+        let winners = n * g.inChannels * g.outputPixels
+        if argmax.count > winners { argmax.removeLast(argmax.count - winners) }
+        if argmax.count < winners { argmax.append(contentsOf: repeatElement(0, count: winners - argmax.count)) }
+        cachedInputShape = [n, g.inChannels, g.inHeight, g.inWidth]
+        output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
+            argmax.withUnsafeMutableBufferPointer { a in produce(out.baseAddress!, a.baseAddress!, g) }
+        }
+        return output
+    }
+
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         guard let shape = cachedInputShape else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])

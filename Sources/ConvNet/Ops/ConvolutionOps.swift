@@ -117,6 +117,29 @@ enum ConvTuning {
     static let minImplicitInputChannels = Atomic<Int>(12)
 }
 
+/// A max pooling applied to each sample's output while it is in cache (conv -> ReLU -> maxpool forward
+/// in one pass): the convolution's output is never stored, only the pooled values and their winners.
+struct FusedMaxPool {
+    /// The pooling's geometry (channels in = out = the convolution's filters).
+    let geometry: ConvGeometry
+    /// N x C x PH x PW pooled values, and per value the winner's offset in its OH x OW plane.
+    let output: UnsafeMutablePointer<Float>
+    let argmax: UnsafeMutablePointer<Int32>
+
+    var sampleSize: Int { geometry.outChannels &* geometry.outputPixels }
+
+    /// Slot of the per-thread sample output (after every other path's slots).
+    static func sampleSlot(_ t: Int) -> Int { 256 &+ t }
+
+    /// Pools one sample's output `ys` (OC x OH x OW) into sample `s` of the pooled output.
+    @inline(__always)
+    func pool(_ ys: UnsafePointer<Float>, sample s: Int) {
+        PoolingKernels.maxForward(
+            ys, planes: geometry.inChannels, geometry: geometry, output: output + s &* sampleSize,
+            argmax: argmax + s &* sampleSize, threaded: false)
+    }
+}
+
 /// Workspace slots of the implicit-GEMM path (after the im2col path's slots): the packed weights,
 /// shared by all threads, then per thread the padded input, output tile scratch, transposed dL/dy,
 /// weight-gradient accumulator, padded dL/dy, input-gradient scratch and bias-gradient partial.
@@ -186,44 +209,48 @@ private func usesImplicitInputGradient(_ plan: ImplicitConvPlan) -> Bool {
 /// `relu` on the whole output).
 func conv2dForward(
     _ input: Tensor, weight: Tensor, bias: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
-    fuseReLU: Bool = false, into output: inout Tensor
+    fuseReLU: Bool = false, pool: FusedMaxPool? = nil, into output: inout Tensor
 ) {
+    let n = input.batchSize
+    let parts = batchParts(n, g)
+    if pool != nil {
+        for t in 0..<parts { workspace.reserve(FusedMaxPool.sampleSlot(t), count: g.outputSize) }
+    }
     if usesImplicitForward(g) {
         conv2dForwardImplicit(
             input, weight: weight, bias: bias, plan: workspace.plan(for: g), workspace: workspace, fuseReLU: fuseReLU,
-            into: &output)
+            pool: pool, into: &output)
         return
     }
-    let n = input.batchSize
-    let parts = batchParts(n, g)
     if !g.isPointwise {
         let count = usesDirectForward(g)
             ? cn_conv_direct_c1_scratch(g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight)
             : g.patchSize &* g.outputPixels
         for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: count) }
     }
-    // Every element is written: bias then GEMM with beta 1, or the direct kernel.
-    output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
+    func run(_ y: UnsafeMutablePointer<Float>?) {
         input.withUnsafeBufferPointer { x in
             weight.withUnsafeBufferPointer { w in
                 bias.withUnsafeBufferPointer { b in
-                    let x = x.baseAddress!, w = w.baseAddress!, b = b.baseAddress!, y = out.baseAddress!
-                    if parts == 1 {
-                        let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
-                        for s in 0..<n {
-                            convForwardSample(x, sample: s, w, b, y, cols, g, threaded: true, relu: fuseReLU)
-                        }
-                    } else {
-                        Threading.parallelFor(parts) { t in
-                            let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
-                            for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
-                                convForwardSample(x, sample: s, w, b, y, cols, g, threaded: false, relu: fuseReLU)
-                            }
+                    let x = x.baseAddress!, w = w.baseAddress!, b = b.baseAddress!
+                    Threading.parallelFor(parts) { t in
+                        let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
+                        for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
+                            // With a fused pooling the sample goes to a per-thread buffer and is pooled from there.
+                            let ys = y.map { $0 + s &* g.outputSize } ?? workspace.pointer(FusedMaxPool.sampleSlot(t))
+                            convForwardSample(x, sample: s, w, b, ys, cols, g, threaded: parts == 1, relu: fuseReLU)
+                            pool?.pool(ys, sample: s)
                         }
                     }
                 }
             }
         }
+    }
+    if pool != nil {
+        run(nil)
+    } else {
+        // Every element is written: bias then GEMM with beta 1, or the direct kernel.
+        output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { run($0.baseAddress!) }
     }
 }
 
@@ -237,16 +264,15 @@ private func usesDirectForward(_ g: ConvGeometry) -> Bool {
         && (g.outChannels <= 8 || g.kernelHeight &* g.kernelWidth >= 25)
 }
 
-/// y_s = bias + W (OC x patch) * columns(x_s) (patch x pixels).
+/// y_s = bias + W (OC x patch) * columns(x_s) (patch x pixels), into `ys`.
 @inline(__always)
 private func convForwardSample(
     _ x: UnsafePointer<Float>, sample s: Int, _ w: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
-    _ y: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool,
+    _ ys: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?, _ g: ConvGeometry, threaded: Bool,
     relu: Bool
 ) {
     let patch = g.patchSize, pixels = g.outputPixels
     let xs = x + s &* g.inputSize
-    let ys = y + s &* g.outputSize
     if usesDirectForward(g), let cols {
         cn_conv_direct_c1(
             xs, g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight, cols, g.kernelHeight,
@@ -420,7 +446,7 @@ private func convBackwardSample(
 
 private func conv2dForwardImplicit(
     _ input: Tensor, weight: Tensor, bias: Tensor, plan: ImplicitConvPlan, workspace: ConvWorkspace, fuseReLU: Bool,
-    into output: inout Tensor
+    pool: FusedMaxPool?, into output: inout Tensor
 ) {
     let g = plan.geometry
     let n = input.batchSize
@@ -432,24 +458,28 @@ private func conv2dForwardImplicit(
     }
     let packed = workspace.pointer(ImplicitSlot.forwardWeight)
     weight.withUnsafeBufferPointer { plan.packForwardWeight($0.baseAddress!, into: packed) }
-    // Every element is written by the epilogue.
-    output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
+    func run(_ y: UnsafeMutablePointer<Float>?) {
         input.withUnsafeBufferPointer { x in
             bias.withUnsafeBufferPointer { b in
-                let x = UncheckedSendable(x.baseAddress!), b = UncheckedSendable(b.baseAddress!)
-                let y = UncheckedSendable(out.baseAddress!), w = UncheckedSendable(UnsafePointer(packed))
+                let x = x.baseAddress!, b = b.baseAddress!, w = UnsafePointer(packed)
                 Threading.parallelFor(parts) { t in
                     let padded = workspace.pointer(ImplicitSlot.paddedInput(t))
                     let scratch = workspace.pointer(ImplicitSlot.outputScratch(t))
                     for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
-                        plan.padInput(x.value + s &* g.inputSize, into: padded)
-                        plan.forward(
-                            padded: padded, weight: w.value, bias: b.value, relu: fuseReLU, scratch: scratch,
-                            output: y.value + s &* g.outputSize)
+                        let ys = y.map { $0 + s &* g.outputSize } ?? workspace.pointer(FusedMaxPool.sampleSlot(t))
+                        plan.padInput(x + s &* g.inputSize, into: padded)
+                        plan.forward(padded: padded, weight: w, bias: b, relu: fuseReLU, scratch: scratch, output: ys)
+                        pool?.pool(ys, sample: s)
                     }
                 }
             }
         }
+    }
+    if pool != nil {
+        run(nil)
+    } else {
+        // Every element is written by the epilogue.
+        output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { run($0.baseAddress!) }
     }
 }
 
