@@ -141,7 +141,7 @@ struct BufferReuseTests {
 
     @Test("overwrite writes in place when unique, copies when shared, resizes within capacity")
     func overwriteMechanism() throws {
-        try ProcessSettings.exclusive {
+        ProcessSettings.exclusive {
             var buffer = Tensor.empty
             var before = TensorAllocations.countOnCurrentThread
             buffer.overwrite(shape: [2, 3]) { b in for i in b.indices { b[i] = Float(i) } }
