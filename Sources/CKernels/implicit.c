@@ -20,6 +20,7 @@
  * results do not depend on how rows are grouped.
  */
 #include "ckernels.h"
+#include "transpose8.h"
 
 #include <string.h>
 
@@ -222,24 +223,9 @@ static long panels_to_planes_avx2(const float *C, long rows, long pixels, long c
         float b[8];
         for (int j = 0; j < 8; j++) b[j] = bias ? bias[c + j] : 0.0f;
         for (long i = 0; i < fullPixels; i += 8) {
-            const float *s = src + i * PANEL;
-            __m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + PANEL), r2 = _mm256_loadu_ps(s + 2 * PANEL);
-            __m256 r3 = _mm256_loadu_ps(s + 3 * PANEL), r4 = _mm256_loadu_ps(s + 4 * PANEL);
-            __m256 r5 = _mm256_loadu_ps(s + 5 * PANEL), r6 = _mm256_loadu_ps(s + 6 * PANEL);
-            __m256 r7 = _mm256_loadu_ps(s + 7 * PANEL);
-            __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
-            __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
-            __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
-            __m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
-            __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-            __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-            __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-            __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
             __m256 col[8];
-            col[0] = _mm256_permute2f128_ps(u0, u4, 0x20), col[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
-            col[2] = _mm256_permute2f128_ps(u2, u6, 0x20), col[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
-            col[4] = _mm256_permute2f128_ps(u0, u4, 0x31), col[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
-            col[6] = _mm256_permute2f128_ps(u2, u6, 0x31), col[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+            for (int j = 0; j < 8; j++) col[j] = _mm256_loadu_ps(src + (i + j) * PANEL); /* 8 pixels */
+            cn_transpose8x8(col);                                                          /* 8 channels */
             for (int j = 0; j < 8; j++) {
                 __m256 v = _mm256_add_ps(col[j], _mm256_set1_ps(b[j]));
                 if (relu) {
