@@ -74,8 +74,10 @@ public func conv2dBackward(
 //
 // Threads split the batch: thread t takes samples [n*t/T, n*(t+1)/T), with its own im2col buffer and,
 // in the backward pass, its own weight and bias gradient accumulators, summed in thread order at the
-// end. Inside a thread each sample is im2col + one single-threaded GEMM. When the batch is smaller
-// than the thread count, samples run one after another and the GEMMs themselves are threaded.
+// end. Inside a thread each sample is im2col + one single-threaded GEMM, the direct kernel, or the
+// implicit GEMM (below); conv -> ReLU -> maxpool backward has its own path (ConvPoolBackward.swift).
+// When the batch is smaller than the thread count, samples run one after another and the im2col
+// path's GEMMs themselves are threaded.
 // Forward outputs and input gradients do not depend on the thread count; weight and bias gradients
 // depend only on it (fixed reduction order), so a run is deterministic for a given thread count.
 // A 1x1, stride-1, unpadded convolution skips im2col (the input already is the column matrix).
