@@ -148,7 +148,11 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     /// only (see `conv2dBackwardThroughMaxPool`). Needs `supportsPooledBackward`.
     func backwardThroughReLUAndMaxPool(_ pooledGradient: Tensor, pool: MaxPool2D, inputGradient: Bool = true) throws -> Tensor {
         guard let x = cachedInput, hasFusedReLU else { throw missingForward(self) }
-        let mask: ReLUMaskSource = fusedPoolOutput.map { .pooledOutput($0) } ?? .reluOutput(fusedReLUOutput!)
+        // The ReLU's mask at the winners is the pooled value itself: read in order from the small pooled
+        // output rather than at the winners' scattered positions in the ReLU's whole output.
+        let pooledOutput = fusedPoolOutput ?? pool.lastOutput
+        let mask: ReLUMaskSource = pooledOutput.shape == pooledGradient.shape
+            ? .pooledOutput(pooledOutput) : .reluOutput(fusedReLUOutput!)
         guard pooledGradient.rank == 4, pooledGradient.shape[0] == x.batchSize, pooledGradient.shape[1] == filters,
             pool.argmax.count == pooledGradient.count
         else {

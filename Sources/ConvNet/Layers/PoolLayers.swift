@@ -46,6 +46,10 @@ public final class MaxPool2D: Layer {
         return output
     }
 
+    /// The output of the last forward pass (the maxima: for conv -> ReLU -> maxpool, the ReLU's output at
+    /// each winner, which is all the fused backward needs of it).
+    var lastOutput: Tensor { output }
+
     /// The forward pass of a batch of `n` computed elsewhere (a convolution that pools each sample while it
     /// is in cache): `produce` writes the output and winners given their storage and this layer's
     /// geometry. The layer is then in the state its own forward pass leaves.
