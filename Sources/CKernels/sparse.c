@@ -35,9 +35,8 @@ static const struct pool_entry *list_entries_const(const void *list, long OC) {
     return (const struct pool_entry *)((const long *)list + OC + 1);
 }
 
-long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *reluOutput,
-                     const float *pooledOutput, long OC, long pooled, long outPixels, const int *pixelOffset, void *list,
-                     float *biasGradient) {
+long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *pooledOutput, long OC,
+                     long pooled, const int *pixelOffset, void *list, float *biasGradient) {
     long *counts = list_counts(list);
     struct pool_entry *e = list_entries(list, OC);
     long n = 0;
@@ -45,14 +44,13 @@ long cn_pool_entries(const float *pooledGradient, const int *argmax, const float
     for (long o = 0; o < OC; o++) {
         const float *g = pooledGradient + o * pooled;
         const int *a = argmax + o * pooled;
-        const float *r = reluOutput ? reluOutput + o * outPixels : NULL;
-        const float *pv = pooledOutput ? pooledOutput + o * pooled : NULL;
+        const float *pv = pooledOutput + o * pooled;
         /* Four running sums (a fixed order) keep the add latency off the critical path. */
         float sums[4] = {0.0f, 0.0f, 0.0f, 0.0f};
         for (long i = 0; i < pooled; i++) {
             long p = a[i];
             /* ReLU's backward as a product: g * 1 = g, g * 0 = 0 (NaN stays NaN); no branch. */
-            float keep = (r ? r[p] > 0.0f : pv ? pv[i] > 0.0f : 1) ? 1.0f : 0.0f;
+            float keep = pv[i] > 0.0f ? 1.0f : 0.0f;
             float v = g[i] * keep;
             sums[i & 3] += v;
             /* Branch-free: about half the winners are zeroed by the ReLU, an unpredictable branch. */

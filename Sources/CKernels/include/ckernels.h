@@ -86,13 +86,11 @@ void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, 
  * 8 * (OC + 1 + OC * pooled) bytes. */
 
 /// Lists one sample's nonzero dL/dy entries per output channel: for each pooled value of channel o, the
-/// gradient (zeroed where the ReLU's output at the winner is not > 0: reluOutput[winner], or when reluOutput
-/// is NULL the pooled value itself, pooledOutput, which is that same output; both NULL: no ReLU) and the offset
-/// of the winner's window corner in the padded input (pixelOffset[p] for output pixel p), into `list`;
-/// biasGradient (may be NULL) gets each channel's sum added. Returns the entry count.
-long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *reluOutput,
-                     const float *pooledOutput, long OC, long pooled, long outPixels, const int *pixelOffset, void *list,
-                     float *biasGradient);
+/// gradient (zeroed where the pooled value, which is the ReLU's output at the winner, is not > 0) and the
+/// offset of the winner's window corner in the padded input (pixelOffset[p] for output pixel p), into
+/// `list`; biasGradient (may be NULL) gets each channel's sum added. Returns the entry count.
+long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *pooledOutput, long OC,
+                     long pooled, const int *pixelOffset, void *list, float *biasGradient);
 
 /// dwp[o][r][l] += v * xpad[rowOffset[r] + q + l] for every entry (v, q) of channel o, l < lanes (8 or 16).
 /// xpad needs `lanes` floats of slack past its end.

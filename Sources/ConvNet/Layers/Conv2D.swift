@@ -15,8 +15,9 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     private var cachedInput: Tensor?
     /// The output of the last forward pass when a following ReLU was fused into it (see `Sequential`).
     private var fusedReLUOutput: Tensor?
-    /// The pooled output of the last forward pass when a following ReLU and max pooling were fused into it.
-    private var fusedPoolOutput: Tensor?
+    /// True when the last forward pass fused the following ReLU and max pooling too (the ReLU's output
+    /// was never stored).
+    private var fusedMaxPool = false
     private let workspace = ConvWorkspace()
     /// Reused from call to call (see `Tensor.overwrite`): the output, and dL/dinput between backward passes.
     private var output = Tensor.empty, inputGradient = Tensor.empty
@@ -82,7 +83,7 @@ public final class Conv2D: Layer, ParameterGradientOnly {
                 pool: FusedMaxPool(geometry: poolGeometry, output: output, argmax: argmax), into: &self.output)
         }
         cachedInput = input
-        fusedPoolOutput = pooled
+        fusedMaxPool = true
         return pooled
     }
 
@@ -114,15 +115,11 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     public func releaseCaches() {
         cachedInput = nil
         fusedReLUOutput = nil
-        fusedPoolOutput = nil
+        fusedMaxPool = false
     }
 
     /// True when the last forward pass fused a ReLU (and perhaps a max pooling after it).
-    var hasFusedReLU: Bool { fusedReLUOutput != nil || fusedPoolOutput != nil }
-
-    /// True when the last forward pass fused the ReLU and the max pooling too: backward must then run
-    /// through `backwardThroughReLUAndMaxPool`.
-    var hasFusedMaxPool: Bool { fusedPoolOutput != nil }
+    var hasFusedReLU: Bool { fusedReLUOutput != nil || fusedMaxPool }
 
     /// Backward through the fused ReLU and this convolution: dL/dinput from dL/d(ReLU output), with the
     /// same parameter gradients as the two layers run in turn. `inputGradient == false` skips dL/dinput
@@ -148,13 +145,8 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     /// only (see `conv2dBackwardThroughMaxPool`). Needs `supportsPooledBackward`.
     func backwardThroughReLUAndMaxPool(_ pooledGradient: Tensor, pool: MaxPool2D, inputGradient: Bool = true) throws -> Tensor {
         guard let x = cachedInput, hasFusedReLU else { throw missingForward(self) }
-        // The ReLU's mask at the winners is the pooled value itself: read in order from the small pooled
-        // output rather than at the winners' scattered positions in the ReLU's whole output.
-        let pooledOutput = fusedPoolOutput ?? pool.lastOutput
-        let mask: ReLUMaskSource = pooledOutput.shape == pooledGradient.shape
-            ? .pooledOutput(pooledOutput) : .reluOutput(fusedReLUOutput!)
         guard pooledGradient.rank == 4, pooledGradient.shape[0] == x.batchSize, pooledGradient.shape[1] == filters,
-            pool.argmax.count == pooledGradient.count
+            pool.argmax.count == pooledGradient.count, pool.lastOutput.shape == pooledGradient.shape
         else {
             throw ShapeError.layer(
                 name: pool.name,
@@ -162,7 +154,7 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         }
         return runBackward { grads in
             conv2dBackwardThroughMaxPool(
-                pooledGradient: pooledGradient, argmax: pool.argmax, mask: mask, input: x, weight: weight.value,
+                pooledGradient: pooledGradient, argmax: pool.argmax, pooledOutput: pool.lastOutput, input: x, weight: weight.value,
                 geometry: geometry, workspace: workspace, inputGradient: inputGradient, into: &grads)
         }
     }

@@ -33,27 +33,15 @@ func pooledBackwardLanes(_ g: ConvGeometry) -> Int? {
     return lanes
 }
 
-/// Where the ReLU's mask comes from in the pooled backward: its whole output (N x OC x OH x OW), or the
-/// pooled values (N x OC x PH x PW), which are that output at the winners (a forward pass that pooled
-/// each sample in cache and never stored the ReLU's output).
-enum ReLUMaskSource {
-    case reluOutput(Tensor)
-    case pooledOutput(Tensor)
-}
-
 /// Gradients of conv -> ReLU -> max pooling from dL/dpool: `pooledGradient` (N x OC x PH x PW), the
-/// pooling's `argmax` (per pooled value, the winner's offset in its OH x OW plane) and the ReLU's mask.
+/// pooling's `argmax` (per pooled value, the winner's offset in its OH x OW plane) and its output
+/// `pooledOutput` (N x OC x PH x PW): the ReLU's output at each winner, so its mask (read in order,
+/// rather than at the winners' scattered positions in the ReLU's whole output).
 /// Needs `pooledBackwardLanes(g) != nil`.
 func conv2dBackwardThroughMaxPool(
-    pooledGradient: Tensor, argmax: [Int32], mask: ReLUMaskSource, input: Tensor, weight: Tensor, geometry g: ConvGeometry,
+    pooledGradient: Tensor, argmax: [Int32], pooledOutput: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry,
     workspace: ConvWorkspace, inputGradient: Bool, into grads: inout ConvGradients
 ) {
-    let reluOutput: Tensor, pooledOutput: Tensor
-    switch mask {
-    case .reluOutput(let y): (reluOutput, pooledOutput) = (y, .empty)
-    case .pooledOutput(let p): (reluOutput, pooledOutput) = (.empty, p)
-    }
-    let fromPooled = reluOutput.count == 0
     let plan = workspace.plan(for: g)
     let lanes = pooledBackwardLanes(g)!
     let n = input.batchSize
@@ -76,7 +64,6 @@ func conv2dBackwardThroughMaxPool(
         }
     }
     var (dInput, dWeight, dBias) = grads.take()
-    reluOutput.withUnsafeBufferPointer { ry in
     pooledOutput.withUnsafeBufferPointer { pv in
     input.withUnsafeBufferPointer { x in
     pooledGradient.withUnsafeBufferPointer { dp in
@@ -84,8 +71,7 @@ func conv2dBackwardThroughMaxPool(
     plan.kernelRowOffsets.withUnsafeBufferPointer { rowOffsets in
     plan.pixelOffsets.withUnsafeBufferPointer { pixelOffsets in
     dInput.overwrite(shape: inputGradient ? input.shape : [0]) { dx in  // every element: cn_crop_planes
-        let x = x.baseAddress!, dp = dp.baseAddress!, am = am.baseAddress!
-        let ry = fromPooled ? nil : ry.baseAddress, pv = fromPooled ? pv.baseAddress : nil
+        let x = x.baseAddress!, dp = dp.baseAddress!, am = am.baseAddress!, pv = pv.baseAddress!
         let rowOffsets = rowOffsets.baseAddress!, pixelOffsets = pixelOffsets.baseAddress!
         let dx = inputGradient ? dx.baseAddress : nil
         Threading.parallelFor(parts) { t in
@@ -98,8 +84,8 @@ func conv2dBackwardThroughMaxPool(
             for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
                 let pooledOffset = s &* g.outChannels &* pooled
                 cn_pool_entries(
-                    dp + pooledOffset, am + pooledOffset, ry.map { $0 + s &* g.outputSize }, pv.map { $0 + pooledOffset },
-                    g.outChannels, pooled, g.outputPixels, pixelOffsets, list, db)
+                    dp + pooledOffset, am + pooledOffset, pv + pooledOffset, g.outChannels, pooled, pixelOffsets, list,
+                    db)
                 plan.padInput(x + s &* g.inputSize, into: padded)
                 cn_sparse_weight_gradient(padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
                 guard let dx else { continue }
@@ -111,7 +97,6 @@ func conv2dBackwardThroughMaxPool(
                     g.inWidth, dx + s &* g.inputSize)
             }
         }
-    }
     }
     }
     }
