@@ -159,38 +159,23 @@ private enum ImplicitSlot {
     static func biasGradient(_ t: Int) -> Int { paddedInput(t) &+ 6 }
 }
 
-/// Where the implicit GEMM measured faster than the im2col or direct paths (1 thread, release):
+/// Whether the forward pass (`forward`) or the backward pass (weight gradient, and the input gradient
+/// per `usesImplicitInputGradient`) runs as an implicit GEMM: as `ConvTuning.implicitMode` says, by
+/// default where that measured faster than the im2col or direct paths (1 thread, release):
 /// multi-channel inputs (lenet5's second layer: training +22%; tf-cnn's: fwd and bwd 75 -> 175 GFLOP/s).
 /// One-channel first layers keep the direct kernel and the dot-product weight gradient, except the
 /// forward pass of large kernels with many filters (tf-cnn's 32 10x10: inference +4%; its weight
 /// gradient ran 10% slower implicitly). Short reductions (25 and 9 taps) and few filters (a 16-wide
 /// panel for 3 or 6 channels) lose.
 @inline(__always)
-private func implicitPays(_ g: ConvGeometry, forward: Bool) -> Bool {
-    if g.isPointwise { return false }
-    if g.inChannels > 1 { return true }
-    return forward && g.patchSize >= 64 && g.outChannels >= 16
-}
-
-/// Forward convolutions that run as implicit GEMMs: multi-channel inputs (tf-cnn's and lenet5's second
-/// layers, two-conv's second), where im2col and col2im cost more than the GEMM's arithmetic.
-/// One-channel first layers keep the direct kernel or im2col.
-@inline(__always)
-private func usesImplicitForward(_ g: ConvGeometry) -> Bool {
+private func usesImplicit(_ g: ConvGeometry, forward: Bool) -> Bool {
     switch ConvTuning.implicitMode.load(ordering: .relaxed) {
     case 1: return false
     case 2: return true
-    default: return implicitPays(g, forward: true)
-    }
-}
-
-/// Backward passes whose weight gradient runs implicitly: the same layers.
-@inline(__always)
-private func usesImplicitBackward(_ g: ConvGeometry) -> Bool {
-    switch ConvTuning.implicitMode.load(ordering: .relaxed) {
-    case 1: return false
-    case 2: return true
-    default: return implicitPays(g, forward: false)
+    default:
+        if g.isPointwise { return false }
+        if g.inChannels > 1 { return true }
+        return forward && g.patchSize >= 64 && g.outChannels >= 16
     }
 }
 
@@ -218,7 +203,7 @@ func conv2dForward(
     if pool != nil {
         for t in 0..<parts { workspace.reserve(FusedMaxPool.sampleSlot(t), count: g.outputSize) }
     }
-    if usesImplicitForward(g) {
+    if usesImplicit(g, forward: true) {
         conv2dForwardImplicit(
             input, weight: weight, bias: bias, plan: workspace.plan(for: g), workspace: workspace, fuseReLU: fuseReLU,
             pool: pool, into: &output)
@@ -315,7 +300,7 @@ func conv2dBackward(
     _ dy: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry, workspace: ConvWorkspace,
     inputGradient: Bool = true, reluOutput: Tensor? = nil, into grads: inout ConvGradients
 ) {
-    if usesImplicitBackward(g) {
+    if usesImplicit(g, forward: false) {
         conv2dBackwardImplicit(
             dy, input: input, weight: weight, plan: workspace.plan(for: g), workspace: workspace,
             inputGradient: inputGradient, reluOutput: reluOutput, into: &grads)
