@@ -21,64 +21,73 @@ struct FusionTests {
         try ProcessSettings.exclusive {
             var random = SeededGenerator(seed: 21)
             for portable in KernelTests.kernelChoices {
-            Gemm.forcePortableKernel = portable
-            defer { Gemm.forcePortableKernel = false }
-            for batch in [1, 3] {
-                for threads in [1, 2] {
-                    let x = try Tensor(
-                        shape: [batch, 2, 11, 9], scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
-                    let saved = ConvTuning.minParallelMACs.load(ordering: .relaxed)
-                    Threading.threads = threads
-                    ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
-                    defer {
-                        Threading.threads = 0
-                        ConvTuning.minParallelMACs.store(saved, ordering: .relaxed)
+                Gemm.forcePortableKernel = portable
+                defer { Gemm.forcePortableKernel = false }
+                for batch in [1, 3] {
+                    for threads in [1, 2] {
+                        let x = try Tensor(
+                            shape: [batch, 2, 11, 9],
+                            scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
+                        try KernelTests.withThreads(threads) { try Self.check(spec, x, &random) }
                     }
-                    let fused = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
-                    let plain = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
-
-                    let y = try fused.forward(x, training: true)
-                    var z = x
-                    for layer in plain.layers { z = try layer.forward(z, training: true) }
-                    #expect(y == z, "forward: \(spec)")
-
-                    let dy = try Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in random.uniform(-1, 1) })
-                    var dz = dy
-                    for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
-                    // conv -> relu alone: bit-identical input gradients.
-                    fused.pooledBackward = false
-                    #expect(try fused.forward(x, training: true) == z, "forward, conv -> relu only: \(spec)")
-                    #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
-                    // conv -> relu -> maxpool through the pooling's winners: sums run in another order.
-                    fused.pooledBackward = true
-                    // Inference pools each sample in cache; backward after it runs from the pooled values.
-                    #expect(try fused.forward(x, training: false) == z, "forward, pooled in cache: \(spec)")
-                    let dxFromPooled = try fused.backward(dy)
-                    #expect(try fused.forward(x, training: true) == z, "forward: \(spec)")
-                    let dx = try fused.backward(dy)
-                    #expect(dxFromPooled == dx, "input gradient after an inference pass: \(spec)")
-                    let worstInput = zip(dx.scalars, dz.scalars).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
-                    #expect(dx.shape == dz.shape && worstInput <= 1e-5, "input gradient through maxpool: \(spec): \(worstInput)")
-                    // Parameter gradients: equal up to rounding (another suite may change the thread count,
-                    // and with it the order of the convolution's batch reduction, between the passes).
-                    Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
-
-                    // The training path (no input gradient for the first trainable layer) agrees too.
-                    for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
-                    _ = try fused.forward(x, training: true)
-                    try fused.backwardParameters(dy)
-                    Self.expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
                 }
             }
-            }
         }
+    }
+
+    /// The fused network against the same layers run one by one, on input `x`.
+    static func check(_ spec: String, _ x: Tensor, _ random: inout SeededGenerator) throws {
+        let fused = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+        let plain = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+
+        let y = try fused.forward(x, training: true)
+        var z = x
+        for layer in plain.layers { z = try layer.forward(z, training: true) }
+        #expect(y == z, "forward: \(spec)")
+
+        let dy = try Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in random.uniform(-1, 1) })
+        var dz = dy
+        for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
+        // conv -> relu alone: bit-identical input gradients.
+        fused.pooledBackward = false
+        #expect(try fused.forward(x, training: true) == z, "forward, conv -> relu only: \(spec)")
+        #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
+        // conv -> relu -> maxpool through the pooling's winners: sums run in another order.
+        fused.pooledBackward = true
+        // Inference pools each sample in cache; backward after it runs from the pooled values.
+        #expect(try fused.forward(x, training: false) == z, "forward, pooled in cache: \(spec)")
+        let dxFromPooled = try fused.backward(dy)
+        #expect(try fused.forward(x, training: true) == z, "forward: \(spec)")
+        let dx = try fused.backward(dy)
+        #expect(dxFromPooled == dx, "input gradient after an inference pass: \(spec)")
+        let worstInput = worstRelativeError(dx, dz)
+        #expect(worstInput <= 1e-5, "input gradient through maxpool: \(spec): \(worstInput)")
+        // Parameter gradients: equal up to rounding (another suite may change the thread count,
+        // and with it the order of the convolution's batch reduction, between the passes).
+        expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+
+        // The training path (no input gradient for the first trainable layer) agrees too.
+        for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
+        _ = try fused.forward(x, training: true)
+        try fused.backwardParameters(dy)
+        expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+    }
+
+    /// The largest |a - b| / max(1, |b|), infinite when the shapes differ or a value is NaN.
+    static func worstRelativeError(_ a: Tensor, _ b: Tensor) -> Float {
+        guard a.shape == b.shape else { return .infinity }
+        var worst: Float = 0
+        for (u, v) in zip(a.scalars, b.scalars) {
+            let d = abs(u - v) / max(1, abs(v))
+            worst = d.isNaN ? .infinity : max(worst, d)
+        }
+        return worst
     }
 
     static func expectClose(_ parameters: [Parameter], _ expected: [Tensor], _ spec: String) {
         #expect(parameters.count == expected.count)
         for (p, g) in zip(parameters, expected) {
-            #expect(p.gradient.shape == g.shape)
-            let worst = zip(p.gradient.scalars, g.scalars).map { abs($0 - $1) / max(1, abs($1)) }.max() ?? 0
+            let worst = worstRelativeError(p.gradient, g)
             #expect(worst <= 1e-5, "\(spec) \(p.name): \(worst)")
         }
     }
