@@ -9,6 +9,10 @@
  * The AVX2+FMA micro-kernel (6 x 16: 12 __m256 accumulators) carries
  * __attribute__((target("avx2,fma"))) and is chosen at run time, so a plain build (no -m flags)
  * runs at full speed on CPUs that have it; other CPUs (and aarch64) use the portable kernel.
+ * Where AVX-512F exists (dispatch.c), 12 x 32 and 6 x 32 tiles over two A and two B panels
+ * (24 and 12 __m512 accumulators) cover C with the same packing and the same per-element FMA
+ * sequence, so AVX2 and AVX-512 results are bit-identical. On Zen 5, which runs 512-bit FMAs at
+ * full width, they double the rate; on Zen 4 (512-bit work as two halves) they run as AVX2 does.
  *
  * Determinism: every C element is accumulated in the same order (K blocks in order, k ascending
  * within a block, the block size depending on K only), whatever M/N sub-block a call covers and
@@ -41,15 +45,6 @@
 #define SMALL_M 64 /* up to this many rows, a non-transposed B is read in place, not packed */
 #endif
 #define B_PANEL_FLOATS (1L << 20) /* kc * nc bound for the packed B block (4 MiB) */
-
-int cn_has_avx2_fma(void) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#else
-    return 0;
-#endif
-}
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Thread-local packing buffers                                                                   */
@@ -403,6 +398,56 @@ static void kernel_avx2_narrow(long kc, const float *a, const float *b, long ldb
     STORE_ROW8(0) STORE_ROW8(1) STORE_ROW8(2) STORE_ROW8(3) STORE_ROW8(4) STORE_ROW8(5)
     (void)vbeta;
 }
+
+/* AVX-512: one zmm is a 16-column row of a panel. `rows` (6 or 12: one or two A panels a0, a1) by
+ * `np` (1 or 2: B panels b0, b1) tiles, each element with kernel_avx2's FMA sequence and store, so
+ * the results are bit-identical to it. Constant arguments after inlining: the loops unroll and the
+ * accumulators stay in registers. */
+__attribute__((target("avx512f,avx2,fma"), always_inline))
+static inline void tile_avx512(int rows, int np, long kc, const float *a0, const float *a1, const float *b0,
+                               const float *b1, long ldbk, float *c, long ldc, float beta) {
+    __m512 acc[12][2];
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < np; q++) acc[r][q] = _mm512_setzero_ps();
+    for (long p = 0; p < kc; p++) {
+        const __m512 v0 = _mm512_loadu_ps(b0 + p * ldbk);
+        const __m512 v1 = np > 1 ? _mm512_loadu_ps(b1 + p * ldbk) : v0;
+        for (int r = 0; r < rows; r++) {
+            const __m512 av = _mm512_set1_ps(r < MR ? a0[p * MR + r] : a1[p * MR + r - MR]);
+            acc[r][0] = _mm512_fmadd_ps(av, v0, acc[r][0]);
+            if (np > 1) acc[r][1] = _mm512_fmadd_ps(av, v1, acc[r][1]);
+        }
+    }
+    const __m512 vbeta = _mm512_set1_ps(beta);
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < np; q++) {
+            float *cr = c + r * ldc + q * NR;
+            if (beta == 0.0f)
+                _mm512_storeu_ps(cr, acc[r][q]);
+            else if (beta == 1.0f)
+                _mm512_storeu_ps(cr, _mm512_add_ps(_mm512_loadu_ps(cr), acc[r][q]));
+            else
+                _mm512_storeu_ps(cr, _mm512_fmadd_ps(vbeta, _mm512_loadu_ps(cr), acc[r][q]));
+        }
+}
+
+__attribute__((target("avx512f,avx2,fma")))
+static void kernel_avx512(long kc, const float *a, const float *b, long ldbk, float *c, long ldc, float beta) {
+    tile_avx512(MR, 1, kc, a, NULL, b, NULL, ldbk, c, ldc, beta);
+}
+
+__attribute__((target("avx512f,avx2,fma")))
+static void wide_avx512(long kc, const float *a0, const float *a1, const float *b0, const float *b1, long ldbk,
+                        float *c, long ldc, float beta) {
+    (void)a1;
+    tile_avx512(MR, 2, kc, a0, NULL, b0, b1, ldbk, c, ldc, beta);
+}
+
+__attribute__((target("avx512f,avx2,fma")))
+static void wide12_avx512(long kc, const float *a0, const float *a1, const float *b0, const float *b1, long ldbk,
+                          float *c, long ldc, float beta) {
+    tile_avx512(2 * MR, 2, kc, a0, a1, b0, b1, ldbk, c, ldc, beta);
+}
 #endif
 
 /* ---------------------------------------------------------------------------------------------- */
@@ -411,38 +456,34 @@ static void kernel_avx2_narrow(long kc, const float *a, const float *b, long ldb
 typedef void (*pack_a_fn)(int, long, long, float, const float *, long, float *);
 typedef void (*pack_b_fn)(int, long, long, const float *, long, float *);
 
+/* Two column panels at once (b0, b1: NR columns each) for MR rows (a0) or 2 * MR rows (a0, a1). */
+typedef void (*wide_kernel_fn)(long kc, const float *a0, const float *a1, const float *b0, const float *b1,
+                               long ldbk, float *c, long ldc, float beta);
+
 struct gemm_impl {
     micro_kernel_fn kernel;
     micro_kernel_fn narrow; /* MR x 8 with the same per-element arithmetic, or NULL */
+    wide_kernel_fn wide;    /* MR x 2NR, or NULL */
+    wide_kernel_fn wide12;  /* 2MR x 2NR, or NULL */
     pack_a_fn pack_a;
     pack_b_fn pack_b;
 };
 
-static const struct gemm_impl impl_portable = {kernel_portable, NULL, pack_a, pack_b_portable};
+static const struct gemm_impl impl_portable = {kernel_portable, NULL, NULL, NULL, pack_a, pack_b_portable};
 #if defined(__x86_64__)
-static const struct gemm_impl impl_avx2 = {kernel_avx2, kernel_avx2_narrow, pack_a_avx2, pack_b_avx2};
+static const struct gemm_impl impl_avx2 = {kernel_avx2, kernel_avx2_narrow, NULL, NULL, pack_a_avx2, pack_b_avx2};
+static const struct gemm_impl impl_avx512 = {kernel_avx512, kernel_avx2_narrow, wide_avx512, wide12_avx512,
+                                             pack_a_avx2, pack_b_avx2};
 #endif
 
-static int selected = -1; /* -1 unknown, 0 portable, 1 avx2; accessed atomically */
-static int forced = -1;   /* cn_sgemm_force_portable */
-
 static const struct gemm_impl *choose_impl(void) {
-    int f = __atomic_load_n(&forced, __ATOMIC_RELAXED);
-    if (f == 1) return &impl_portable;
-    int s = __atomic_load_n(&selected, __ATOMIC_RELAXED);
-    if (s < 0) {
-        s = cn_has_avx2_fma();
-        __atomic_store_n(&selected, s, __ATOMIC_RELAXED);
-    }
 #if defined(__x86_64__)
-    if (s == 1) return &impl_avx2;
+    int level = cn_kernel_level();
+    if (level >= CN_KERNELS_AVX512) return &impl_avx512;
+    if (level >= CN_KERNELS_AVX2) return &impl_avx2;
 #endif
     return &impl_portable;
 }
-
-void cn_sgemm_force_portable(int on) { __atomic_store_n(&forced, on ? 1 : 0, __ATOMIC_RELAXED); }
-
-int cn_sgemm_uses_avx2(void) { return choose_impl() != &impl_portable; }
 
 /* ---------------------------------------------------------------------------------------------- */
 /* Driver                                                                                         */
@@ -455,6 +496,29 @@ static void scale_c(long M, long N, float beta, float *C, long ldc) {
         } else if (beta != 1.0f) {
             for (long j = 0; j < N; j++) c[j] *= beta;
         }
+    }
+}
+
+/* Rows [ir0, mc) of one column panel (nr <= NR columns) into c (row 0 of the block): full tiles in
+ * place, partial ones through a copy with the same kernel, so the arithmetic matches. */
+static void panel_rows(const struct gemm_impl *impl, long kc, const float *ap, long mc, long ir0, const float *bPanel,
+                       long ldbk, long nr, float *c, long ldc, float beta) {
+    float tile[MR * NR] __attribute__((aligned(64)));
+    for (long ir = ir0; ir < mc; ir += MR) {
+        long mr = mc - ir < MR ? mc - ir : MR;
+        const float *aPanel = ap + ir * kc;
+        float *ct = c + ir * ldc;
+        if (mr == MR && nr == NR) {
+            impl->kernel(kc, aPanel, bPanel, ldbk, ct, ldc, beta);
+            continue;
+        }
+        if (beta != 0.0f)
+            for (long i = 0; i < mr; i++) memcpy(tile + i * NR, ct + i * ldc, (size_t)nr * sizeof(float));
+        if (nr <= 8 && impl->narrow)
+            impl->narrow(kc, aPanel, bPanel, ldbk, tile, NR, beta);
+        else
+            impl->kernel(kc, aPanel, bPanel, ldbk, tile, NR, beta);
+        for (long i = 0; i < mr; i++) memcpy(ct + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
     }
 }
 
@@ -480,8 +544,6 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
     float *ap = grow(&buffers->a, &buffers->capA, (size_t)(kcMax * mcMax));
     if (!bp || !ap) abort();
 
-    float tile[MR * NR] __attribute__((aligned(64)));
-
     for (long jc = 0; jc < N; jc += ncMax) {
         long nc = N - jc < ncMax ? N - jc : ncMax;
         for (long pc = 0; pc < K; pc += kcMax) {
@@ -496,7 +558,26 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                 long mc = M - ic < mcMax ? M - ic : mcMax;
                 const float *aBlock = transA ? A + pc * lda + ic : A + ic * lda + pc;
                 impl->pack_a(transA, mc, kc, alpha, aBlock, lda, ap);
-                for (long jr = 0; jr < nc; jr += NR) {
+                for (long jr = 0; jr < nc;) {
+                    float *c = C + ic * ldc + jc + jr;
+                    if (impl->wide && nc - jr >= 2 * NR) {
+                        /* Two full column panels, read in place or packed. */
+                        const float *b0 = directB ? bBlock + jr : bp + jr * kc;
+                        const float *b1 = directB ? b0 + NR : b0 + NR * kc;
+                        const long ldbk = directB ? ldb : NR;
+                        long ir = 0;
+                        for (; ir + 2 * MR <= mc; ir += 2 * MR)
+                            impl->wide12(kc, ap + ir * kc, ap + (ir + MR) * kc, b0, b1, ldbk, c + ir * ldc, ldc,
+                                         blockBeta);
+                        for (; ir + MR <= mc; ir += MR)
+                            impl->wide(kc, ap + ir * kc, NULL, b0, b1, ldbk, c + ir * ldc, ldc, blockBeta);
+                        if (ir < mc) {
+                            panel_rows(impl, kc, ap, mc, ir, b0, ldbk, NR, c, ldc, blockBeta);
+                            panel_rows(impl, kc, ap, mc, ir, b1, ldbk, NR, c + NR, ldc, blockBeta);
+                        }
+                        jr += 2 * NR;
+                        continue;
+                    }
                     long nr = nc - jr < NR ? nc - jr : NR;
                     const float *bPanel = bp + jr * kc;
                     long ldbk = NR;
@@ -509,25 +590,8 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
                             bPanel = bp;
                         }
                     }
-                    for (long ir = 0; ir < mc; ir += MR) {
-                        long mr = mc - ir < MR ? mc - ir : MR;
-                        const float *aPanel = ap + ir * kc;
-                        float *c = C + (ic + ir) * ldc + jc + jr;
-                        if (mr == MR && nr == NR) {
-                            impl->kernel(kc, aPanel, bPanel, ldbk, c, ldc, blockBeta);
-                        } else {
-                            /* Partial tile: the same kernel on a copy, so the arithmetic matches. */
-                            if (blockBeta != 0.0f)
-                                for (long i = 0; i < mr; i++)
-                                    memcpy(tile + i * NR, c + i * ldc, (size_t)nr * sizeof(float));
-                            if (nr <= 8 && impl->narrow)
-                                impl->narrow(kc, aPanel, bPanel, ldbk, tile, NR, blockBeta);
-                            else
-                                impl->kernel(kc, aPanel, bPanel, ldbk, tile, NR, blockBeta);
-                            for (long i = 0; i < mr; i++)
-                                memcpy(c + i * ldc, tile + i * NR, (size_t)nr * sizeof(float));
-                        }
-                    }
+                    panel_rows(impl, kc, ap, mc, 0, bPanel, ldbk, nr, c, ldc, blockBeta);
+                    jr += NR;
                 }
             }
         }

@@ -27,8 +27,7 @@ struct BenchGemmCommand: ParsableCommand {
     @Option(help: "Timed runs per shape; the median is reported.")
     var repeats: Int = 7
 
-    @Flag(help: "Use the portable C kernel even where AVX2+FMA exist.")
-    var portable = false
+    @OptionGroup var kernelOption: KernelOption
 
     struct Shape {
         var label: String
@@ -55,7 +54,7 @@ struct BenchGemmCommand: ParsableCommand {
             guard t > 0 else { throw ValidationError("--threads must be positive") }
             Threading.threads = t
         }
-        Gemm.forcePortableKernel = portable
+        let kernels = try kernelOption.apply()
         let t = Threading.threads
         #if DEBUG
         let build = "debug build: these numbers are meaningless, use `swift build -c release`"
@@ -64,7 +63,7 @@ struct BenchGemmCommand: ParsableCommand {
         #endif
         if !json {
             print("convnet bench gemm: \(build), \(t) thread\(t == 1 ? "" : "s"), "
-                + "kernel \(Gemm.usesAVX2 ? "AVX2+FMA" : "portable C"), median of \(repeats) runs")
+                + "kernel \(kernels), median of \(repeats) runs")
         } else {
             #if DEBUG
             FileHandle.standardError.write(Data("warning: \(build)\n".utf8))
@@ -136,6 +135,8 @@ struct BenchConvCommand: ParsableCommand {
     @Option(help: "Timed runs per layer; the median is reported.")
     var repeats: Int = 7
 
+    @OptionGroup var kernelOption: KernelOption
+
     struct LayerCase {
         var label: String
         var input: [Int]
@@ -158,13 +159,17 @@ struct BenchConvCommand: ParsableCommand {
             guard t > 0 else { throw ValidationError("--threads must be positive") }
             Threading.threads = t
         }
+        let kernels = try kernelOption.apply()
         let t = Threading.threads
         #if DEBUG
         let build = "debug build: these numbers are meaningless, use `swift build -c release`"
         #else
         let build = "release build"
         #endif
-        if !json { print("convnet bench conv: \(build), \(t) thread\(t == 1 ? "" : "s"), batch \(batchSize), median of \(repeats) runs") }
+        if !json {
+            print("convnet bench conv: \(build), \(t) thread\(t == 1 ? "" : "s"), kernel \(kernels), batch \(batchSize), "
+                + "median of \(repeats) runs")
+        }
         for c in Self.layers {
             let layer = Conv2D(filters: c.filters, kernel: (c.kernel, c.kernel), padding: c.padding)
             var context = BuildContext(seed: 1)

@@ -26,11 +26,14 @@ struct BenchModelsCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
+    @OptionGroup var kernelOption: KernelOption
+
     func run() throws {
         if let t = threads {
             guard t > 0 else { throw ValidationError("--threads must be positive") }
             Threading.threads = t
         }
+        let kernels = try kernelOption.apply()
         guard repeats > 0, steps > 0 else { throw ValidationError("--repeats and --steps must be positive") }
         let sizes = try batchSize.split(separator: ",").map { text -> Int in
             guard let b = Int(text.trimmingCharacters(in: .whitespaces)), b > 0 else {
@@ -43,7 +46,7 @@ struct BenchModelsCommand: ParsableCommand {
             #if DEBUG
             print("warning: debug build; numbers are meaningless. Use swift build -c release.")
             #endif
-            print("convnet bench: \(buildConfiguration) build, \(Threading.threads) threads, kernel \(Gemm.usesAVX2 ? "AVX2+FMA" : "portable C"), median of \(repeats) runs of \(steps) steps")
+            print("convnet bench: \(buildConfiguration) build, \(Threading.threads) threads, kernel \(kernels), median of \(repeats) runs of \(steps) steps")
             print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step")
         }
         for m in models {

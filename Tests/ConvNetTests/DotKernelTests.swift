@@ -5,12 +5,13 @@ import Testing
 /// `Gemm.reference`, AVX2 and portable, odd sizes and padded strides.
 @Suite("Dot kernel", .serialized)
 struct DotKernelTests {
-    @Test("dotNT matches the reference", arguments: [false, true])
-    func dotNT(portable: Bool) {
+    @Test("dotNT matches the reference", arguments: KernelLevel.allCases)
+    func dotNT(kernels: KernelLevel) {
         ProcessSettings.exclusive {
-            guard !portable || KernelTests.kernelChoices.contains(true) else { return }
-            Gemm.forcePortableKernel = portable
-            defer { Gemm.forcePortableKernel = false }
+            guard KernelTests.kernelChoices.contains(kernels) else { return }
+            let saved = Gemm.kernelLimit
+            Gemm.kernelLimit = kernels
+            defer { Gemm.kernelLimit = saved }
             var random = SeededGenerator(seed: 31)
             let sizes = [(1, 1, 1), (3, 9, 196), (2, 4, 8), (5, 7, 13), (6, 25, 37), (7, 3, 100), (1, 130, 9)]
             for (m, n, k) in sizes {

@@ -20,9 +20,10 @@ struct FusionTests {
     func fusedMatchesUnfused(_ spec: String) throws {
         try ProcessSettings.exclusive {
             var random = SeededGenerator(seed: 21)
-            for portable in KernelTests.kernelChoices {
-                Gemm.forcePortableKernel = portable
-                defer { Gemm.forcePortableKernel = false }
+            for kernels in KernelTests.kernelChoices {
+                let saved = Gemm.kernelLimit
+                Gemm.kernelLimit = kernels
+                defer { Gemm.kernelLimit = saved }
                 for batch in [1, 3] {
                     for threads in [1, 2] {
                         let x = try Tensor(

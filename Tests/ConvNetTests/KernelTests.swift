@@ -27,8 +27,16 @@ struct KernelTests {
         return try body()
     }
 
-    /// The kernels to exercise: the portable C kernel always, AVX2+FMA where the CPU has it.
-    static var kernelChoices: [Bool] { Gemm.usesAVX2 || Gemm.forcePortableKernel ? [false, true] : [false] }
+    /// The kernels to exercise: the portable C kernels always, AVX2+FMA and AVX-512 where the CPU has them.
+    static var kernelChoices: [KernelLevel] { KernelLevel.allCases.filter { $0 <= Gemm.cpuKernelLevel } }
+
+    /// Runs `body` with the kernels capped at `level`, then restores the cap.
+    static func withKernels<R>(_ level: KernelLevel, _ body: () throws -> R) rethrows -> R {
+        let saved = Gemm.kernelLimit
+        Gemm.kernelLimit = level
+        defer { Gemm.kernelLimit = saved }
+        return try body()
+    }
 
     /// One GEMM against `Gemm.reference`; returns the fast result.
     @discardableResult
@@ -78,12 +86,15 @@ struct KernelTests {
         return c
     }
 
-    @Test("GEMM: all transpose cases, odd sizes, alpha/beta, padded strides", arguments: [false, true])
-    func gemmCases(portable: Bool) {
+    @Test("GEMM: all transpose cases, odd sizes, alpha/beta, padded strides", arguments: KernelLevel.allCases)
+    func gemmCases(kernels: KernelLevel) {
         ProcessSettings.exclusive {
-            guard !portable || Self.kernelChoices.contains(true) else { return }
-            Gemm.forcePortableKernel = portable
-            defer { Gemm.forcePortableKernel = false }
+            guard Self.kernelChoices.contains(kernels) else { return }
+            Self.withKernels(kernels) { gemmCases() }
+        }
+    }
+
+    func gemmCases() {
             let sizes: [(Int, Int, Int)] = [
                 (1, 1, 1), (1, 5, 17), (5, 1, 3), (6, 16, 8), (7, 17, 9), (17, 33, 5), (33, 17, 67), (67, 5, 33),
                 (12, 32, 1), (13, 47, 64),
@@ -104,7 +115,6 @@ struct KernelTests {
                     }
                 }
             }
-        }
     }
 
     @Test("GEMM: depth above one block (K blocked), zero K and zero alpha")
@@ -116,6 +126,33 @@ struct KernelTests {
                     Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0.5, pad: 0, seed: 8)
                     Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0, pad: 0, seed: 9)
                     Self.checkGemm(transA: transA, transB: transB, m: 4, n: 9, k: 6, alpha: 0, beta: 2, pad: 0, seed: 10)
+                }
+            }
+        }
+    }
+
+    @Test("GEMM: the AVX-512 kernel's products equal the AVX2 kernel's bit for bit")
+    func gemmAVX512MatchesAVX2() {
+        ProcessSettings.exclusive {
+            guard Gemm.cpuKernelLevel >= .avx512 else { return }
+            // Tiles of 12 and 6 rows, 32, 16 and 8 columns, short and blocked depths, alpha and beta,
+            // B read in place (few rows) and packed.
+            let shapes = [(12, 32, 9), (13, 47, 64), (37, 611, 97), (131, 127, 130), (7, 19, 1100), (64, 80, 33), (200, 40, 600)]
+            for (m, n, k) in shapes {
+                for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                    for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
+                        let results = [KernelLevel.avx2, .avx512].map { level in
+                            Self.withKernels(level) {
+                                Self.checkGemm(
+                                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 1,
+                                    seed: UInt64(m * n + k))
+                            }
+                        }
+                        // Bit patterns: the padding columns of C hold NaN when beta is 0.
+                        #expect(
+                            results[0].map(\.bitPattern) == results[1].map(\.bitPattern),
+                            "\(m)x\(n)x\(k) transA \(transA) transB \(transB) alpha \(alpha) beta \(beta)")
+                    }
                 }
             }
         }
@@ -209,17 +246,22 @@ struct KernelTests {
     func convolution(_ c: ConvCase) throws {
         try ProcessSettings.exclusive {
             for mode in [0, 1, 2] {
-                for portable in Self.kernelChoices {
-                    let saved = Gemm.forcePortableKernel
-                    Gemm.forcePortableKernel = portable
-                    defer { Gemm.forcePortableKernel = saved }
-                    try Self.withImplicitMode(mode) { try convolutionAllThreads(c, "implicit mode \(mode), portable \(portable)") }
+                var results: [KernelLevel: [Tensor]] = [:]
+                for kernels in Self.kernelChoices {
+                    results[kernels] = try Self.withKernels(kernels) {
+                        try Self.withImplicitMode(mode) { try convolutionAllThreads(c, "implicit mode \(mode), \(kernels)") }
+                    }
+                }
+                // The AVX-512 kernels run the AVX2 kernels' arithmetic, element for element.
+                if let avx512 = results[.avx512], let avx2 = results[.avx2] {
+                    #expect(avx512 == avx2, "AVX-512 differs from AVX2, implicit mode \(mode)")
                 }
             }
         }
     }
 
-    func convolutionAllThreads(_ c: ConvCase, _ label: String) throws {
+    /// Checks 1-3 threads against the references; returns y, dL/dx, dL/dw and dL/db with 2 threads.
+    func convolutionAllThreads(_ c: ConvCase, _ label: String) throws -> [Tensor] {
         var random = SeededGenerator(seed: UInt64(c.channels * 1000 + c.height * 10 + c.filters))
         let x = Self.randomTensor([c.batch, c.channels, c.height, c.width], &random)
         let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
@@ -228,7 +270,7 @@ struct KernelTests {
         let dy = Self.randomTensor(expectedY.shape, &random)
         let expected = try Reference.conv2dBackward(dy, input: x, weight: w, stride: c.stride, padding: c.padding)
 
-        var firstY: Tensor?, firstDx: Tensor?
+        var firstY: Tensor?, firstDx: Tensor?, twoThreads: [Tensor] = []
         for t in [1, 2, 3] {
             let (y, grads) = try Self.withThreads(t) {
                 (
@@ -248,7 +290,9 @@ struct KernelTests {
                 firstY = y
                 firstDx = grads.input
             }
+            if t == 2 { twoThreads = [y, grads.input, grads.weight, grads.bias] }
         }
+        return twoThreads
     }
 
     @Test("Convolution is deterministic for a given thread count and reuses one workspace across shapes")

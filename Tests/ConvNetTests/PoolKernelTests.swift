@@ -27,12 +27,13 @@ struct PoolKernelTests {
     }
 
     @Test("maxpool 2x2 stride 2: odd sizes, rows shorter and longer than 8 windows, ties and NaN",
-          arguments: [false, true])
-    func maxPool2x2(portable: Bool) throws {
+          arguments: KernelLevel.allCases)
+    func maxPool2x2(kernels: KernelLevel) throws {
         try ProcessSettings.exclusive {
-            guard !portable || KernelTests.kernelChoices.contains(true) else { return }
-            Gemm.forcePortableKernel = portable
-            defer { Gemm.forcePortableKernel = false }
+            guard KernelTests.kernelChoices.contains(kernels) else { return }
+            let saved = Gemm.kernelLimit
+            Gemm.kernelLimit = kernels
+            defer { Gemm.kernelLimit = saved }
             var random = SeededGenerator(seed: 11)
             let sizes = [(2, 2), (3, 5), (14, 14), (5, 15), (7, 16), (9, 17), (28, 28), (4, 31), (6, 33), (10, 48)]
             for (h, w) in sizes {

@@ -28,14 +28,30 @@ long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long p
 void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
                        long KW, long OC, long OH, long OW, const float *w, const float *bias, float *y);
 
+/* Kernel choice (dispatch.c). */
+
+#define CN_KERNELS_PORTABLE 0
+#define CN_KERNELS_AVX2 1   /* AVX2 + FMA, 256-bit */
+#define CN_KERNELS_AVX512 2 /* AVX-512F, 512-bit, where the hot kernels have such a version */
+
 /// 1 when this CPU runs the AVX2+FMA kernels, else 0.
 int cn_has_avx2_fma(void);
 
-/// 1 when cn_sgemm currently runs the AVX2+FMA micro-kernel, 0 when it runs the portable one.
-int cn_sgemm_uses_avx2(void);
+/// 1 when this CPU also runs the AVX-512F kernels, else 0.
+int cn_has_avx512(void);
 
-/// Forces the portable kernel (on != 0) even where AVX2+FMA exist; for tests and benchmarks.
-void cn_sgemm_force_portable(int on);
+/// The kernels in use: the CPU's best level, capped by cn_set_kernel_limit (CN_KERNELS_*).
+int cn_kernel_level(void);
+
+/// Caps the kernel level (CN_KERNELS_*; the default, CN_KERNELS_AVX512, caps nothing); for tests and
+/// benchmarks that compare the paths.
+void cn_set_kernel_limit(int level);
+
+/// The cap set by cn_set_kernel_limit.
+int cn_kernel_limit(void);
+
+/// 1 when the vector (AVX2 or AVX-512) kernels run, 0 when the portable ones do.
+int cn_sgemm_uses_avx2(void);
 
 /// im2col of one C x H x W image into its (C*KH*KW) x (OH*OW) column matrix (padding entries 0);
 /// sh, sw: strides; pt, pl: top and left padding.

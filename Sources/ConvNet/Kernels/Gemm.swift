@@ -78,13 +78,21 @@ public enum Gemm {
         cn_sgemm_nt_dot(m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
     }
 
-    /// True when the AVX2+FMA micro-kernel runs on this CPU (false: the portable C kernel).
-    public static var usesAVX2: Bool { cn_sgemm_uses_avx2() != 0 }
+    /// True when the vector (AVX2+FMA or AVX-512) kernels run (false: the portable C kernels).
+    public static var usesAVX2: Bool { kernelLevel >= .avx2 }
 
-    /// Forces the portable C kernel even where AVX2+FMA exist (tests and benchmarks compare both paths).
-    public static var forcePortableKernel: Bool {
-        get { cn_sgemm_uses_avx2() == 0 && cn_has_avx2_fma() != 0 }
-        set { cn_sgemm_force_portable(newValue ? 1 : 0) }
+    /// The kernels in use: the best this CPU runs (`cpuKernelLevel`), capped by `kernelLimit`.
+    public static var kernelLevel: KernelLevel { KernelLevel(rawValue: Int(cn_kernel_level())) ?? .portable }
+
+    /// The best kernels this CPU runs.
+    public static var cpuKernelLevel: KernelLevel {
+        cn_has_avx512() != 0 ? .avx512 : cn_has_avx2_fma() != 0 ? .avx2 : .portable
+    }
+
+    /// Caps the kernels (tests and benchmarks compare the paths); `.avx512`, the default, caps nothing.
+    public static var kernelLimit: KernelLevel {
+        get { KernelLevel(rawValue: Int(cn_kernel_limit())) ?? .avx512 }
+        set { cn_set_kernel_limit(Int32(newValue.rawValue)) }
     }
 
     /// Slow, obviously correct reference: the test oracle for `multiply`.
@@ -104,5 +112,41 @@ public enum Gemm {
                 c[i * ldc + j] = Float(Double(alpha) * sum + old)
             }
         }
+    }
+}
+
+/// The kernel families of `CKernels`, chosen at run time from the CPU. AVX2 and AVX-512 give
+/// bit-identical results (the same fused multiply-adds per element); the portable kernels round differently.
+public enum KernelLevel: Int, Sendable, CaseIterable, Comparable, CustomStringConvertible {
+    case portable = 0
+    case avx2 = 1
+    case avx512 = 2
+
+    public static func < (a: KernelLevel, b: KernelLevel) -> Bool { a.rawValue < b.rawValue }
+
+    /// The name `--kernels` takes.
+    public var name: String {
+        switch self {
+        case .portable: "portable"
+        case .avx2: "avx2"
+        case .avx512: "avx512"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .portable: "portable C"
+        case .avx2: "AVX2+FMA"
+        case .avx512: "AVX-512"
+        }
+    }
+
+    /// The level named `name` (`portable`, `avx2`, `avx512`).
+    public init(named name: String) throws {
+        guard let level = KernelLevel.allCases.first(where: { $0.name == name.lowercased() }) else {
+            throw ValueError.invalidArgument(
+                "unknown kernels '\(name)'; choose one of \(KernelLevel.allCases.map(\.name).joined(separator: ", "))")
+        }
+        self = level
     }
 }
