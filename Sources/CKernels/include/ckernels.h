@@ -128,6 +128,9 @@ void cn_unpad_kernel_rows(const float *padded, long count, long KW, long lanes, 
 void cn_crop_planes(const float *padded, long planes, long Hp, long Wp, long top, long left, long H, long W,
                     float *out);
 
+/// A spin-wait hint to the CPU (x86 pause, arm yield): one iteration of a busy-wait loop.
+void cn_cpu_relax(void);
+
 /// glibc only: serve blocks up to 32 MiB from the heap and keep freed memory there (no mmap and
 /// page faults per training step). A no-op with other C libraries.
 void cn_tune_allocator(void);

@@ -19,10 +19,15 @@ public enum Threading {
     }
 
     /// Runs `body(0) ... body(count - 1)` on up to `threads` threads; returns when all are done.
-    /// Callers partition work so that each index writes its own memory.
+    /// Callers partition work so that each index writes its own memory. The calling thread and the
+    /// `WorkerPool`'s spinning workers run it; a nested or concurrent call, which finds the pool busy,
+    /// goes through libdispatch instead.
     public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
+        let threads = threads
         if count <= 1 || threads <= 1 {
             for i in 0..<count { body(i) }
+        } else if WorkerPool.shared.run(count, helpers: min(count, threads) &- 1, body) {
+            return
         } else {
             withoutActuallyEscaping(body) { body in
                 let box = UncheckedSendable(body)

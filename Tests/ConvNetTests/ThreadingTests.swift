@@ -1,0 +1,66 @@
+import Dispatch
+import Foundation
+import Synchronization
+import Testing
+@testable import ConvNet
+
+/// `Threading.parallelFor` through the spinning `WorkerPool`: every index runs exactly once, whether
+/// the workers are spinning or asleep, and nested or concurrent calls (which find the pool busy) still
+/// run everything.
+@Suite("Threading")
+struct ThreadingTests {
+    /// Runs `parallelFor(count)` and returns how often each index ran.
+    static func counts(_ count: Int, inner: Int = 0) -> [Int] {
+        let slots = UnsafeMutablePointer<Int>.allocate(capacity: max(count, 1))
+        slots.initialize(repeating: 0, count: max(count, 1))
+        defer { slots.deallocate() }
+        let box = UncheckedSendable(slots)
+        Threading.parallelFor(count) { i in
+            if inner > 0 {
+                // Nested: each inner index adds 1, so the slot ends at `inner` when all ran once.
+                let innerSlots = counts(inner)
+                box.value[i] += innerSlots.reduce(0, +) == inner && innerSlots.allSatisfy { $0 == 1 } ? 1 : 100
+            } else {
+                box.value[i] += 1
+            }
+        }
+        return Array(UnsafeBufferPointer(start: slots, count: count))
+    }
+
+    @Test("every index runs once: 2-3 threads, counts 2 to 70,000, workers spinning and asleep")
+    func everyIndexOnce() {
+        ProcessSettings.exclusive {
+            for threads in [2, 3] {
+                KernelTests.withThreads(threads) {
+                    for round in 0..<300 {
+                        let count = [2, 3, 7, 64, 1000][round % 5]
+                        let c = Self.counts(count)
+                        #expect(c.allSatisfy { $0 == 1 }, "count \(count), round \(round), \(threads) threads")
+                        // Now and then let the workers fall asleep before the next job.
+                        if round % 50 == 49 { usleep(5_000) }
+                    }
+                    // More indices than the job word holds: the libdispatch path.
+                    #expect(Self.counts(70_000).allSatisfy { $0 == 1 })
+                }
+            }
+        }
+    }
+
+    @Test("nested and concurrent calls run every index once")
+    func nestedAndConcurrent() {
+        ProcessSettings.exclusive {
+            KernelTests.withThreads(2) {
+                for _ in 0..<50 {
+                    #expect(Self.counts(3, inner: 5).allSatisfy { $0 == 1 })
+                }
+                let failures = Atomic<Int>(0)
+                DispatchQueue.concurrentPerform(iterations: 4) { _ in
+                    for round in 0..<100 where !Self.counts(2 + round % 4).allSatisfy({ $0 == 1 }) {
+                        failures.add(1, ordering: .relaxed)
+                    }
+                }
+                #expect(failures.load(ordering: .relaxed) == 0)
+            }
+        }
+    }
+}
