@@ -46,6 +46,28 @@ struct ThreadingTests {
         }
     }
 
+    @Test("the caller waits for indices still running on a worker")
+    func waitsForSlowIndices() {
+        ProcessSettings.exclusive {
+            KernelTests.withThreads(2) {
+                for round in 0..<200 {
+                    let done = UnsafeMutablePointer<Int>.allocate(capacity: 2)
+                    done.initialize(repeating: 0, count: 2)
+                    let box = UncheckedSendable(done)
+                    // One index is slow (~20-200 us of work), whichever thread takes it.
+                    let slow = round % 2
+                    Threading.parallelFor(2) { i in
+                        var x: Float = 1
+                        for k in 0..<(i == slow ? 20_000 * (1 + round % 10) : 10) { x = x * 0.999 + Float(k & 1) }
+                        box.value[i] = x.isNaN ? -1 : 1
+                    }
+                    #expect(done[0] == 1 && done[1] == 1, "round \(round)")
+                    done.deallocate()
+                }
+            }
+        }
+    }
+
     @Test("nested and concurrent calls run every index once")
     func nestedAndConcurrent() {
         ProcessSettings.exclusive {

@@ -30,8 +30,10 @@ final class WorkerPool: @unchecked Sendable {
     private let sleepers = Atomic<Int>(0)
     private let condition = NSCondition()
     private let startLock = Mutex<Int>(0)  // workers started
-    /// The current job's body; written before the job word is published, read after a claim.
-    private var body: UncheckedSendable<(Int) -> Void>?
+    /// The current job's body: a pointer to the caller's closure, which lives on the caller's stack
+    /// for the whole job. Written before the job word is published, read only after a claim. A plain
+    /// pointer, so no worker holds a reference to the closure once its last index is done.
+    private var body: UnsafePointer<(Int) -> Void>?
 
     /// Runs `body(0) ..< body(count - 1)` on the calling thread and up to `helpers` workers; false
     /// (nothing run) when the pool is busy or the count does not fit the job word.
@@ -42,29 +44,42 @@ final class WorkerPool: @unchecked Sendable {
         }
         defer { busy.store(false, ordering: .releasing) }
         startWorkers(helpers)
-        return withoutActuallyEscaping(body) { body in
-            self.body = UncheckedSendable(body)
-            remaining.store(count, ordering: .relaxed)
-            participants.store(helpers, ordering: .relaxed)
-            let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
-            state.store(generation << 32 | UInt64(count), ordering: .sequentiallyConsistent)
-            if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
-                condition.lock()
-                condition.broadcast()
-                condition.unlock()
-            }
-            runIndices(generation: generation)
-            var spins = 0
-            while remaining.load(ordering: .acquiring) > 0 {
-                spins &+= 1
-                if spins < 1000 { cn_cpu_relax() } else { sched_yield() }
-            }
-            self.body = nil
-            return true
+        withoutActuallyEscaping(body) { body in
+            var closure = body
+            withUnsafePointer(to: &closure) { runJob(count, helpers: helpers, body: $0) }
         }
+        return true
     }
 
-    /// Claims and runs indices of job `generation` until none is left; false if another job is current.
+    /// Publishes the job, runs indices with the workers and waits until every index is done.
+    private func runJob(_ count: Int, helpers: Int, body: UnsafePointer<(Int) -> Void>) {
+        self.body = body
+        remaining.store(count, ordering: .relaxed)
+        participants.store(helpers, ordering: .relaxed)
+        let generation = (state.load(ordering: .relaxed) >> 32) &+ 1
+        state.store(generation << 32 | UInt64(count), ordering: .sequentiallyConsistent)
+        if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
+            condition.lock()
+            condition.broadcast()
+            condition.unlock()
+        }
+        runIndices(generation: generation)
+        var spins = 0
+        while remaining.load(ordering: .acquiring) > 0 {
+            spins &+= 1
+            if spins < 1000 { cn_cpu_relax() } else { sched_yield() }
+        }
+        self.body = nil
+    }
+
+    /// Calls the job's body; any reference it takes to the closure is dropped before it returns, that
+    /// is before the index counts as done.
+    @inline(never)
+    private static func invoke(_ body: UnsafePointer<(Int) -> Void>, _ index: Int) {
+        body.pointee(index)
+    }
+
+    /// Claims and runs indices of job `generation` until none is left or another job is current.
     private func runIndices(generation: UInt64) {
         var word = state.load(ordering: .acquiring)
         while word >> 32 == generation {
@@ -76,7 +91,7 @@ final class WorkerPool: @unchecked Sendable {
                 word = original
                 continue
             }
-            body!.value(Int(next))
+            Self.invoke(body!, Int(next))
             remaining.subtract(1, ordering: .releasing)
             word = state.load(ordering: .acquiring)
         }
