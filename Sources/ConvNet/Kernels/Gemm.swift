@@ -78,9 +78,6 @@ public enum Gemm {
         cn_sgemm_nt_dot(m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
     }
 
-    /// True when the vector (AVX2+FMA or AVX-512) kernels run (false: the portable C kernels).
-    public static var usesAVX2: Bool { kernelLevel >= .avx2 }
-
     /// The kernels in use: the best this CPU runs (`cpuKernelLevel`), capped by `kernelLimit`.
     public static var kernelLevel: KernelLevel { KernelLevel(rawValue: Int(cn_kernel_level())) ?? .portable }
 
