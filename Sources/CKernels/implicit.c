@@ -279,22 +279,78 @@ void cn_pack_weights_flipped(const float *w, long OC, long C, long KH, long KW, 
                 }
 }
 
-void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
-                            float *sums) {
-    long panels = (channels + PANEL - 1) / PANEL;
-    memset(dst, 0, (size_t)(panels * pixels * PANEL) * sizeof(float));
-    for (long c = 0; c < channels; c++) {
+/* Channels [c0, c1) and pixels [i0, pixels) one at a time; sums (if any) get the plain running sum. */
+static void transpose_to_panels_portable(const float *src, const float *mask, long c0, long c1, long i0,
+                                         long pixels, float *dst, float *sums) {
+    for (long c = c0; c < c1; c++) {
         const float *s = src + c * pixels;
         const float *m = mask ? mask + c * pixels : NULL;
         float *d = dst + (c / PANEL) * pixels * PANEL + c % PANEL;
         float sum = 0.0f;
-        for (long i = 0; i < pixels; i++) {
-            float v = (!m || m[i] > 0.0f) ? s[i] : s[i] * 0.0f;
+        for (long i = i0; i < pixels; i++) {
+            float v = (!m || m[i] > 0.0f) ? s[i] : s[i] * 0.0f; /* as ReLU's backward: NaN stays NaN */
             d[i * PANEL] = v;
             sum += v;
         }
         if (sums) sums[c] += sum;
     }
+}
+
+#if defined(__x86_64__)
+/* 8 channels x 8 pixels per step, transposed in registers (the inverse of panels_to_planes_avx2).
+ * Each channel's sum runs in 8 lanes (pixel i in lane i % 8), then lanes 0..7 and the pixel tail are
+ * added in order: a fixed order, so the bias gradient is deterministic. Returns the pixels done. */
+__attribute__((target("avx2,fma")))
+static long transpose_to_panels_avx2(const float *src, const float *mask, long channels, long pixels, float *dst,
+                                     float *sums) {
+    long fullChannels = channels & ~7L, fullPixels = pixels & ~7L;
+    const __m256 zero = _mm256_setzero_ps();
+    for (long c = 0; c < fullChannels; c += 8) {
+        float *d = dst + (c / PANEL) * pixels * PANEL + c % PANEL;
+        __m256 acc[8];
+        for (int j = 0; j < 8; j++) acc[j] = zero;
+        for (long i = 0; i < fullPixels; i += 8) {
+            __m256 r[8];
+            for (int j = 0; j < 8; j++) {
+                __m256 v = _mm256_loadu_ps(src + (c + j) * pixels + i);
+                if (mask) {
+                    __m256 positive = _mm256_cmp_ps(_mm256_loadu_ps(mask + (c + j) * pixels + i), zero, _CMP_GT_OQ);
+                    v = _mm256_blendv_ps(_mm256_mul_ps(v, zero), v, positive);
+                }
+                acc[j] = _mm256_add_ps(acc[j], v);
+                r[j] = v;
+            }
+            cn_transpose8x8(r); /* r[p] = pixel i + p, channels c .. c + 7 */
+            for (int p = 0; p < 8; p++) _mm256_storeu_ps(d + (i + p) * PANEL, r[p]);
+        }
+        if (!sums) continue;
+        for (int j = 0; j < 8; j++) {
+            float lanes[8];
+            _mm256_storeu_ps(lanes, acc[j]);
+            float sum = 0.0f;
+            for (int l = 0; l < 8; l++) sum += lanes[l];
+            sums[c + j] += sum;
+        }
+    }
+    return fullPixels;
+}
+#endif
+
+void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
+                            float *sums) {
+    long panels = (channels + PANEL - 1) / PANEL;
+    if (channels % PANEL) /* the last panel's lanes past `channels` stay zero */
+        memset(dst + (panels - 1) * pixels * PANEL, 0, (size_t)(pixels * PANEL) * sizeof(float));
+#if defined(__x86_64__)
+    if (cn_kernel_level() >= CN_KERNELS_AVX2) {
+        long done = transpose_to_panels_avx2(src, mask, channels, pixels, dst, sums);
+        long fullChannels = channels & ~7L;
+        transpose_to_panels_portable(src, mask, 0, fullChannels, done, pixels, dst, sums); /* pixel tails */
+        transpose_to_panels_portable(src, mask, fullChannels, channels, 0, pixels, dst, sums); /* channel tail */
+        return;
+    }
+#endif
+    transpose_to_panels_portable(src, mask, 0, channels, 0, pixels, dst, sums);
 }
 
 static void panels_to_planes_portable(const float *C, long rows, long pixels, long c0, long c1, long i0,
