@@ -93,6 +93,42 @@ struct FusionTests {
         }
     }
 
+    @Test(
+        "AVX2 and AVX-512 train to the same weights, bit for bit",
+        arguments: specs + [
+            // Implicit GEMM paths: channel pairs and single panels, 3x3 and 5x5, a dense layer.
+            "conv 20 3x3 pad 1; relu; maxpool 2; conv 36 3x3 pad 1; relu; conv 18 5x5 pad 2; relu; flatten; dense 40; relu; dense 3",
+        ])
+    func avx512TrainsLikeAVX2(_ spec: String) throws {
+        try ProcessSettings.exclusive {
+            guard Gemm.cpuKernelLevel >= .avx512 else { return }
+            var random = SeededGenerator(seed: 8)
+            let batch = 5
+            let x = try Tensor(
+                shape: [batch, 2, 11, 9], scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
+            let weights = try [KernelLevel.avx2, .avx512].map { level in
+                try KernelTests.withKernels(level) {
+                    try KernelTests.withThreads(2) { () -> [[UInt32]] in
+                        let net = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 3)
+                        let sgd = SGD(learningRate: 0.05, momentum: 0.9)
+                        var buffers = LossBuffers()
+                        for _ in 0..<3 {
+                            let out = try net.forward(x, training: true)
+                            let classes = out.count / batch
+                            let loss = try LossFunction.softmaxCrossEntropy.evaluate(
+                                output: try out.reshaped([batch, classes]), labels: (0..<batch).map { $0 % classes },
+                                buffers: &buffers)
+                            try net.backwardParameters(try loss.gradient.reshaped(out.shape))
+                            sgd.step(net.parameters)
+                        }
+                        return net.parameters.map { $0.value.scalars.map(\.bitPattern) }
+                    }
+                }
+            }
+            #expect(weights[0] == weights[1], "\(spec)")
+        }
+    }
+
     @Test("A layer-level forward after a fused one runs unfused; NaN passes through the fused ReLU as through relu")
     func unfusedAfterFused() throws {
         try ProcessSettings.exclusive {
