@@ -1,7 +1,7 @@
 /*
- * Which vector kernels run: chosen once from the CPU (__builtin_cpu_supports), capped by
+ * Which vector kernels run: chosen once from the CPU (__builtin_cpu_supports, CPUID), or set by
  * cn_set_kernel_limit for tests and benchmarks that compare the paths. Every kernel file asks
- * cn_kernel_level() per call (one relaxed atomic load).
+ * cn_kernel_level() per call (two relaxed atomic loads).
  *
  * The AVX2 and AVX-512 kernels give bit-identical results: each output element sees the same
  * sequence of fused multiply-adds, only more elements are computed per instruction.
@@ -26,23 +26,65 @@ int cn_has_avx512(void) {
 #endif
 }
 
-static int detected = -1; /* the CPU's level, once known; accessed atomically */
-static int limit = CN_KERNELS_AVX512;
+#include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
+/* AMD family 0x19 (Zen 3, Zen 4) runs 512-bit instructions as two 256-bit halves: the AVX-512 tiles
+ * compute no faster there (shared/FACTS.md), so the AVX2 kernels, measured and tuned on Zen 4, stay
+ * the default; `--kernels avx512` still selects them. Zen 5 (0x1A) and Intel run them at full width. */
+int cn_avx512_half_width(const char *vendor, unsigned leaf1_eax) {
+    if (memcmp(vendor, "AuthenticAMD", 12) != 0) return 0;
+    unsigned family = (leaf1_eax >> 8) & 0xF;
+    if (family == 0xF) family += (leaf1_eax >> 20) & 0xFF;
+    return family == 0x19;
+}
+
+#if defined(__x86_64__)
+static int avx512_is_half_width(void) {
+    unsigned eax, ebx, ecx, edx;
+    char vendor[12];
+    if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return 0;
+    memcpy(vendor, &ebx, 4), memcpy(vendor + 4, &edx, 4), memcpy(vendor + 8, &ecx, 4);
+    if (!__get_cpuid(1, &eax, &ebx, &ecx, &edx)) return 0;
+    return cn_avx512_half_width(vendor, eax);
+}
+#endif
+
+static int capable = -1;   /* the best level this CPU runs, once known; accessed atomically */
+static int preferred = -1; /* the level used when no limit is set */
+static int limit = -1;     /* cn_set_kernel_limit; -1: automatic */
+
+static void detect(void) {
+    int c = cn_has_avx512() ? CN_KERNELS_AVX512 : cn_has_avx2_fma() ? CN_KERNELS_AVX2 : CN_KERNELS_PORTABLE;
+    int p = c;
+#if defined(__x86_64__)
+    if (c == CN_KERNELS_AVX512 && avx512_is_half_width()) p = CN_KERNELS_AVX2;
+#endif
+    __atomic_store_n(&preferred, p, __ATOMIC_RELAXED);
+    __atomic_store_n(&capable, c, __ATOMIC_RELEASE);
+}
+
+int cn_cpu_kernel_level(void) {
+    int c = __atomic_load_n(&capable, __ATOMIC_ACQUIRE);
+    if (c < 0) {
+        detect();
+        c = __atomic_load_n(&capable, __ATOMIC_ACQUIRE);
+    }
+    return c;
+}
 
 int cn_kernel_level(void) {
-    int d = __atomic_load_n(&detected, __ATOMIC_RELAXED);
-    if (d < 0) {
-        d = cn_has_avx512() ? CN_KERNELS_AVX512 : cn_has_avx2_fma() ? CN_KERNELS_AVX2 : CN_KERNELS_PORTABLE;
-        __atomic_store_n(&detected, d, __ATOMIC_RELAXED);
-    }
+    int c = cn_cpu_kernel_level();
     int l = __atomic_load_n(&limit, __ATOMIC_RELAXED);
-    return d < l ? d : l;
+    if (l < 0) return __atomic_load_n(&preferred, __ATOMIC_RELAXED);
+    return c < l ? c : l;
 }
 
 void cn_set_kernel_limit(int level) {
-    if (level < CN_KERNELS_PORTABLE) level = CN_KERNELS_PORTABLE;
     if (level > CN_KERNELS_AVX512) level = CN_KERNELS_AVX512;
-    __atomic_store_n(&limit, level, __ATOMIC_RELAXED);
+    __atomic_store_n(&limit, level < 0 ? -1 : level, __ATOMIC_RELAXED);
 }
 
 int cn_kernel_limit(void) { return __atomic_load_n(&limit, __ATOMIC_RELAXED); }

@@ -131,6 +131,23 @@ struct KernelTests {
         }
     }
 
+    @Test("AVX2 is the automatic choice only where AVX-512 runs at half width (AMD family 0x19)")
+    func halfWidthAVX512() {
+        // CPUID leaf 1 EAX: Zen 4 (Genoa), Zen 3 (Milan), Zen 5 (Turin), Zen 2, an Intel Sapphire Rapids.
+        #expect(Gemm.avx512RunsAtHalfWidth(vendor: "AuthenticAMD", leaf1EAX: 0x00A1_0F11))
+        #expect(Gemm.avx512RunsAtHalfWidth(vendor: "AuthenticAMD", leaf1EAX: 0x00A0_0F11))
+        #expect(!Gemm.avx512RunsAtHalfWidth(vendor: "AuthenticAMD", leaf1EAX: 0x00B0_0F21))
+        #expect(!Gemm.avx512RunsAtHalfWidth(vendor: "AuthenticAMD", leaf1EAX: 0x0083_0F10))
+        #expect(!Gemm.avx512RunsAtHalfWidth(vendor: "GenuineIntel", leaf1EAX: 0x0008_06F8))
+        ProcessSettings.exclusive {
+            let saved = Gemm.kernelLimit
+            Gemm.kernelLimit = nil
+            defer { Gemm.kernelLimit = saved }
+            #expect(Gemm.kernelLevel <= Gemm.cpuKernelLevel)
+            #expect(Gemm.kernelLevel >= min(Gemm.cpuKernelLevel, .avx2))
+        }
+    }
+
     @Test("GEMM: the AVX-512 kernel's products equal the AVX2 kernel's bit for bit")
     func gemmAVX512MatchesAVX2() {
         ProcessSettings.exclusive {

@@ -40,14 +40,22 @@ int cn_has_avx2_fma(void);
 /// 1 when this CPU also runs the AVX-512F kernels, else 0.
 int cn_has_avx512(void);
 
-/// The kernels in use: the CPU's best level, capped by cn_set_kernel_limit (CN_KERNELS_*).
+/// 1 when a CPU of this CPUID vendor (12 characters) and leaf-1 EAX runs AVX-512 as two 256-bit halves
+/// (AMD family 0x19: Zen 3, Zen 4), so that the AVX2 kernels are chosen by default.
+int cn_avx512_half_width(const char *vendor, unsigned leaf1_eax);
+
+/// The best level this CPU runs (CN_KERNELS_*).
+int cn_cpu_kernel_level(void);
+
+/// The kernels in use: without a limit, the CPU's best level, except AVX2 where AVX-512 runs at half
+/// width (AMD Zen 3/4); with one, the CPU's best level capped by it.
 int cn_kernel_level(void);
 
-/// Caps the kernel level (CN_KERNELS_*; the default, CN_KERNELS_AVX512, caps nothing); for tests and
-/// benchmarks that compare the paths.
+/// Caps the kernel level (CN_KERNELS_*), or restores the automatic choice (-1, the default); for tests
+/// and benchmarks that compare the paths.
 void cn_set_kernel_limit(int level);
 
-/// The cap set by cn_set_kernel_limit.
+/// The cap set by cn_set_kernel_limit, or -1 (automatic).
 int cn_kernel_limit(void);
 
 /// 1 when the vector (AVX2 or AVX-512) kernels run, 0 when the portable ones do.

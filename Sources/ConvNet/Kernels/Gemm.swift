@@ -78,18 +78,29 @@ public enum Gemm {
         cn_sgemm_nt_dot(m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
     }
 
-    /// The kernels in use: the best this CPU runs (`cpuKernelLevel`), capped by `kernelLimit`.
+    /// The kernels in use: `kernelLimit`'s choice, or automatically the best this CPU runs
+    /// (`cpuKernelLevel`), except AVX2 where AVX-512 runs at half width (AMD Zen 3/4).
     public static var kernelLevel: KernelLevel { KernelLevel(rawValue: Int(cn_kernel_level())) ?? .portable }
+
+    /// Whether a CPU with this CPUID vendor string and leaf-1 EAX runs AVX-512 at half width (AMD Zen
+    /// 3/4), where the AVX2 kernels are the automatic choice.
+    static func avx512RunsAtHalfWidth(vendor: String, leaf1EAX: UInt32) -> Bool {
+        let bytes = Array(vendor.utf8.prefix(12)) + [UInt8](repeating: 0, count: max(0, 12 - vendor.utf8.count))
+        return bytes.withUnsafeBufferPointer { p in
+            p.baseAddress!.withMemoryRebound(to: CChar.self, capacity: 12) { cn_avx512_half_width($0, leaf1EAX) != 0 }
+        }
+    }
 
     /// The best kernels this CPU runs.
     public static var cpuKernelLevel: KernelLevel {
-        cn_has_avx512() != 0 ? .avx512 : cn_has_avx2_fma() != 0 ? .avx2 : .portable
+        KernelLevel(rawValue: Int(cn_cpu_kernel_level())) ?? .portable
     }
 
-    /// Caps the kernels (tests and benchmarks compare the paths); `.avx512`, the default, caps nothing.
-    public static var kernelLimit: KernelLevel {
-        get { KernelLevel(rawValue: Int(cn_kernel_limit())) ?? .avx512 }
-        set { cn_set_kernel_limit(Int32(newValue.rawValue)) }
+    /// Caps the kernels at a level (tests and benchmarks compare the paths); nil, the default, chooses
+    /// automatically.
+    public static var kernelLimit: KernelLevel? {
+        get { KernelLevel(rawValue: Int(cn_kernel_limit())) }
+        set { cn_set_kernel_limit(Int32(newValue?.rawValue ?? -1)) }
     }
 
     /// Slow, obviously correct reference: the test oracle for `multiply`.
