@@ -408,7 +408,10 @@ static inline void tile_avx512(int rows, int np, long kc, const float *a0, const
                                const float *b1, long ldbk, float *c, long ldc, float beta) {
     __m512 acc[12][2];
     for (int r = 0; r < rows; r++)
-        for (int q = 0; q < np; q++) acc[r][q] = _mm512_setzero_ps();
+        for (int q = 0; q < np; q++) {
+            acc[r][q] = _mm512_setzero_ps();
+            _mm_prefetch((const char *)(c + r * ldc + q * NR), _MM_HINT_T0); /* C is read at the end */
+        }
     for (long p = 0; p < kc; p++) {
         const __m512 v0 = _mm512_loadu_ps(b0 + p * ldbk);
         const __m512 v1 = np > 1 ? _mm512_loadu_ps(b1 + p * ldbk) : v0;
