@@ -21,8 +21,7 @@ struct BenchGemmCommand: ParsableCommand {
     @Flag(help: "One JSON object per line: {\"shape\", \"m\", \"n\", \"k\", \"threads\", \"gflops\"}.")
     var json = false
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
 
     @Option(help: "Timed runs per shape; the median is reported.")
     var repeats: Int = 7
@@ -50,10 +49,7 @@ struct BenchGemmCommand: ParsableCommand {
 
     func run() throws {
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
-        if let t = threads {
-            guard t > 0 else { throw ValidationError("--threads must be positive") }
-            Threading.threads = t
-        }
+        threadsOption.apply()
         let kernels = try kernelOption.apply()
         let t = Threading.threads
         #if DEBUG
@@ -126,8 +122,7 @@ struct BenchConvCommand: ParsableCommand {
     @Flag(help: "One JSON object per line.")
     var json = false
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
 
     @Option(help: "Batch size.")
     var batchSize: Int = 64
@@ -155,10 +150,7 @@ struct BenchConvCommand: ParsableCommand {
 
     func run() throws {
         guard repeats > 0, batchSize > 0 else { throw ValidationError("--repeats and --batch-size must be positive") }
-        if let t = threads {
-            guard t > 0 else { throw ValidationError("--threads must be positive") }
-            Threading.threads = t
-        }
+        threadsOption.apply()
         let kernels = try kernelOption.apply()
         let t = Threading.threads
         #if DEBUG

@@ -14,8 +14,7 @@ struct BenchModelsCommand: ParsableCommand {
     @Option(help: "Images per mini-batch (comma-separated for several, e.g. 64,128).")
     var batchSize: String = "64"
 
-    @Option(help: "Threads (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
 
     @Option(help: "Timed runs; the median is reported.")
     var repeats: Int = 5
@@ -29,10 +28,7 @@ struct BenchModelsCommand: ParsableCommand {
     @OptionGroup var kernelOption: KernelOption
 
     func run() throws {
-        if let t = threads {
-            guard t > 0 else { throw ValidationError("--threads must be positive") }
-            Threading.threads = t
-        }
+        threadsOption.apply()
         let kernels = try kernelOption.apply()
         guard repeats > 0, steps > 0 else { throw ValidationError("--repeats and --steps must be positive") }
         let sizes = try batchSize.split(separator: ",").map { text -> Int in

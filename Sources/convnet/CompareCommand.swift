@@ -38,8 +38,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Learning rate for Adam.")
     var adamLr: Float = 0.001
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
 
     @Option(help: "Directory for comparison.svg, comparison.json and comparison.md.")
     var out: String = "runs/compare"
@@ -54,7 +53,7 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Threading.threads = max(1, t) }
+        threadsOption.apply()
         let kinds = try optimizers.split(separator: ",").map { name -> OptimizerKind in
             guard let k = OptimizerKind(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
                 throw CommandError("unknown optimizer '\(name)'; use sgd, adagrad or adam")

@@ -15,14 +15,13 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
 
     @Flag(help: "Print one JSON object.")
     var json = false
 
     func run() throws {
-        if let t = threads { Threading.threads = max(1, t) }
+        threadsOption.apply()
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
         let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights)
         let classes = test.classCount

@@ -17,6 +17,8 @@ struct PredictCommand: ParsableCommand {
     @Flag(help: "One JSON object per image.")
     var json = false
 
+    @OptionGroup var threadsOption: ThreadsOption
+
     @Argument(help: "Image files.")
     var images: [String]
 
@@ -26,6 +28,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
+        threadsOption.apply()
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
         // Read every image first: one bad file stops the command before any output.
         var inputs: [Tensor] = []

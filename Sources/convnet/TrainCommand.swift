@@ -65,8 +65,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Random seed: the same seed and thread count give the same weights, bit for bit.")
     var seed: UInt64 = 1
 
-    @Option(help: "Threads for the kernels (default: all cores).")
-    var threads: Int?
+    @OptionGroup var threadsOption: ThreadsOption
 
     @Option(help: "Stop early: acc=0.97 (training accuracy reached) or patience=3 (epochs without validation gain).")
     var earlyStop: String?
@@ -94,7 +93,6 @@ struct TrainCommand: ParsableCommand {
 
     mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
-        if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
         if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
         if resume != nil && (model != nil || spec != nil || dataset != nil) {
@@ -103,7 +101,7 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        if let t = threads { Threading.threads = t }
+        threadsOption.apply()
         if let dir = resume {
             let url = URL(fileURLWithPath: dir).appendingPathComponent("checkpoint.npz")
             guard FileManager.default.fileExists(atPath: url.path) else {

@@ -176,6 +176,20 @@ struct CLITests {
         #expect(export.status != 0 && export.stderr.contains("mlp"))
         let notModel = try convnet(["eval", "--weights", dir.appendingPathComponent("none.npz").path])
         #expect(notModel.status != 0 && notModel.stderr.contains("none.npz"))
+
+        // --threads and --kernels: checked the same way by every command that takes them.
+        let weights = run.appendingPathComponent("model.npz").path
+        for command in [
+            ["train", "--epochs", "1"], ["eval", "--weights", weights], ["predict", "--weights", weights, "a.png"],
+            ["compare"], ["bench"], ["bench", "gemm"], ["bench", "conv"],
+        ] {
+            let r = try convnet(command + ["--threads", "0"])
+            #expect(r.status != 0 && r.stderr.contains("--threads must be at least 1, got 0"), "\(command)")
+        }
+        for command in [["bench", "--model", "mlp"], ["bench", "gemm"], ["bench", "conv"]] {
+            let r = try convnet(command + ["--kernels", "sse9"])
+            #expect(r.status != 0 && r.stderr.contains("unknown kernels 'sse9'") && r.stderr.contains("avx2"), "\(command)")
+        }
     }
 
     @Test("--export hw5 writes the course handout's files with its shapes and layouts")
