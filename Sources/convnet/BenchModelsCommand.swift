@@ -6,7 +6,7 @@ import Foundation
 struct BenchModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum).")
+        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum; after a warm-up of at least 0.3 s, the median of several timed runs).")
 
     @Option(help: "A zoo network, or all.")
     var model: String = "all"

@@ -209,7 +209,7 @@ struct BufferReuseTests {
     @Test("bench reports the steady-state allocations per training step (0 for the MLP)")
     func benchmarkAllocations() throws {
         try ProcessSettings.exclusive {
-            let result = try ModelBenchmark.run(model: try ModelZoo.model(named: "mlp"), batchSize: 4, warmup: 2, steps: 3, repeats: 1)
+            let result = try ModelBenchmark.run(model: try ModelZoo.model(named: "mlp"), batchSize: 4, warmup: 2, warmupSeconds: 0, steps: 3, repeats: 1)
             #expect(result.steadyStateAllocations == 0)
             let json = String(decoding: try JSONEncoder().encode(result), as: UTF8.self)
             #expect(json.contains("\"steady_state_allocations\":0"))
