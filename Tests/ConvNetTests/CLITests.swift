@@ -256,6 +256,38 @@ struct CLITests {
         #expect(FileManager.default.fileExists(atPath: dir.appendingPathComponent("comparison.md").path))
     }
 
+    @Test("bench, bench gemm and bench conv print one JSON object per line with the issue's keys")
+    func benchJSON() throws {
+        func objects(_ r: CLIResult) -> [[String: Any]] {
+            r.stdout.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        let models = try convnet(["bench", "--model", "mlp", "--batch-size", "8,16", "--repeats", "1", "--steps", "2",
+                                  "--threads", "2", "--kernels", "portable", "--json"])
+        #expect(models.status == 0, "\(models.stderr)")
+        let rows = objects(models)
+        #expect(rows.map { $0["batch_size"] as? Int } == [8, 16])
+        for row in rows {
+            for key in ["model", "batch_size", "threads", "train_images_per_second", "infer_images_per_second",
+                        "train_gflops", "peak_rss_mb", "steady_state_allocations"] {
+                #expect(row[key] != nil, "bench --json lacks \(key)")
+            }
+            #expect(row["model"] as? String == "mlp" && row["threads"] as? Int == 2)
+            #expect((row["train_images_per_second"] as? Double ?? 0) > 0)
+        }
+        let gemm = try convnet(["bench", "gemm", "--repeats", "1", "--threads", "1", "--json"])
+        #expect(gemm.status == 0, "\(gemm.stderr)")
+        let shapes = objects(gemm)
+        #expect(shapes.count == 7)
+        #expect(shapes.allSatisfy { row in
+            ["m", "n", "k", "threads", "gflops"].allSatisfy { row[$0] != nil } && (row["gflops"] as? Double ?? 0) > 0
+        })
+        let conv = try convnet(["bench", "conv", "--repeats", "1", "--batch-size", "2", "--json"])
+        #expect(conv.status == 0, "\(conv.stderr)")
+        #expect(objects(conv).count == 6)
+    }
+
     @Test("report and plot redraw a finished run from its directory; models lists the zoo")
     func reportPlotModels() throws {
         let dir = try makeTemporaryFolder()
