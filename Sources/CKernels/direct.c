@@ -58,7 +58,7 @@ static void pad_plane(const float *x, long H, long W, long pt, long pl, long PH,
 }
 
 static void direct_portable(const float *xp, long PW, long KH, long KW, long OC, long OH, long OW, const float *w,
-                            const float *bias, float *y) {
+                            const float *bias, int relu, float *y) {
     for (long o = 0; o < OC; o++) {
         const float *wo = w + o * KH * KW;
         for (long oy = 0; oy < OH; oy++) {
@@ -66,7 +66,8 @@ static void direct_portable(const float *xp, long PW, long KH, long KW, long OC,
                 float s = 0;
                 for (long ki = 0; ki < KH; ki++)
                     for (long kj = 0; kj < KW; kj++) s += wo[ki * KW + kj] * xp[(oy + ki) * PW + ox + kj];
-                y[(o * OH + oy) * OW + ox] = s + bias[o];
+                float v = s + bias[o];
+                y[(o * OH + oy) * OW + ox] = relu ? (v > 0.0f ? v : v * 0.0f) : v; /* as ReLU: NaN stays NaN */
             }
         }
     }
@@ -75,8 +76,9 @@ static void direct_portable(const float *xp, long PW, long KH, long KW, long OC,
 #if defined(__x86_64__)
 __attribute__((target("avx2,fma")))
 static void direct_avx2(const float *xp, long PW, long KH, long KW, long OC, long OH, long OW, const float *w,
-                        const float *bias, float *y) {
+                        const float *bias, int relu, float *y) {
     const long taps = KH * KW;
+    const __m256 zero = _mm256_setzero_ps();
     for (long o0 = 0; o0 < OC; o0 += 6) {
         const float *wr[6];
         long rows = OC - o0 < 6 ? OC - o0 : 6;
@@ -106,7 +108,11 @@ static void direct_avx2(const float *xp, long PW, long KH, long KW, long OC, lon
                 for (long r = 0; r < rows; r++) {
                     __m256 b = _mm256_set1_ps(bias[o0 + r]);
                     float *dst = y + ((o0 + r) * OH + oy) * OW + ox;
-                    const __m256 v0 = _mm256_add_ps(acc[r][0], b), v1 = _mm256_add_ps(acc[r][1], b);
+                    __m256 v0 = _mm256_add_ps(acc[r][0], b), v1 = _mm256_add_ps(acc[r][1], b);
+                    if (relu) { /* v > 0 ? v : v * 0, as ReLU (NaN stays NaN) */
+                        v0 = _mm256_blendv_ps(_mm256_mul_ps(v0, zero), v0, _mm256_cmp_ps(v0, zero, _CMP_GT_OQ));
+                        v1 = _mm256_blendv_ps(_mm256_mul_ps(v1, zero), v1, _mm256_cmp_ps(v1, zero, _CMP_GT_OQ));
+                    }
                     if (n >= 8) {
                         _mm256_storeu_ps(dst, v0);
                         if (n == 16) _mm256_storeu_ps(dst + 8, v1);
@@ -126,14 +132,14 @@ long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long p
 }
 
 void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
-                       long KW, long OC, long OH, long OW, const float *w, const float *bias, float *y) {
+                       long KW, long OC, long OH, long OW, const float *w, const float *bias, int relu, float *y) {
     long PH = H + pt + pb, PW = W + pl + pr;
     pad_plane(x, H, W, pt, pl, PH, PW, scratch);
 #if defined(__x86_64__)
     if (cn_sgemm_uses_avx2()) {
-        direct_avx2(scratch, PW, KH, KW, OC, OH, OW, w, bias, y);
+        direct_avx2(scratch, PW, KH, KW, OC, OH, OW, w, bias, relu, y);
         return;
     }
 #endif
-    direct_portable(scratch, PW, KH, KW, OC, OH, OW, w, bias, y);
+    direct_portable(scratch, PW, KH, KW, OC, OH, OW, w, bias, relu, y);
 }

@@ -16,8 +16,17 @@ struct FusionTests {
         "conv 17 5x5 pad 2; relu; maxpool 2 stride 1; conv 5 2x3; relu; maxpool 2; flatten; dense 2",
     ]
 
-    @Test("Fused outputs and gradients equal the unfused layers (batch 1 and 3, 1 and 2 threads)", arguments: specs)
-    func fusedMatchesUnfused(_ spec: String) throws {
+    /// One-channel inputs: the direct forward kernel (few filters, or 25 taps and more) applies the ReLU.
+    static let oneChannelSpecs = [
+        "conv 3 3x3 pad 1; relu; maxpool 2; flatten; dense 3",
+        "conv 6 5x5 pad 2; relu; conv 2 3x3; relu; flatten; dense 2",
+        "conv 10 5x5; relu; maxpool 2; flatten; dense 2",
+    ]
+
+    @Test(
+        "Fused outputs and gradients equal the unfused layers (batch 1 and 3, 1 and 2 threads)",
+        arguments: specs.map { ($0, 2) } + oneChannelSpecs.map { ($0, 1) })
+    func fusedMatchesUnfused(_ spec: String, channels: Int) throws {
         try ProcessSettings.exclusive {
             var random = SeededGenerator(seed: 21)
             for kernels in KernelTests.kernelChoices {
@@ -27,8 +36,8 @@ struct FusionTests {
                 for batch in [1, 3] {
                     for threads in [1, 2] {
                         let x = try Tensor(
-                            shape: [batch, 2, 11, 9],
-                            scalars: (0..<(batch * 2 * 11 * 9)).map { _ in random.uniform(-1, 1) })
+                            shape: [batch, channels, 11, 9],
+                            scalars: (0..<(batch * channels * 11 * 9)).map { _ in random.uniform(-1, 1) })
                         try KernelTests.withThreads(threads) { try Self.check(spec, x, &random) }
                     }
                 }
@@ -38,8 +47,9 @@ struct FusionTests {
 
     /// The fused network against the same layers run one by one, on input `x`.
     static func check(_ spec: String, _ x: Tensor, _ random: inout SeededGenerator) throws {
-        let fused = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
-        let plain = try Sequential(spec: spec, inputShape: [2, 11, 9], seed: 5)
+        let shape = Array(x.shape.dropFirst())
+        let fused = try Sequential(spec: spec, inputShape: shape, seed: 5)
+        let plain = try Sequential(spec: spec, inputShape: shape, seed: 5)
 
         let y = try fused.forward(x, training: true)
         var z = x

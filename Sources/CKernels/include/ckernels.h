@@ -24,9 +24,10 @@ void cn_sgemm_nt_dot(long M, long N, long K, const float *A, long lda, const flo
 long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long pr);
 
 /// Forward convolution of one 1-channel H x W image, stride 1, padding pt, pl, pb, pr, with OC filters
-/// KH x KW (w: OC x KH*KW) into y (OC x OH x OW), bias added; no column matrix.
+/// KH x KW (w: OC x KH*KW) into y (OC x OH x OW), bias added, through ReLU when relu != 0 (v > 0 ? v : v * 0);
+/// no column matrix.
 void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
-                       long KW, long OC, long OH, long OW, const float *w, const float *bias, float *y);
+                       long KW, long OC, long OH, long OW, const float *w, const float *bias, int relu, float *y);
 
 /* Kernel choice (dispatch.c). */
 

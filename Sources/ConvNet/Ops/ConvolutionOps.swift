@@ -263,8 +263,7 @@ private func convForwardSample(
     if usesDirectForward(g), let cols {
         cn_conv_direct_c1(
             xs, g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight, cols, g.kernelHeight,
-            g.kernelWidth, g.outChannels, g.outHeight, g.outWidth, w, b, ys)
-        if relu { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
+            g.kernelWidth, g.outChannels, g.outHeight, g.outWidth, w, b, relu ? 1 : 0, ys)
         return
     }
     for o in 0..<g.outChannels {
