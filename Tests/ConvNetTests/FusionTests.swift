@@ -30,15 +30,14 @@ struct FusionTests {
         try ProcessSettings.exclusive {
             var random = SeededGenerator(seed: 21)
             for kernels in KernelTests.kernelChoices {
-                let saved = Gemm.kernelLimit
-                Gemm.kernelLimit = kernels
-                defer { Gemm.kernelLimit = saved }
-                for batch in [1, 3] {
-                    for threads in [1, 2] {
-                        let x = try Tensor(
-                            shape: [batch, channels, 11, 9],
-                            scalars: (0..<(batch * channels * 11 * 9)).map { _ in random.uniform(-1, 1) })
-                        try KernelTests.withThreads(threads) { try Self.check(spec, x, &random) }
+                try KernelTests.withKernels(kernels) {
+                    for batch in [1, 3] {
+                        for threads in [1, 2] {
+                            let x = try Tensor(
+                                shape: [batch, channels, 11, 9],
+                                scalars: (0..<(batch * channels * 11 * 9)).map { _ in random.uniform(-1, 1) })
+                            try KernelTests.withThreads(threads) { try Self.check(spec, x, &random) }
+                        }
                     }
                 }
             }

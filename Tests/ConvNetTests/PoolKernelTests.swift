@@ -31,36 +31,35 @@ struct PoolKernelTests {
     func maxPool2x2(kernels: KernelLevel) throws {
         try ProcessSettings.exclusive {
             guard KernelTests.kernelChoices.contains(kernels) else { return }
-            let saved = Gemm.kernelLimit
-            Gemm.kernelLimit = kernels
-            defer { Gemm.kernelLimit = saved }
-            var random = SeededGenerator(seed: 11)
-            let sizes = [(2, 2), (3, 5), (14, 14), (5, 15), (7, 16), (9, 17), (28, 28), (4, 31), (6, 33), (10, 48)]
-            for (h, w) in sizes {
-                for planes in [1, 3] {
-                    for threads in [1, 2] {
-                        var x = (0..<(planes * h * w)).map { _ in Float(Int(random.uniform(0, 4))) - 1 }
-                        if h * w > 8 { x[5] = .nan; x[x.count - 1] = .nan }
-                        let g = try ConvGeometry(
-                            inChannels: planes, inHeight: h, inWidth: w, outChannels: planes, kernelHeight: 2,
-                            kernelWidth: 2, strideH: 2, strideW: 2)
-                        var y = [Float](repeating: -7, count: planes * g.outputPixels)
-                        var a = [Int32](repeating: -1, count: y.count)
-                        let saved = Threading.threads
-                        Threading.threads = threads
-                        x.withUnsafeBufferPointer { px in
-                            y.withUnsafeMutableBufferPointer { py in
-                                a.withUnsafeMutableBufferPointer { pa in
-                                    PoolingKernels.maxForward(
-                                        px.baseAddress!, planes: planes, geometry: g, output: py.baseAddress!,
-                                        argmax: pa.baseAddress!)
+            try KernelTests.withKernels(kernels) {
+                var random = SeededGenerator(seed: 11)
+                let sizes = [(2, 2), (3, 5), (14, 14), (5, 15), (7, 16), (9, 17), (28, 28), (4, 31), (6, 33), (10, 48)]
+                for (h, w) in sizes {
+                    for planes in [1, 3] {
+                        for threads in [1, 2] {
+                            var x = (0..<(planes * h * w)).map { _ in Float(Int(random.uniform(0, 4))) - 1 }
+                            if h * w > 8 { x[5] = .nan; x[x.count - 1] = .nan }
+                            let g = try ConvGeometry(
+                                inChannels: planes, inHeight: h, inWidth: w, outChannels: planes, kernelHeight: 2,
+                                kernelWidth: 2, strideH: 2, strideW: 2)
+                            var y = [Float](repeating: -7, count: planes * g.outputPixels)
+                            var a = [Int32](repeating: -1, count: y.count)
+                            let saved = Threading.threads
+                            Threading.threads = threads
+                            x.withUnsafeBufferPointer { px in
+                                y.withUnsafeMutableBufferPointer { py in
+                                    a.withUnsafeMutableBufferPointer { pa in
+                                        PoolingKernels.maxForward(
+                                            px.baseAddress!, planes: planes, geometry: g, output: py.baseAddress!,
+                                            argmax: pa.baseAddress!)
+                                    }
                                 }
                             }
+                            Threading.threads = saved
+                            let (ey, ea) = Self.expected(x, planes: planes, h: h, w: w)
+                            #expect(a == ea, "\(h)x\(w) planes \(planes)")
+                            #expect(zip(y, ey).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(h)x\(w) planes \(planes)")
                         }
-                        Threading.threads = saved
-                        let (ey, ea) = Self.expected(x, planes: planes, h: h, w: w)
-                        #expect(a == ea, "\(h)x\(w) planes \(planes)")
-                        #expect(zip(y, ey).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(h)x\(w) planes \(planes)")
                     }
                 }
             }
