@@ -8,6 +8,11 @@
  */
 #include "ckernels.h"
 
+#include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 int cn_has_avx2_fma(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -25,11 +30,6 @@ int cn_has_avx512(void) {
     return 0;
 #endif
 }
-
-#include <string.h>
-#if defined(__x86_64__)
-#include <cpuid.h>
-#endif
 
 /* AMD family 0x19 (Zen 3, Zen 4) runs 512-bit instructions as two 256-bit halves: the AVX-512 tiles
  * compute no faster there (shared/FACTS.md), so the AVX2 kernels, measured and tuned on Zen 4, stay
