@@ -91,6 +91,9 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print one JSON summary object as the last line of stdout.")
     var json = false
 
+    @Flag(help: "Print each iteration and epoch as a JSON line (the metrics.jsonl rows) on stdout as training goes; convnet studio reads them.")
+    var events = false
+
     mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
@@ -189,10 +192,14 @@ struct TrainCommand: ParsableCommand {
                 display.show(event)
                 switch event {
                 case .iteration(let r):
-                    metrics.record(IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate)))
+                    let row = IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate))
+                    metrics.record(row)
+                    if events { Terminal.line(RunMetrics.jsonLine(row)) }
                 case .epoch(let e):
-                    try metrics.record(EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
-                                                    testAccuracy: e.testAccuracy, seconds: e.seconds))
+                    let row = EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
+                                           testAccuracy: e.testAccuracy, seconds: e.seconds)
+                    try metrics.record(row)
+                    if events { Terminal.line(RunMetrics.jsonLine(row)) }
                     try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
                 }
             }

@@ -9,6 +9,11 @@ enum Terminal {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
 
+    /// Writes one line to stdout at once, unbuffered (a reader sees it while the command runs).
+    static func line(_ text: String) {
+        FileHandle.standardOutput.write(Data((text + "\n").utf8))
+    }
+
     /// Writes `text` to stderr without a newline (for a bar redrawn with \r).
     static func status(_ text: String) {
         FileHandle.standardError.write(Data(text.utf8))

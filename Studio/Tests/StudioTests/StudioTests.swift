@@ -1,0 +1,149 @@
+import ConvNet
+import Foundation
+import Testing
+
+@testable import StudioServer
+
+@Suite struct DrawnImageTests {
+    func body(_ pixels: String) -> Data { Data("{\"pixels\": \(pixels)}".utf8) }
+
+    @Test func parsesGrayLevels() throws {
+        let levels = (0..<784).map { UInt8($0 % 256) }
+        let image = try DrawnImage(json: body("[" + levels.map(String.init).joined(separator: ",") + "]"))
+        #expect(image.levels == levels)
+        #expect(image.values[255] == 1)
+        #expect(image.values[1] == Float(1) / 255)
+    }
+
+    @Test(arguments: [
+        ("{\"pixels\": [1, 2", "not valid JSON"),
+        ("[1, 2, 3]", "no \"pixels\" array"),
+        ("{\"pixel\": []}", "no \"pixels\" array"),
+        ("{\"pixels\": \"abc\"}", "whole numbers"),
+        ("{\"pixels\": [1.5]}", "whole numbers"),
+        ("{\"pixels\": [1, 2, 3]}", "has 3 values"),
+    ])
+    func refusesMalformedBodies(text: String, message: String) {
+        let error = #expect(throws: StudioError.self) { try DrawnImage(json: Data(text.utf8)) }
+        #expect(error?.status == 400)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+
+    @Test func refusesLevelsOutOfRange() {
+        var values = [Int](repeating: 0, count: 784)
+        values[17] = 256
+        let error = #expect(throws: StudioError.self) { try DrawnImage(json: body("\(values)")) }
+        #expect(error?.message.contains("[17] is 256") == true)
+    }
+
+    /// The studio's input for a drawn image equals `convnet predict`'s for a P5 PGM file of the same pixels.
+    @Test(arguments: [[1, 28, 28], [1, 14, 14], [1, 32, 32], [3, 32, 32]])
+    func inputMatchesPictureFitted(shape: [Int]) throws {
+        var random = SeededGenerator(seed: 7)
+        let levels = (0..<784).map { _ in UInt8.random(in: 0...255, using: &random) }
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("studio-\(UUID().uuidString).pgm")
+        defer { try? FileManager.default.removeItem(at: url) }
+        try (Data("P5\n28 28\n255\n".utf8) + Data(levels)).write(to: url)
+        let expected = try Picture.read(from: url).fitted(to: shape)
+        let got = try DrawnImage(levels: levels).input(for: shape)
+        #expect(got.shape == expected.shape)
+        #expect(got.scalars == expected.scalars)
+    }
+
+    @Test func refusesNonImageNetworks() {
+        let error = #expect(throws: StudioError.self) { try DrawnImage(levels: [UInt8](repeating: 0, count: 784)).input(for: [10]) }
+        #expect(error?.message.contains("drawing needs") == true)
+    }
+}
+
+@Suite struct RunFolderTests {
+    let root: URL
+    let runs: RunFolders
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("studio-runs-\(UUID().uuidString)")
+        let run = root.appendingPathComponent("first")
+        try FileManager.default.createDirectory(at: run.appendingPathComponent("sub"), withIntermediateDirectories: true)
+        try Data("<html>".utf8).write(to: run.appendingPathComponent("report.html"))
+        try Data("x".utf8).write(to: run.appendingPathComponent("sub/inner.txt"))
+        try Data("secret".utf8).write(to: root.appendingPathComponent("outside.txt"))
+        try FileManager.default.createSymbolicLink(atPath: run.appendingPathComponent("escape").path, withDestinationPath: "/etc")
+        try FileManager.default.createSymbolicLink(atPath: run.appendingPathComponent("up.txt").path, withDestinationPath: "../outside.txt")
+        runs = RunFolders(root: root)
+    }
+
+    @Test func servesFilesInsideARun() throws {
+        #expect(try runs.file(run: "first", components: ["report.html"]).lastPathComponent == "report.html")
+        #expect(try runs.file(run: "first", components: ["sub", "inner.txt"]).lastPathComponent == "inner.txt")
+        #expect(Set(runs.all().keys) == ["first"])
+    }
+
+    @Test(arguments: [
+        ["..", "outside.txt"], ["sub", "..", "..", "outside.txt"], ["", "etc", "passwd"], ["."], ["escape", "passwd"], ["up.txt"],
+        ["a/../../outside.txt"],
+    ])
+    func refusesWaysOut(components: [String]) {
+        let error = #expect(throws: StudioError.self) { try runs.file(run: "first", components: components) }
+        #expect(error?.status == 403, "\(components): \(error?.message ?? "")")
+    }
+
+    @Test func missingRunsAndFilesAre404() {
+        #expect((#expect(throws: StudioError.self) { try runs.file(run: "second", components: ["report.html"]) })?.status == 404)
+        #expect((#expect(throws: StudioError.self) { try runs.file(run: "..", components: ["outside.txt"]) })?.status == 404)
+        #expect((#expect(throws: StudioError.self) { try runs.file(run: "first", components: ["nothing.txt"]) })?.status == 404)
+        #expect((#expect(throws: StudioError.self) { try runs.file(run: "first", components: ["sub"]) })?.status == 404)
+    }
+
+    @Test func newestModelIsTheLatestModelFile() throws {
+        #expect(runs.newestModel() == nil)
+        let older = root.appendingPathComponent("first/model.npz"), newer = root.appendingPathComponent("second/model.npz")
+        try FileManager.default.createDirectory(at: newer.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data().write(to: older)
+        try Data().write(to: newer)
+        try FileManager.default.setAttributes([.modificationDate: Date(timeIntervalSinceNow: -100)], ofItemAtPath: older.path)
+        #expect(runs.newestModel()?.name == "second")
+    }
+}
+
+@Suite struct TrainRequestTests {
+    func request(_ text: String) throws -> TrainRequest { try TrainRequest.parse(Data(text.utf8)) }
+
+    @Test func buildsTrainArguments() throws {
+        let args = try request(#"{"model": "lenet5", "dataset": "mnist-sample", "optimizer": "adam", "learning_rate": 0.001, "batch_size": 32, "epochs": 2}"#).arguments()
+        #expect(args == ["train", "--model", "lenet5", "--dataset", "mnist-sample", "--optimizer", "adam", "--lr", "0.001", "--batch-size", "32", "--epochs", "2"])
+        let spec = try request(#"{"spec": "flatten; dense 10", "epochs": 1}"#).arguments()
+        #expect(spec.prefix(3) == ["train", "--spec", "flatten; dense 10"])
+    }
+
+    @Test(arguments: [
+        (#"{"model": "resnet"}"#, "unknown network"),
+        (#"{"dataset": "imagenet"}"#, "unknown data set"),
+        (#"{"optimizer": "rmsprop"}"#, "unknown optimizer"),
+        (#"{"learning_rate": -1}"#, "learning_rate"),
+        (#"{"batch_size": 0}"#, "batch_size"),
+        (#"{"epochs": 1000}"#, "epochs"),
+        (#"{"spec": "conv banana"}"#, "does not parse"),
+        (#"{"spec": "/etc/passwd"}"#, "not a file name"),
+        (#"{"model": "mlp", "spec": "flatten; dense 10"}"#, "not both"),
+    ])
+    func refusesBadValues(text: String, message: String) {
+        let error = #expect(throws: StudioError.self) { try request(text).arguments() }
+        #expect(error?.status == 400)
+        #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+    }
+
+    @Test func refusesMalformedJSON() {
+        #expect((#expect(throws: StudioError.self) { try request("{epochs: 1}") })?.message.contains("not valid JSON") == true)
+        #expect((#expect(throws: StudioError.self) { try request(#"{"epochs": "one"}"#) })?.message.contains("wrong type") == true)
+    }
+}
+
+@Suite struct WalkthroughJSONTests {
+    @Test func everyStepKeepsItsMatrices() throws {
+        let walkthrough = try ToyWalkthrough.make()
+        let json = WalkthroughJSON(walkthrough)
+        #expect(json.steps.count == walkthrough.steps.count)
+        #expect(json.steps.first?.matrices.first?.values == walkthrough.steps.first?.matrices.first?.values)
+        #expect(Set(json.steps.map(\.phase)).isSuperset(of: ["forward", "backward"]))
+    }
+}
