@@ -299,14 +299,14 @@ func errorResponse(_ error: StudioError) -> Response {
 }
 
 /// The toy walkthrough as JSON: each step's matrices with their marked cells.
-struct WalkthroughJSON: Encodable {
-    struct Matrix: Encodable { var name: String; var caption: String; var values: [[Float]]; var markers: [[Int]] }
-    struct Step: Encodable { var id: String; var phase: String; var title: String; var explanation: String; var matrices: [Matrix] }
-    var title: String
-    var introduction: String
-    var steps: [Step]
+public struct WalkthroughJSON: Encodable, Sendable {
+    public struct Matrix: Encodable, Sendable { public var name, caption: String; public var values: [[Float]]; public var markers: [[Int]] }
+    public struct Step: Encodable, Sendable { public var id, phase, title, explanation: String; public var matrices: [Matrix] }
+    public var title: String
+    public var introduction: String
+    public var steps: [Step]
 
-    init(_ w: Walkthrough) {
+    public init(_ w: Walkthrough) {
         title = w.title
         introduction = w.introduction
         steps = w.steps.map { s in

@@ -94,7 +94,7 @@ public final class TrainingManager: @unchecked Sendable {
     private let runs: RunFolders
     private let store: ModelStore
     private let dataDirectory: URL?
-    private var process: Process?
+    private var process: ChildProcess?
     private var runName: String?
     private var stopping = false
     private var history: [String] = []
@@ -127,17 +127,10 @@ public final class TrainingManager: @unchecked Sendable {
             let folder = runs.root.appendingPathComponent(name)
             args += ["--out", folder.path, "--events", "--json"]
             if let dataDirectory { args += ["--data-dir", dataDirectory.path] }
-            let p = Process()
-            p.executableURL = convnet
-            p.arguments = args
-            let out = Pipe(), err = Pipe()
-            p.standardOutput = out
-            p.standardError = err
-            p.standardInput = FileHandle.nullDevice
             do { try FileManager.default.createDirectory(at: runs.root, withIntermediateDirectories: true) } catch {
                 throw StudioError(500, "cannot create the runs folder \(runs.root.path): \(error.localizedDescription)")
             }
-            do { try p.run() } catch { throw StudioError(500, "cannot start \(convnet.path): \(error.localizedDescription)") }
+            let p = try ChildProcess(executable: convnet, arguments: args)
             process = p
             runName = name
             stopping = false
@@ -147,18 +140,14 @@ public final class TrainingManager: @unchecked Sendable {
             group.enter()
             broadcastLocked(json(["type": "started", "run": name, "network": request.networkName, "arguments": args.joined(separator: " ")]))
             let errorText = LockedText()
-            let errPipe = UncheckedSendable(err)
             let errThread = Thread {
-                let err = errPipe.value
-                let data = err.fileHandleForReading.readDataToEndOfFile()
+                let data = p.stderr.readDataToEndOfFile()
                 errorText.set(String(decoding: data, as: UTF8.self))
             }
             errThread.start()
-            let io = UncheckedSendable((p, out))
             let outThread = Thread { [weak self] in
-                let (p, out) = io.value
                 var pending = Data()
-                let handle = out.fileHandleForReading
+                let handle = p.stdout
                 while true {
                     let chunk = handle.availableData
                     if chunk.isEmpty { break }
@@ -169,11 +158,11 @@ public final class TrainingManager: @unchecked Sendable {
                         self?.received(line)
                     }
                 }
-                p.waitUntilExit()
+                let exitStatus = p.wait()
                 // stderr is read to its end by its own thread; wait for it briefly.
                 var waited = 0
                 while !errorText.done && waited < 200 { usleep(10_000); waited += 1 }
-                self?.ended(process: p, folder: folder, name: name, stderr: errorText.value)
+                self?.ended(exitStatus: exitStatus, folder: folder, name: name, stderr: errorText.value)
                 group.leave()
             }
             outThread.start()
@@ -186,7 +175,7 @@ public final class TrainingManager: @unchecked Sendable {
         try lock.withLock {
             guard let p = process, let runName else { throw StudioError(409, "no training is running") }
             stopping = true
-            p.interrupt()
+            p.signal(SIGINT)
             return runName
         }
     }
@@ -217,11 +206,11 @@ public final class TrainingManager: @unchecked Sendable {
             closed = true
             guard let p = process else { return nil }
             stopping = true
-            if p.isRunning { p.interrupt() }
+            p.signal(SIGINT)
             return finished
         }
         if let group, group.wait(timeout: .now() + 60) == .timedOut {
-            lock.withLock { process?.terminate() }
+            lock.withLock { process?.signal(SIGKILL) }
             _ = group.wait(timeout: .now() + 5)
         }
         // Finished outside the lock: finishing runs each stream's onTermination, which takes the lock.
@@ -237,14 +226,14 @@ public final class TrainingManager: @unchecked Sendable {
         lock.withLock { broadcastLocked(line) }
     }
 
-    private func ended(process p: Process, folder: URL, name: String, stderr: String) {
+    private func ended(exitStatus: Int32, folder: URL, name: String, stderr: String) {
         let fm = FileManager.default
         let model = folder.appendingPathComponent("model.npz")
         let checkpoint = folder.appendingPathComponent("checkpoint.npz")
         let wasStopped = lock.withLock { stopping }
-        var event: [String: Any] = ["type": "finished", "run": name, "exit_status": Int(p.terminationStatus)]
+        var event: [String: Any] = ["type": "finished", "run": name, "exit_status": Int(exitStatus)]
         var loaded: URL?
-        if p.terminationReason == .exit && p.terminationStatus == 0 && fm.fileExists(atPath: model.path) {
+        if exitStatus == 0 && fm.fileExists(atPath: model.path) {
             event["status"] = "done"
             loaded = model
         } else if wasStopped {
@@ -253,7 +242,7 @@ public final class TrainingManager: @unchecked Sendable {
         } else {
             event["status"] = "failed"
             let lines = stderr.split(separator: "\n").suffix(3).joined(separator: "\n")
-            event["message"] = lines.isEmpty ? "convnet train exited with status \(p.terminationStatus)" : lines
+            event["message"] = lines.isEmpty ? "convnet train exited with status \(exitStatus)" : lines
         }
         if let loaded {
             do {

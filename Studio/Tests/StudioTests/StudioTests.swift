@@ -2,7 +2,7 @@ import ConvNet
 import Foundation
 import Testing
 
-@testable import StudioServer
+import StudioServer
 
 @Suite struct DrawnImageTests {
     func body(_ pixels: String) -> Data { Data("{\"pixels\": \(pixels)}".utf8) }

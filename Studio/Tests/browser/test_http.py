@@ -64,7 +64,7 @@ def test_path_traversal_is_refused_with_a_message(server, escape_link, path):
 
 def test_run_files_are_served(server):
     status, body = raw_get(server, "/runs/base/metrics.csv")
-    assert status == 200 and body.startswith(b"epoch,")
+    assert status == 200 and body.startswith(b"type,epoch,iteration,loss")
     status, body = raw_get(server, "/runs/base/report.html")
     assert status == 200 and b"<html" in body.lower()
 
