@@ -95,7 +95,7 @@ struct ONNXExportTests {
     func everyLayerNodes() throws {
         let network = try Sequential(spec: everyLayerSpec, seed: 1)
         let archive = ModelArchive(network: network, modelName: "custom", loss: .negativeLogLikelihood, classNames: [],
-                                   normalization: Normalization(mean: 0.13, std: 0.31))
+                                   normalization: try Normalization(mean: 0.13, std: 0.31))
         let model = try ONNXExport.model(from: archive)
         #expect(model.graph.nodes.map(\.opType) == [
             "Sub", "Mul", "Conv", "BatchNormalization", "LeakyRelu", "MaxPool", "Conv", "Tanh", "AveragePool", "Conv",
@@ -135,7 +135,7 @@ struct ONNXExportTests {
     @Test("what cannot be exported is refused with the layer or shape named")
     func refusals() throws {
         let network = try Sequential(inputShape: [4]) {
-            Dense(3)
+            Dense(units: 3)
             SquareLayer()
         }
         let archive = ModelArchive(network: network, modelName: "custom", loss: .softmaxCrossEntropy, classNames: [], normalization: .identity)
@@ -206,7 +206,7 @@ struct ClassifierTests {
         let network = try Sequential(spec: zoo.spec, inputShape: zoo.inputShape, seed: 3)
         return Classifier(archive: ModelArchive(
             network: network, modelName: zoo.name, loss: zoo.loss, classNames: (0..<10).map { "digit \($0)" },
-            normalization: Normalization(mean: 0.2, std: 0.3)))
+            normalization: try Normalization(mean: 0.2, std: 0.3)))
     }
 
     func images(_ n: Int, shape: [Int], seed: UInt64) throws -> Tensor {
@@ -219,7 +219,7 @@ struct ClassifierTests {
         let c = try classifier()
         let x = try images(5, shape: [1, 14, 14], seed: 1)
         let reference = try Sequential(spec: c.spec, inputShape: c.inputShape, seed: 3)
-        let expected = try reference.forward(Normalization(mean: 0.2, std: 0.3).applied(to: x))
+        let expected = try reference.forward(try Normalization(mean: 0.2, std: 0.3).applied(to: x))
         let predictions = try c.predict(x)
         #expect(predictions.count == 5)
         for (i, p) in predictions.enumerated() {

@@ -103,7 +103,7 @@ public final class Classifier: @unchecked Sendable {
         if images.sampleShape != inputShape {
             x = try transform(from: images.sampleShape).apply(images)
         }
-        normalization.apply(to: &x)
+        try normalization.apply(to: &x)
         let network = try checkOut()
         defer { checkIn(network) }
         var out = try network.forward(x, training: false)
