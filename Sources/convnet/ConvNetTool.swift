@@ -10,7 +10,7 @@ struct ConvNetTool: ParsableCommand {
         subcommands: [
             TrainCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, DatasetsCommand.self,
             DownloadCommand.self, ReportCommand.self, PlotCommand.self, ExplainCommand.self, CompareCommand.self,
-            GradCheckCommand.self, BenchCommand.self,
+            GradCheckCommand.self, BenchCommand.self, ExportCommand.self,
         ]
     )
 }
