@@ -11,7 +11,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A model.npz written by convnet train.")
     var weights: String
 
-    @Option(help: "How many classes to show per image.")
+    @Option(parsing: .unconditional, help: "How many classes to show per image.")
     var top: Int = 3
 
     @Flag(help: "One JSON object per image.")
