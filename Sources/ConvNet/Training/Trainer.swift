@@ -137,12 +137,12 @@ public final class Trainer {
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
                 optimizer.step(parameters)
                 progress.iteration += 1
-                lossSum += Double(result.loss) * Double(indices.count)
+                lossSum += Double(result.value) * Double(indices.count)
                 seen += indices.count
                 correct += countCorrect(output, labels: labels, loss: options.loss)
                 let elapsed = Date().timeIntervalSince(started)
                 try onEvent(.iteration(IterationRecord(
-                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.loss,
+                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.value,
                     learningRate: optimizer.learningRate, seconds: elapsed, imagesPerSecond: elapsed > 0 ? Double(seen) / elapsed : 0)))
             }
             let seconds = Date().timeIntervalSince(started)
