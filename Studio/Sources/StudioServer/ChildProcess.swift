@@ -17,7 +17,9 @@ final class ChildProcess: @unchecked Sendable {
     init(executable: URL, arguments: [String]) throws {
         func pipePair() throws -> (read: Int32, write: Int32) {
             var fds: [Int32] = [0, 0]
-            guard pipe2(&fds, O_CLOEXEC) == 0 else { throw StudioError(500, "cannot create a pipe: \(String(cString: strerror(errno)))") }
+            guard pipe(&fds) == 0 else { throw StudioError(500, "cannot create a pipe: \(String(cString: strerror(errno)))") }
+            // Close-on-exec, so that no other child keeps them open (spawn's dup2 clears it on 1 and 2).
+            for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
             return (fds[0], fds[1])
         }
         let out = try pipePair(), err = try pipePair()

@@ -89,23 +89,8 @@ public struct DrawnImage: Sendable, Equatable {
     }
 }
 
-/// Class probabilities of one output row, as `convnet predict` computes them: softmax, exp of
-/// log-probabilities, or sigmoid/identity for one binary output.
-public func classProbabilities(_ output: Tensor, loss: LossFunction) -> [Float] {
-    let row = Array(output.scalars.prefix(output.count / max(output.batchSize, 1)))
-    if row.count == 1 {
-        let p = loss == .sigmoidBinaryCrossEntropy ? 1 / (1 + exp(-row[0])) : row[0]
-        return [1 - p, p]
-    }
-    if loss == .negativeLogLikelihood { return row.map { exp($0) } }
-    let m = row.max() ?? 0
-    let e = row.map { exp($0 - m) }
-    let s = e.reduce(0, +)
-    return e.map { $0 / s }
-}
-
 /// What `/api/predict` answers.
-public struct Prediction: Encodable, Sendable {
+public struct DrawnPrediction: Encodable, Sendable {
     public var predicted: Int
     public var label: String
     public var probabilities: [Double]
@@ -147,11 +132,13 @@ public struct ModelSource: Sendable, Equatable {
     public var run: String?
 }
 
-/// The current model, shared by every request; the network is used under a lock (its layers keep
-/// forward caches), so requests take turns for the few milliseconds a forward pass takes.
+/// The current model, shared by every request. Predictions go through the library's `Classifier`
+/// (what `convnet predict` uses; concurrent calls run on copies of the network); the layer-by-layer
+/// pass for the feature maps uses the store's own copy under a lock.
 public final class ModelStore: @unchecked Sendable {
     private let lock = NSLock()
     private var archive: ModelArchive?
+    private var classifier: Classifier?
     private var source: ModelSource?
     private var confusion: [String: Task<ConfusionData, any Error>] = [:]
     private var generation = 0
@@ -161,14 +148,14 @@ public final class ModelStore: @unchecked Sendable {
 
     /// Loads `file` (a model.npz, or a checkpoint.npz whose model is used) and makes it current.
     public func load(_ file: URL, run: String?) throws {
-        let archive: ModelArchive
-        if file.lastPathComponent == "checkpoint.npz" {
-            archive = try Checkpoint.read(from: file).model
-        } else {
-            archive = try ModelArchive.read(from: file)
+        func read() throws -> ModelArchive {
+            file.lastPathComponent == "checkpoint.npz" ? try Checkpoint.read(from: file).model : try ModelArchive.read(from: file)
         }
+        let archive = try read()
+        let classifier = Classifier(archive: try read())
         lock.withLock {
             self.archive = archive
+            self.classifier = classifier
             self.source = ModelSource(file: file, run: run)
             self.generation += 1
         }
@@ -189,25 +176,28 @@ public final class ModelStore: @unchecked Sendable {
 
     /// The prediction for a drawn image: the same input and probabilities as `convnet predict` on a
     /// PGM file of these pixels.
-    public func predict(_ image: DrawnImage) throws -> Prediction {
+    public func predict(_ image: DrawnImage) throws -> DrawnPrediction {
         let start = Date()
-        return try withModel { archive in
-            let input = archive.normalization.applied(to: try image.input(for: archive.network.inputShape))
-            let output = try archive.network.forward(input, training: false)
-            let probabilities = classProbabilities(output, loss: archive.loss)
-            let best = probabilities.indices.max { probabilities[$0] < probabilities[$1] } ?? 0
-            let labels = probabilities.indices.map { label(archive, $0) }
-            return Prediction(
-                predicted: best, label: labels[best], probabilities: probabilities.map(Double.init), labels: labels,
-                milliseconds: Date().timeIntervalSince(start) * 1000)
+        guard let classifier = lock.withLock({ self.classifier }) else {
+            throw StudioError(409, "no model is loaded yet: train one in the Train section (or start the studio with --weights model.npz)")
         }
+        // The same tensor Picture.fitted(to:) makes of a PGM with these pixels; the classifier normalises it.
+        guard let result = try classifier.predict(try image.input(for: classifier.inputShape)).first else {
+            throw StudioError(500, "the classifier returned no prediction")
+        }
+        let labels = result.probabilities.indices.map { i in
+            i < classifier.classNames.count && !classifier.classNames[i].isEmpty ? classifier.classNames[i] : String(i)
+        }
+        return DrawnPrediction(
+            predicted: result.label, label: result.name, probabilities: result.probabilities.map(Double.init), labels: labels,
+            milliseconds: Date().timeIntervalSince(start) * 1000)
     }
 
     /// Every layer's output for a drawn image (the layers run one by one), and the first convolution's filters.
     public func maps(_ image: DrawnImage) throws -> MapsResponse {
         try withModel { archive in
             let network = archive.network
-            let input = archive.normalization.applied(to: try image.input(for: network.inputShape))
+            let input = try archive.normalization.applied(to: try image.input(for: network.inputShape))
             var x = input
             var layers: [LayerMaps] = []
             defer { network.releaseCaches() }
@@ -279,8 +269,7 @@ public struct ConfusionData: Sendable {
             let output = try archive.network.forward(batch, training: false)
             let width = output.count / (end - start)
             for i in 0..<(end - start) {
-                let row = try Tensor(shape: [1, width], scalars: Array(output.scalars[(i * width)..<((i + 1) * width)]))
-                let p = classProbabilities(row, loss: archive.loss)
+                let p = Classifier.probabilities(Array(output.scalars[(i * width)..<((i + 1) * width)]), loss: archive.loss)
                 probabilities.append(p)
                 predicted.append(p.indices.max { p[$0] < p[$1] } ?? 0)
             }

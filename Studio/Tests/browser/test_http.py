@@ -206,3 +206,19 @@ def test_a_thousand_predictions_from_eight_clients(server):
                "max_ms": round(latencies[-1] * 1000, 2), "seconds": round(wall, 2), "requests_per_second": round(total / wall, 1)}
     (OUT / "latency.json").write_text(json.dumps(figures) + "\n")
     print("\nprediction latency, 1000 requests from 8 clients on loopback:", json.dumps(figures))
+
+
+def test_without_a_model_the_page_offers_to_train(binaries, tmp_path):
+    s = Server(tmp_path / "empty-runs")
+    try:
+        info = s.get("/api/model")
+        assert info["loaded"] is False and "train the default one" in info["note"]
+        status, body = request(s, "POST", "/api/predict", json.dumps({"pixels": [0] * 784}).encode())
+        assert status == 409 and "no model is loaded" in json.loads(body)["error"]
+        assert s.interrupt() == 0
+    finally:
+        s.close()
+
+
+def test_the_server_binds_loopback_by_default(server):
+    assert server.host == "127.0.0.1"
