@@ -251,8 +251,8 @@ struct TrainCommand: ParsableCommand {
                     let row = EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
                                            testAccuracy: e.testAccuracy, seconds: e.seconds)
                     try metrics.record(row)
-                    if events { Terminal.line(RunMetrics.jsonLine(row)) }
                     try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                    if events { Terminal.line(RunMetrics.jsonLine(row)) }  // after the checkpoint: a reader may stop the run now
                 }
             }
         } catch {

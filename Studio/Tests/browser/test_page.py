@@ -143,6 +143,9 @@ def test_confusion_matrix_and_a_cell(page, server):
     assert len(images) == min(counts[(actual, predicted)], 64)
     assert "%" in images[0].text
     assert f"{counts[(actual, predicted)]} test images" in page.find_element(By.ID, "cell-title").text
+    page.execute_script("document.getElementById('test-section').scrollIntoView()")
+    page.save_screenshot(str(OUT / "studio-confusion.png"))
+    print(f"\nscreenshot of the confusion matrix and a cell: {OUT / 'studio-confusion.png'}")
 
 
 def test_walkthrough_steps_forward_and_back(page):
@@ -176,3 +179,6 @@ def test_live_training_from_the_page(page, server):
         assert (folder / name).exists(), name
     wait(page, lambda d: run in d.find_element(By.ID, "model-info").text, what="drawing to use the new run")
     assert server.get("/api/model")["run"] == run
+    page.execute_script("document.getElementById('train-section').scrollIntoView()")
+    page.save_screenshot(str(OUT / "studio-training.png"))
+    print(f"\nscreenshot of the finished live training: {OUT / 'studio-training.png'}")
