@@ -222,3 +222,24 @@ def test_without_a_model_the_page_offers_to_train(binaries, tmp_path):
 
 def test_the_server_binds_loopback_by_default(server):
     assert server.host == "127.0.0.1"
+
+
+def test_convnet_studio_starts_the_server(binaries, tmp_path):
+    convnet, studio = binaries
+    import subprocess
+    bad = subprocess.run([str(convnet), "studio", "--port", "70000"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 64 and "--port" in bad.stderr
+    process = subprocess.Popen([str(convnet), "studio", "--port", "0", "--runs", str(tmp_path)], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env={**os.environ, "CONVNET_STUDIO": str(studio)})
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("convnet studio: http://127.0.0.1:"), line + process.stderr.read()
+        url = line.split(": ", 1)[1].strip()
+        import urllib.request
+        with urllib.request.urlopen(url + "api/model", timeout=30) as r:
+            assert json.loads(r.read())["loaded"] is False
+        process.send_signal(2)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
