@@ -162,8 +162,9 @@ struct ONNXParityTests {
         for c in exportCases {
             let trained = try trainBriefly(name: c.name, spec: c.spec, zooInput: c.zooInput, loss: c.loss, dataset: c.dataset, in: directory)
             let classifier = try Classifier(contentsOf: trained.modelURL)
-            let expected = try classifier.outputs(trained.testImages)
-            let expectedClasses = try classifier.predict(trained.testImages).map(\.label)
+            let predictions = try classifier.predict(trained.testImages)
+            let expectedClasses = predictions.map(\.label)
+            let expected = try Tensor(shape: [predictions.count, classifier.outputCount], scalars: predictions.flatMap(\.outputs))
 
             let onnxURL = directory.appendingPathComponent("\(c.name).onnx")
             let archive = try ModelArchive.read(from: trained.modelURL)
