@@ -28,7 +28,7 @@ public enum ShapeError: Error, Equatable, CustomStringConvertible {
 func plainDescription(_ error: Error) -> String {
     let ns = error as NSError
     let foundation = error is CocoaError || ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain
-    if !foundation, let described = error as? CustomStringConvertible { return described.description }
+    if !foundation { return String(describing: error) }
     if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
         return String(cString: strerror(Int32(underlying.code)))
     }
