@@ -49,12 +49,18 @@ public struct DrawnImage: Sendable, Equatable {
     /// Gray values in [0, 1] exactly as `Picture.read` decodes the same pixels from a P5 PGM (level / 255).
     public var values: [Float] { levels.map { Float($0) / Float(255) } }
 
-    /// The network input for `shape` (C x H x W), before normalisation: the same conversion as
-    /// `Picture.fitted(to:)` (gray repeated for 3 channels; area-average when shrinking, bilinear when growing).
+    /// The network input for `shape` (C x H x W), before normalisation, made as `convnet predict`
+    /// (`Classifier.predict` on pictures) makes it from a 28x28 gray picture: unchanged for a 28x28
+    /// network, the training pipeline's transform where there is one (2x2 averaging to 14x14, zero
+    /// padding to 32x32, gray to RGB), else `Picture.fitted(to:)`'s resampling.
     public func input(for shape: [Int]) throws -> Tensor {
         guard shape.count == 3, shape[0] == 1 || shape[0] == 3 else {
             throw StudioError(409, "this network takes \(shape.map(String.init).joined(separator: "x")) inputs; drawing needs a 1- or 3-channel image network")
         }
+        let drawn = [1, 28, 28]
+        let raw = try Tensor(shape: [1] + drawn, scalars: values)
+        if shape == drawn { return raw }
+        if let transform = try? InputTransform.choose(from: drawn, to: shape) { return try transform.apply(raw) }
         let plane = DrawnImage.resample(values, width: 28, height: 28, toWidth: shape[2], toHeight: shape[1])
         var out: [Float] = []
         for _ in 0..<shape[0] { out += plane }

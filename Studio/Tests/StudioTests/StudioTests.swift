@@ -36,18 +36,24 @@ import StudioServer
         #expect(error?.message.contains("[17] is 256") == true)
     }
 
-    /// The studio's input for a drawn image equals `convnet predict`'s for a P5 PGM file of the same pixels.
-    @Test(arguments: [[1, 28, 28], [1, 14, 14], [1, 32, 32], [3, 32, 32]])
-    func inputMatchesPictureFitted(shape: [Int]) throws {
+    /// The studio's prediction for a drawn image equals `convnet predict`'s (the Classifier on pictures)
+    /// for a P5 PGM file of the same pixels, whatever input size the network takes.
+    @Test(arguments: [[1, 28, 28], [1, 14, 14], [1, 32, 32], [3, 32, 32], [1, 20, 20]])
+    func predictionMatchesConvnetPredict(shape: [Int]) throws {
         var random = SeededGenerator(seed: 7)
         let levels = (0..<784).map { _ in UInt8.random(in: 0...255, using: &random) }
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("studio-\(UUID().uuidString).pgm")
         defer { try? FileManager.default.removeItem(at: url) }
         try (Data("P5\n28 28\n255\n".utf8) + Data(levels)).write(to: url)
-        let expected = try Picture.read(from: url).fitted(to: shape)
-        let got = try DrawnImage(levels: levels).input(for: shape)
-        #expect(got.shape == expected.shape)
-        #expect(got.scalars == expected.scalars)
+        let network = try Sequential(spec: "conv 2 3x3; relu; flatten; dense 10", inputShape: shape, seed: 3)
+        let classifier = Classifier(archive: ModelArchive(
+            network: network, modelName: "test", loss: .softmaxCrossEntropy, classNames: (0..<10).map(String.init), normalization: .identity))
+        let expected = try classifier.predict([try Picture.read(from: url)])[0]
+        let input = try DrawnImage(levels: levels).input(for: shape)
+        #expect(input.shape == [1] + shape)
+        let got = try classifier.predict(input)[0]
+        #expect(got.probabilities == expected.probabilities)
+        #expect(got.label == expected.label)
     }
 
     @Test func refusesNonImageNetworks() {
