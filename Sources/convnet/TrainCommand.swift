@@ -82,6 +82,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue the run saved in DIR (its checkpoint.npz) exactly where it stopped.")
     var resume: String?
 
+    @Option(help: "Also save checkpoint.npz every N iterations (it is always saved after each epoch and on Ctrl-C/SIGTERM), so a long epoch can resume mid-way.")
+    var checkpointEvery: Int?
+
     @Option(help: "hw5: also write the course handout's mlp.npz or cnn.npz.")
     var export: String?
 
@@ -95,9 +98,7 @@ struct TrainCommand: ParsableCommand {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
         if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
-        if resume != nil && (model != nil || spec != nil || dataset != nil) {
-            throw ValidationError("--resume takes the model and data set from the saved run; leave out --model, --spec and --dataset")
-        }
+        if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every takes a number of iterations >= 1, got \(n)") }
     }
 
     func run() throws {
@@ -109,7 +110,9 @@ struct TrainCommand: ParsableCommand {
             }
             let checkpoint = try Checkpoint.read(from: url)
             var settings = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
+            try checkResumeOptions(self, against: settings, directory: dir)
             if let e = epochs { settings.options.epochs = e }
+            if let n = checkpointEvery { settings.checkpointEvery = n }
             try execute(settings, directory: URL(fileURLWithPath: dir), checkpoint: checkpoint)
         } else {
             let settings = try makeSettings()
@@ -147,7 +150,8 @@ struct TrainCommand: ParsableCommand {
         if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
         return RunSettings(
             network: network, dataset: dataset ?? network.defaultDataset, dataDirectory: dataDir, trainLimit: trainLimit,
-            validation: fraction, initializer: initializer, options: options, exportHW5: export != nil, report: !noReport)
+            validation: fraction, initializer: initializer, options: options, exportHW5: export != nil, report: !noReport,
+            checkpointEvery: checkpointEvery)
     }
 
     func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
@@ -184,12 +188,24 @@ struct TrainCommand: ParsableCommand {
 
         var display = ProgressDisplay(epochs: options.epochs)
         let started = Date()
+        Interruption.install()
         do {
             try trainer.train(on: train, validation: data.validation, test: test) { event in
                 display.show(event)
                 switch event {
                 case .iteration(let r):
                     metrics.record(IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate)))
+                    let interrupted = Interruption.received
+                    if interrupted != nil || settings.checkpointEvery.map({ r.iteration % $0 == 0 && r.batch < r.batches }) == true {
+                        // Metrics first: after a kill, the rows on disk are those the checkpoint has seen.
+                        try metrics.flush()
+                        try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                    }
+                    if let sig = interrupted {
+                        Terminal.error("\nstopped by \(Interruption.name(sig)) in epoch \(r.epoch) after batch \(r.batch) of \(r.batches) "
+                            + "(iteration \(r.iteration)); saved \(checkpointURL.path)\ncontinue with: convnet train --resume \(directory.path)")
+                        throw ExitCode(128 + sig)
+                    }
                 case .epoch(let e):
                     try metrics.record(EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
                                                     testAccuracy: e.testAccuracy, seconds: e.seconds))
@@ -269,6 +285,8 @@ struct RunSettings: Codable {
     var options: TrainingOptions
     var exportHW5: Bool
     var report: Bool
+    /// `--checkpoint-every N` (iterations); nil in runs saved before it existed.
+    var checkpointEvery: Int?
 
     var table: [(key: String, value: String)] {
         var rows: [(key: String, value: String)] = [
