@@ -31,6 +31,8 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"], resources: [.copy("Fixtures")]),
+        // Only the public API (no @testable import), as a package depending on ConvNet sees it.
+        .testTarget(name: "ConvNetAPITests", dependencies: ["ConvNet"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -138,7 +138,8 @@ public final class Trainer {
             let order = epochOrder(progress.epochsDone, count: train.count)
             let started = Date()
             // A run resumed mid-epoch continues the epoch's sums (a value out of range starts the epoch over).
-            if !(0...batches).contains(progress.batchesInEpoch) || progress.epochSeen < 0 || progress.epochCorrect < 0 {
+            if !(0...batches).contains(progress.batchesInEpoch) || !(0...(progress.batchesInEpoch * batchSize)).contains(progress.epochSeen)
+                || !(0...progress.epochSeen).contains(progress.epochCorrect) || !progress.epochLossSum.isFinite {
                 progress.batchesInEpoch = 0
             }
             if progress.batchesInEpoch == 0 { progress.epochLossSum = 0; progress.epochCorrect = 0; progress.epochSeen = 0 }
@@ -170,7 +171,7 @@ public final class Trainer {
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
                 optimizer.step(parameters)
                 progress.iteration += 1
-                lossSum += Double(result.loss) * Double(indices.count)
+                lossSum += Double(result.value) * Double(indices.count)
                 seen += indices.count
                 correct += countCorrect(output, labels: labels, loss: options.loss)
                 // After the last batch this says "all batches done": a checkpoint written now resumes at the epoch's end.
@@ -178,7 +179,7 @@ public final class Trainer {
                 (progress.epochLossSum, progress.epochCorrect, progress.epochSeen) = (lossSum, correct, seen)
                 let elapsed = Date().timeIntervalSince(started)
                 try onEvent(.iteration(IterationRecord(
-                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.loss,
+                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.value,
                     learningRate: optimizer.learningRate, seconds: elapsed,
                     imagesPerSecond: elapsed > 0 ? Double(seen - resumedSeen) / elapsed : 0)))
             }
