@@ -264,6 +264,8 @@ struct TrainCommand: ParsableCommand {
                     try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
                 }
             }
+        } catch let stop as ExitCode {
+            throw stop  // interrupted: the checkpoint is saved and the resume command printed
         } catch {
             try? metrics.flush()
             let next = FileManager.default.fileExists(atPath: checkpointURL.path)

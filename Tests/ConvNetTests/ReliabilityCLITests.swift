@@ -115,7 +115,7 @@ struct ReliabilityCLITests {
             let p = try Self.start(hasCheckpoint ? ["train", "--resume", run.path, "--threads", "1"] : args + ["--out", run.path],
                                    log: dir.appendingPathComponent("log\(attempt)"))
             hasCheckpoint ? (resumes += 1) : (fresh += 1)
-            usleep(UInt32(1_000_000 * runtime * (0.1 + 0.5 * Double(random.nextUnitFloat()))))
+            usleep(UInt32(1_000_000 * runtime * (0.05 + 0.3 * Double(random.nextUnitFloat()))))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             if p.terminationReason == .uncaughtSignal { kills += 1 }
