@@ -16,7 +16,10 @@ export SWIFT_BACKTRACE=enable=no   # else a false ASan report hides the crash (s
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=0}"
 
 build() {
-    swift build -c debug --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld >&2
+    # --sanitize=fuzzer instruments only this package's targets; -sanitize-coverage gives ConvNet's code (the
+    # parsers) the coverage counters and comparison tracing that guide libFuzzer too.
+    swift build -c debug --scratch-path "$scratch" --sanitize=fuzzer --sanitize=address -Xswiftc -use-ld=lld \
+        -Xswiftc -sanitize-coverage=edge,inline-8bit-counters,pc-table,trace-cmp >&2
 }
 bin() { echo "$scratch/debug/Fuzz$1"; }
 dict() { [ -f "Dictionaries/$1.dict" ] && echo "-dict=Dictionaries/$1.dict" || true; }
