@@ -13,7 +13,7 @@ struct StudioCommand: ParsableCommand {
             in $CONVNET_STUDIO. Build it once with:
               swift build -c release --package-path Studio
             Without --weights or --run it draws with the newest run under runs/ (or offers to train one).
-            It binds 127.0.0.1 unless --host says otherwise; Ctrl-C stops it and a running training (the checkpoint of its last finished epoch stays).
+            It binds 127.0.0.1 unless --host says otherwise; Ctrl-C stops it and a running training, which saves its checkpoint first.
             """)
 
     @Option(help: "A model.npz to draw with.")

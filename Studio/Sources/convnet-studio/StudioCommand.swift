@@ -9,7 +9,7 @@ struct StudioCommand: AsyncParsableCommand {
         commandName: "convnet-studio",
         abstract: "A local web page to draw a digit, watch the network's layers, browse the test set and train live.",
         discussion: """
-            Serves http://HOST:PORT/ until Ctrl-C, which also stops a running training (the checkpoint of its last finished epoch stays).
+            Serves http://HOST:PORT/ until Ctrl-C, which also stops a running training (it saves its checkpoint first).
             Without --weights or --run it draws with the newest run under --runs that has a model.npz.
             Usually started as `convnet studio`, which passes --convnet.
             """)
