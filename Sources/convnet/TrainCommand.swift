@@ -2,8 +2,10 @@ import ArgumentParser
 import ConvNet
 import Foundation
 
-struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct TrainCommand: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a network (by default two-conv on the bundled MNIST sample).",
         discussion: """
@@ -91,7 +93,7 @@ struct TrainCommand: ParsableCommand {
     @Flag(help: "Print one JSON summary object as the last line of stdout.")
     var json = false
 
-    mutating func validate() throws {
+    public mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
         if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
@@ -100,7 +102,7 @@ struct TrainCommand: ParsableCommand {
         }
     }
 
-    func run() throws {
+    public func run() throws {
         threadsOption.apply()
         if let dir = resume {
             let url = URL(fileURLWithPath: dir).appendingPathComponent("checkpoint.npz")
@@ -114,7 +116,7 @@ struct TrainCommand: ParsableCommand {
         } else {
             let settings = try makeSettings()
             let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.network.name))
-            if FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.csv").path) {
+            if ProcessRanks.isWriter && FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.csv").path) {
                 throw CommandError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
             }
             try execute(settings, directory: directory, checkpoint: nil)
@@ -167,19 +169,22 @@ struct TrainCommand: ParsableCommand {
         let train = data.split.train, test = data.split.test
         try checkClasses(network, loss: options.loss, dataset: train, name: settings.dataset)
         let trainer = try Trainer(network: network, options: options)
+        trainer.group = ProcessRanks.current
         if let checkpoint { trainer.restore(from: checkpoint) }
+        try trainer.joinGroup(train: train, evaluated: [data.validation, test].compactMap { $0 })
         if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.network.name) {
             throw CommandError("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only")
         }
 
-        let metrics = try MetricsWriter(directory: directory, append: checkpoint != nil)
+        // Only rank 0 of a data-parallel run writes the run folder (the others hold no writer).
+        let metrics = ProcessRanks.isWriter ? try MetricsWriter(directory: directory, append: checkpoint != nil) : nil
         let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
                                    dataset: settings.dataset)
         let settingsJSON = try Terminal.json(settings)
         let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
-            + "batch \(options.batchSize), \(Threading.threads) threads; run in \(directory.path)")
+            + "batch \(options.batchSize), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
         if checkpoint != nil { Terminal.error("resuming after epoch \(trainer.progress.epochsDone) of \(options.epochs)") }
 
         var display = ProgressDisplay(epochs: options.epochs)
@@ -189,15 +194,15 @@ struct TrainCommand: ParsableCommand {
                 display.show(event)
                 switch event {
                 case .iteration(let r):
-                    metrics.record(IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate)))
+                    metrics?.record(IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate)))
                 case .epoch(let e):
-                    try metrics.record(EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
+                    try metrics?.record(EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
                                                     testAccuracy: e.testAccuracy, seconds: e.seconds))
-                    try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                    if metrics != nil { try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL) }
                 }
             }
         } catch let error as TrainingError {
-            try? metrics.flush()
+            try? metrics?.flush()
             let saved = FileManager.default.fileExists(atPath: checkpointURL.path)
                 ? "; the last good checkpoint (epoch \(trainer.progress.epochsDone)) stays in \(checkpointURL.path)" : ""
             throw CommandError("\(error)\(saved)")
@@ -206,6 +211,7 @@ struct TrainCommand: ParsableCommand {
         if trainer.progress.stoppedEarly { Terminal.error("stopped early after epoch \(trainer.progress.epochsDone)") }
 
         let weightsURL = directory.appendingPathComponent("model.npz")
+        guard let metrics else { return }
         try archive.write(to: weightsURL)
         if settings.exportHW5 {
             let url = try CourseExport.write(model: settings.network.name, network: network, to: directory)
