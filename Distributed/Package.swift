@@ -32,7 +32,12 @@ let package = Package(
         .executableTarget(name: "convnet-mpi", dependencies: ["ConvNetMPI"]),
         .testTarget(
             name: "ConvNetMPITests",
-            dependencies: ["ConvNetMPI", .product(name: "ConvNet", package: main)]
+            dependencies: [
+                "ConvNetMPI",
+                .product(name: "ConvNet", package: main),
+                .product(name: "ConvNetCLI", package: main),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]
