@@ -34,7 +34,7 @@ struct PredictCommand: ParsableCommand {
         var inputs: [Tensor] = []
         for path in images {
             let picture = try Picture.read(from: URL(fileURLWithPath: path))
-            inputs.append(archive.normalization.applied(to: try picture.fitted(to: archive.network.inputShape)))
+            inputs.append(try archive.normalization.applied(to: picture.fitted(to: archive.network.inputShape)))
         }
         for (path, input) in zip(images, inputs) {
             let output = try archive.network.forward(input, training: false)

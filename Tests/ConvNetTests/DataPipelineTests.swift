@@ -89,10 +89,10 @@ import Testing
         #expect(abs(after.mean[0]) < 1e-3 && abs(after.std[0] - 1) < 1e-3)
         // The test set used the training statistics, not its own.
         let raw = try InputTransform.choose(from: [1, 28, 28], to: [1, 14, 14]).apply(split.test.images)
-        #expect(prepared.split.test.images == prepared.normalization.applied(to: raw))
+        #expect(try prepared.split.test.images == prepared.normalization.applied(to: raw))
         // Stored and read back.
         let stored = Dictionary(uniqueKeysWithValues: prepared.normalization.arrays.map { ($0.name, $0.array) })
-        #expect(Normalization(arrays: stored) == prepared.normalization)
+        #expect(try Normalization(arrays: stored) == prepared.normalization)
     }
 
     @Test func batchesCoverEveryImageOncePerEpoch() throws {

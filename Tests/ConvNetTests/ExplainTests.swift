@@ -67,7 +67,7 @@ struct ExplainTests {
         expectEqual(step("dense-weights").matrix("c"), c, "c")
         expectEqual(step("pre-activation").matrix("z2"), z2, "z2")
         expectEqual(step("sigmoid").matrix("ŷ"), yHat, "ŷ")
-        #expect(step("loss").matrix("L")?.flat == [loss.loss])
+        #expect(step("loss").matrix("L")?.flat == [loss.value])
         expectEqual(step("dl-dz").matrix("dL/dŷ"), loss.gradient, "dL/dŷ")
         expectEqual(step("dl-dz").matrix("dL/dz2"), dz2, "dL/dz2")
         #expect(abs(dz2[0] - (yHat[0] - 1)) < 1e-5)
@@ -90,7 +90,7 @@ struct ExplainTests {
                 try maxPool2d(leakyRelu(try conv2d(x, weight: try updated(K, cg.weight), bias: try updated(b, cg.bias)), slope: 0.01), kernel: (2, 2), stride: (2, 2)).output.reshaped([1, 4]),
                 weight: try updated(W, dg.weight), bias: try updated(c, dg.bias))),
             targets: target)
-        #expect(abs(step("update").matrix("L'")!.flat[0] - newLoss.loss) < 1e-5)
+        #expect(abs(step("update").matrix("L'")!.flat[0] - newLoss.value) < 1e-5)
     }
 
     /// The numbers in a rendered grid, in order.

@@ -20,7 +20,7 @@ struct LearningTests {
     @Test("the gradient checker fails a deliberately wrong backward")
     func checkerCatchesBug() throws {
         let net = try Sequential(inputShape: [6], seed: 1) {
-            Dense(8)
+            Dense(units: 8)
             WrongBackwardReLU()
         }
         let x = randomTensor([4, 6], seed: 2)

@@ -19,12 +19,12 @@ struct NetworkTests {
         let built = try Sequential(inputShape: [1, 28, 28], seed: 42) {
             Conv2D(filters: 50, kernel: 3, padding: 1)
             ReLU()
-            MaxPool2D(2)
+            MaxPool2D(kernel: 2)
             Conv2D(filters: 100, kernel: 3, padding: 1)
             ReLU()
-            MaxPool2D(2)
+            MaxPool2D(kernel: 2)
             Flatten()
-            Dense(10)
+            Dense(units: 10)
         }
         let parsed = try Sequential(spec: Self.twoConv, inputShape: [1, 28, 28], seed: 42)
         #expect(built.spec == parsed.spec)

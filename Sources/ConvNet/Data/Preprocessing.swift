@@ -6,17 +6,33 @@ public struct Normalization: Sendable, Equatable, Codable {
     public var mean: [Float]
     public var std: [Float]
 
-    public init(mean: [Float], std: [Float]) {
-        precondition(mean.count == std.count && !mean.isEmpty, "mean and std need one value per channel")
+    /// One mean and standard deviation per channel (or one for all channels). Throws unless both have the
+    /// same, non-zero length, every mean is finite and every standard deviation finite and positive.
+    public init(mean: [Float], std: [Float]) throws {
+        guard !mean.isEmpty, mean.count == std.count else {
+            throw ValueError.invalidArgument(
+                "normalization needs one mean and one standard deviation per channel, got \(mean.count) means and \(std.count) standard deviations")
+        }
+        if let bad = mean.firstIndex(where: { !$0.isFinite }) {
+            throw ValueError.invalidArgument("normalization mean of channel \(bad) is \(mean[bad]), not a finite number")
+        }
+        if let bad = std.firstIndex(where: { !($0.isFinite && $0 > 0) }) {
+            throw ValueError.invalidArgument("normalization standard deviation of channel \(bad) is \(std[bad]); it must be finite and positive")
+        }
+        self.init(checkedMean: mean, std: std)
+    }
+
+    /// One mean and std for all channels.
+    public init(mean: Float, std: Float) throws { try self.init(mean: [mean], std: [std]) }
+
+    /// Values already known to be valid.
+    private init(checkedMean mean: [Float], std: [Float]) {
         self.mean = mean
         self.std = std
     }
 
-    /// One mean and std for all channels.
-    public init(mean: Float, std: Float) { self.init(mean: [mean], std: [std]) }
-
     /// Leaves values unchanged.
-    public static let identity = Normalization(mean: 0, std: 1)
+    public static let identity = Normalization(checkedMean: [0], std: [1])
 
     /// Mean and standard deviation of each channel of N x C x H x W images (one channel for other ranks).
     /// A standard deviation below 1e-6 is replaced by 1.
@@ -44,19 +60,22 @@ public struct Normalization: Sendable, Equatable, Codable {
             let s = v.squareRoot()
             mean.append(Float(m)); std.append(s < 1e-6 ? 1 : Float(s))
         }
-        return Normalization(mean: mean, std: std)
+        return Normalization(checkedMean: mean, std: std)
     }
 
-    /// Normalises N x C x H x W images in place (any rank when there is one channel).
-    public func apply(to images: inout Tensor) {
+    /// Normalises N x C x H x W images in place (any rank when there is one channel). Throws when the
+    /// images do not have one channel per mean.
+    public func apply(to images: inout Tensor) throws {
         let channels = mean.count
         let n = images.batchSize
-        precondition(channels == 1 || (images.rank == 4 && images.shape[1] == channels),
-                     "normalization has \(channels) channels, images are \(formatShape(images.shape))")
+        guard channels == 1 || (images.rank == 4 && images.shape[1] == channels) else {
+            throw ShapeError.mismatch(
+                operation: "normalization with \(channels) channels", expected: "N x \(channels) x H x W images", got: images.shape)
+        }
         let plane = n == 0 ? 0 : images.count / (n * channels)
         let mean = self.mean, inv = self.std.map { 1 / $0 }
         images.withUnsafeMutableBufferPointer { buffer in
-            let p = buffer.baseAddress!
+            guard let p = buffer.baseAddress else { return }
             for i in 0..<n {
                 for c in 0..<channels {
                     let base = p + (i &* channels &+ c) &* plane
@@ -67,9 +86,9 @@ public struct Normalization: Sendable, Equatable, Codable {
         }
     }
 
-    public func applied(to images: Tensor) -> Tensor {
+    public func applied(to images: Tensor) throws -> Tensor {
         var copy = images
-        apply(to: &copy)
+        try apply(to: &copy)
         return copy
     }
 
@@ -79,11 +98,15 @@ public struct Normalization: Sendable, Equatable, Codable {
          ("norm_std", NumPyArray(tensor: try! Tensor(shape: [std.count], scalars: std)))]
     }
 
-    /// Reads `norm_mean` / `norm_std` back; nil when the archive has none.
-    public init?(arrays: [String: NumPyArray]) {
-        guard let m = arrays["norm_mean"]?.floats(), let s = arrays["norm_std"]?.floats(),
-              m.count == s.count, !m.isEmpty else { return nil }
-        self.init(mean: m, std: s)
+    /// Reads `norm_mean` / `norm_std` back: nil when the archive has neither; throws when it has only one,
+    /// or when they do not make a normalisation (lengths differ, a value is not finite, a std is not positive).
+    public init?(arrays: [String: NumPyArray]) throws {
+        let m = arrays["norm_mean"], s = arrays["norm_std"]
+        if m == nil && s == nil { return nil }
+        guard let m, let s else {
+            throw ValueError.invalidArgument(m == nil ? "it has 'norm_std' but no 'norm_mean'" : "it has 'norm_mean' but no 'norm_std'")
+        }
+        try self.init(mean: m.floats(), std: s.floats())
     }
 }
 
@@ -234,9 +257,9 @@ extension DataSplit {
         }
         let norm = normalization ?? (normalize ? Normalization.fit(train.images, perChannel: inputShape.count == 3) : .identity)
         if norm.mean.count == 1 || train.images.rank == 4 {
-            norm.apply(to: &train.images)
-            norm.apply(to: &test.images)
-            if validation != nil { norm.apply(to: &validation!.images) }
+            try norm.apply(to: &train.images)
+            try norm.apply(to: &test.images)
+            if validation != nil { try norm.apply(to: &validation!.images) }
         }
         return PreparedData(split: DataSplit(train: train, test: test), validation: validation, transform: transform, normalization: norm)
     }

@@ -48,7 +48,7 @@ public struct GradientChecker {
         func lossAndGradient(_ out: Tensor) throws -> (Double, Tensor) {
             if let loss {
                 let r = try loss.evaluate(output: out, labels: labels)
-                return (Double(r.loss), r.gradient)
+                return (Double(r.value), r.gradient)
             }
             var total = 0.0
             for i in 0..<out.count { total += Double(out[i]) * projection[i] }

@@ -14,7 +14,7 @@ public final class Dense: Layer, ParameterGradientOnly {
     /// Reused from call to call (see `Tensor.overwrite`).
     private var output = Tensor.empty, inputGradient = Tensor.empty
 
-    public init(_ units: Int, weightInit: WeightInit? = nil, biasInit: BiasInit? = nil) {
+    public init(units: Int, weightInit: WeightInit? = nil, biasInit: BiasInit? = nil) {
         self.units = units
         self.weightInit = weightInit
         self.biasInit = biasInit

@@ -1,7 +1,7 @@
 /// A named tensor that training updates, with the gradient its layer's backward pass wrote.
 public final class Parameter {
     /// Full name in PyTorch's style: `conv1.weight`, `dense2.bias`, `bn1.running_mean`.
-    public internal(set) var name: String
+    public var name: String
     public var value: Tensor
     public var gradient: Tensor
 

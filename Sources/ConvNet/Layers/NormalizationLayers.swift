@@ -141,7 +141,8 @@ public final class Dropout: Layer {
     /// Reused from call to call (see `Tensor.overwrite`).
     private var output = Tensor.empty, inputGradient = Tensor.empty
 
-    public init(_ probability: Float = 0.5) { self.probability = probability }
+    /// `probability`: the chance that each value is zeroed in training, in [0, 1) (PyTorch's default 0.5).
+    public init(probability: Float = 0.5) { self.probability = probability }
 
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
         guard probability >= 0, probability < 1 else {

@@ -12,15 +12,16 @@ public final class MaxPool2D: Layer {
     /// Reused from call to call (see `Tensor.overwrite`).
     private var output = Tensor.empty, inputGradient = Tensor.empty
 
-    /// `stride` defaults to the kernel size.
+    /// A `kernel.0` x `kernel.1` window (height, width); `stride` defaults to the kernel size.
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil) {
         self.kernel = (kernel.0, kernel.1)
         let s = stride ?? kernel
         self.stride = (s.0, s.1)
     }
 
-    public convenience init(_ size: Int, stride: Int? = nil) {
-        self.init(kernel: (size, size), stride: stride.map { ($0, $0) })
+    /// A square window of `kernel` x `kernel`; `stride` defaults to the kernel size.
+    public convenience init(kernel: Int, stride: Int? = nil) {
+        self.init(kernel: (kernel, kernel), stride: stride.map { ($0, $0) })
     }
 
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
@@ -90,14 +91,16 @@ public final class AvgPool2D: Layer {
     /// Reused from call to call (see `Tensor.overwrite`).
     private var output = Tensor.empty, inputGradient = Tensor.empty
 
+    /// A `kernel.0` x `kernel.1` window (height, width); `stride` defaults to the kernel size.
     public init(kernel: (Int, Int), stride: (Int, Int)? = nil) {
         self.kernel = (kernel.0, kernel.1)
         let s = stride ?? kernel
         self.stride = (s.0, s.1)
     }
 
-    public convenience init(_ size: Int, stride: Int? = nil) {
-        self.init(kernel: (size, size), stride: stride.map { ($0, $0) })
+    /// A square window of `kernel` x `kernel`; `stride` defaults to the kernel size.
+    public convenience init(kernel: Int, stride: Int? = nil) {
+        self.init(kernel: (kernel, kernel), stride: stride.map { ($0, $0) })
     }
 
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {

@@ -2,8 +2,15 @@ import Foundation
 
 /// A loss value and its gradient with respect to the loss's input.
 public struct LossResult: Sendable {
-    public var loss: Float
+    /// The loss (mean over the batch, or over all elements).
+    public var value: Float
+    /// dL/dinput, of the loss input's shape.
     public var gradient: Tensor
+
+    public init(value: Float, gradient: Tensor) {
+        self.value = value
+        self.gradient = gradient
+    }
 }
 
 /// Softmax followed by cross-entropy, fused and numerically stable (log-sum-exp), mean over the batch.
@@ -13,7 +20,7 @@ public struct LossResult: Sendable {
 public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) throws -> LossResult {
     var gradient = Tensor.empty
     let loss = try softmaxCrossEntropy(logits: logits, labels: labels, gradient: &gradient)
-    return LossResult(loss: loss, gradient: gradient)
+    return LossResult(value: loss, gradient: gradient)
 }
 
 /// `softmaxCrossEntropy` writing dL/dlogits into a reusable buffer (see `Tensor.overwrite`); returns
@@ -101,7 +108,7 @@ func logSoftmaxBackward(_ dy: Tensor, output y: Tensor, into inputGradient: inou
 public func nllLoss(logProbabilities: Tensor, labels: [Int]) throws -> LossResult {
     var gradient = Tensor.empty
     let loss = try nllLoss(logProbabilities: logProbabilities, labels: labels, gradient: &gradient)
-    return LossResult(loss: loss, gradient: gradient)
+    return LossResult(value: loss, gradient: gradient)
 }
 
 /// `nllLoss` writing dL/dinput into a reusable buffer (see `Tensor.overwrite`); returns the loss.
@@ -123,7 +130,7 @@ func nllLoss(logProbabilities: Tensor, labels: [Int], gradient: inout Tensor) th
 public func sigmoidBinaryCrossEntropy(logits: Tensor, targets: Tensor) throws -> LossResult {
     var gradient = Tensor.empty
     let loss = try sigmoidBinaryCrossEntropy(logits: logits, targets: targets, gradient: &gradient)
-    return LossResult(loss: loss, gradient: gradient)
+    return LossResult(value: loss, gradient: gradient)
 }
 
 /// `sigmoidBinaryCrossEntropy` writing dL/dlogits into a reusable buffer; returns the loss.
@@ -152,7 +159,7 @@ func sigmoidBinaryCrossEntropy(logits: Tensor, targets: Tensor, gradient: inout 
 public func binaryCrossEntropy(probabilities: Tensor, targets: Tensor) throws -> LossResult {
     var gradient = Tensor.empty
     let loss = try binaryCrossEntropy(probabilities: probabilities, targets: targets, gradient: &gradient)
-    return LossResult(loss: loss, gradient: gradient)
+    return LossResult(value: loss, gradient: gradient)
 }
 
 /// `binaryCrossEntropy` writing dL/dprobabilities into a reusable buffer; returns the loss.
@@ -179,7 +186,7 @@ func binaryCrossEntropy(probabilities: Tensor, targets: Tensor, gradient: inout 
 public func meanSquaredError(predictions: Tensor, targets: Tensor) throws -> LossResult {
     var gradient = Tensor.empty
     let loss = try meanSquaredError(predictions: predictions, targets: targets, gradient: &gradient)
-    return LossResult(loss: loss, gradient: gradient)
+    return LossResult(value: loss, gradient: gradient)
 }
 
 /// `meanSquaredError` writing dL/dpredictions into a reusable buffer; returns the loss.
@@ -264,7 +271,7 @@ public enum LossFunction: String, CaseIterable, Sendable, Codable {
             }
             loss = try ConvNet.meanSquaredError(predictions: output, targets: buffers.targets, gradient: &buffers.gradient)
         }
-        return LossResult(loss: loss, gradient: buffers.gradient)
+        return LossResult(value: loss, gradient: buffers.gradient)
     }
 
     /// True when the network has one output unit and predicts class 1 above a threshold.

@@ -67,7 +67,7 @@ public enum NetworkSpec {
                     stride = try words.pair("the stride")
                 }
                 layers.append(keyword == "maxpool" ? MaxPool2D(kernel: kernel, stride: stride) : AvgPool2D(kernel: kernel, stride: stride))
-            case "dense", "fc", "linear": layers.append(Dense(try words.positiveInt("the number of units")))
+            case "dense", "fc", "linear": layers.append(Dense(units: try words.positiveInt("the number of units")))
             case "flatten": layers.append(Flatten())
             case "relu": layers.append(ReLU())
             case "leakyrelu", "leaky_relu", "leaky-relu":
@@ -79,7 +79,7 @@ public enum NetworkSpec {
             case "dropout":
                 let p = try words.optionalFloat("the drop probability") ?? 0.5
                 guard p >= 0, p < 1 else { throw words.error("drop probability \(p) must be in [0, 1)") }
-                layers.append(Dropout(p))
+                layers.append(Dropout(probability: p))
             default:
                 throw words.error(
                     "unknown layer '\(keyword)'; known: input, conv, maxpool, avgpool, dense, flatten, relu, leakyrelu, "

@@ -47,7 +47,7 @@ public func evaluate(_ network: Sequential, on data: Dataset, loss: LossFunction
         let end = min(start + batchSize, data.count)
         let output = try network.forward(data.images.batch(start..<end), training: false)
         let labels = Array(data.labels[start..<end])
-        totalLoss += Double(try loss.evaluate(output: output, labels: labels).loss) * Double(end - start)
+        totalLoss += Double(try loss.evaluate(output: output, labels: labels).value) * Double(end - start)
         for (label, predicted) in zip(labels, predictClasses(output, loss: loss)) {
             predictions.append(predicted)
             if predicted < classes { confusion[label][predicted] += 1 }

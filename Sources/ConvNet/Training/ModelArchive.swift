@@ -5,6 +5,8 @@ public enum WeightsError: Error, CustomStringConvertible {
     case missing(path: String, name: String)
     case shape(path: String, name: String, found: [Int], expected: [Int])
     case notAModel(path: String, problem: String)
+    /// A model file whose arrays are there but unusable (NaN weights, a normalisation that does not fit).
+    case damaged(path: String, problem: String)
 
     public var description: String {
         switch self {
@@ -13,6 +15,7 @@ public enum WeightsError: Error, CustomStringConvertible {
         case .shape(let path, let name, let found, let expected):
             return "\(path): weights do not fit the network: '\(name)' has shape \(formatShape(found)), the network needs \(formatShape(expected))"
         case .notAModel(let path, let problem): return "\(path): not a ConvNet model file: \(problem)"
+        case .damaged(let path, let problem): return "\(path): damaged model file: \(problem)"
         }
     }
 }
@@ -71,36 +74,64 @@ public struct ModelArchive {
         return try ModelArchive(arrays: arrays, path: url.path)
     }
 
-    init(arrays: [String: NumPyArray], path: String) throws {
+    /// Rebuilds a model from its arrays (those of `arrays`, or a `model.npz` read with `NumPyArchive.read`);
+    /// `path` names where they came from in error messages.
+    public init(arrays: [(name: String, array: NumPyArray)], path: String = "model arrays") throws {
+        try self.init(arrays: Dictionary(arrays, uniquingKeysWith: { first, _ in first }), path: path)
+    }
+
+    /// Rebuilds a model from its arrays by name; `path` names where they came from in error messages.
+    public init(arrays: [String: NumPyArray], path: String = "model arrays") throws {
         func string(_ name: String) throws -> String {
             guard let a = arrays[name] else {
                 throw WeightsError.notAModel(path: path, problem: "it has no '\(name)' array (was it written by convnet train?)")
             }
-            return try a.string()
+            do { return try a.string() } catch {
+                throw WeightsError.notAModel(path: path, problem: "'\(name)' is not text: \(error)")
+            }
         }
         let spec = try string("meta.spec")
         guard let shapeArray = arrays["meta.input_shape"], let inputShape = try? shapeArray.integers() else {
             throw WeightsError.notAModel(path: path, problem: "it has no 'meta.input_shape' array")
         }
-        let network = try Sequential(spec: spec, inputShape: inputShape)
+        let network: Sequential
+        do {
+            network = try Sequential(spec: spec, inputShape: inputShape)
+        } catch let error as SpecError {
+            throw WeightsError.notAModel(path: path, problem: "\(error)")
+        } catch let error as ShapeError {
+            throw WeightsError.notAModel(path: path, problem: "its network does not build: \(error)")
+        }
         try ModelArchive.load(arrays, into: network, path: path)
         let lossName = try string("meta.loss")
         guard let loss = LossFunction(rawValue: lossName) else {
             throw WeightsError.notAModel(path: path, problem: "unknown loss '\(lossName)'")
         }
+        let normalization: Normalization
+        do {
+            normalization = try Normalization(arrays: arrays) ?? .identity
+        } catch {
+            throw WeightsError.damaged(path: path, problem: "its input normalisation (norm_mean, norm_std): \(error)")
+        }
         let classes = try string("meta.classes").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         self.init(network: network, modelName: try string("meta.model"), loss: loss, classNames: classes,
-                  normalization: Normalization(arrays: arrays) ?? .identity, dataset: (try? arrays["meta.dataset"]?.string()) ?? "")
+                  normalization: normalization, dataset: (try? arrays["meta.dataset"]?.string()) ?? "")
     }
 
-    /// Copies every parameter and buffer of `network` from `arrays`, checking names and shapes.
+    /// Copies every parameter and buffer of `network` from `arrays`, checking names, shapes and that
+    /// every value is a finite number.
     public static func load(_ arrays: [String: NumPyArray], into network: Sequential, path: String) throws {
         for p in network.parameters + network.buffers {
             guard let a = arrays[p.name] else { throw WeightsError.missing(path: path, name: p.name) }
             guard a.shape == p.value.shape else {
                 throw WeightsError.shape(path: path, name: p.name, found: a.shape, expected: p.value.shape)
             }
-            p.value = try a.tensor()
+            let value = try a.tensor()
+            if value.hasNonFinite, let bad = value.scalars.firstIndex(where: { !$0.isFinite }) {
+                throw WeightsError.damaged(
+                    path: path, problem: "'\(p.name)' holds \(value.scalars[bad]) at index \(bad); weights must be finite numbers")
+            }
+            p.value = value
         }
     }
 }

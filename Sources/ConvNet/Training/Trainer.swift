@@ -148,7 +148,7 @@ public final class Trainer {
                         throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
                     }
                     try network.backwardParameters(result.gradient)
-                    stepLoss = result.loss
+                    stepLoss = result.value
                     stepCorrect = countCorrect(output, labels: labels, loss: options.loss)
                 }
                 if let parallel {

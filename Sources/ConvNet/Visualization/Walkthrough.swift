@@ -273,8 +273,8 @@ public enum ToyWalkthrough {
             "ŷ = 1 / (1 + e^(-z2)) = \(s4(yHat[0])): the network's probability that the image shows a square.",
             [WalkthroughMatrix(name: "ŷ", caption: "sigmoid1 output", tensor: yHat)])
         add("loss", .forward, "Loss",
-            "Binary cross-entropy with target y = 1: L = -(y ln ŷ + (1 - y) ln(1 - ŷ)) = -ln(\(s4(yHat[0]))) = \(s4(loss.loss)).",
-            [WalkthroughMatrix(name: "L", caption: "binary cross-entropy", values: [[loss.loss]])])
+            "Binary cross-entropy with target y = 1: L = -(y ln ŷ + (1 - y) ln(1 - ŷ)) = -ln(\(s4(yHat[0]))) = \(s4(loss.value)).",
+            [WalkthroughMatrix(name: "L", caption: "binary cross-entropy", values: [[loss.value]])])
 
         add("dl-dz", .backward, "Gradient at the output",
             "dL/dŷ = (ŷ - y) / (ŷ (1 - ŷ)) = \(s4(loss.gradient[0])). Through the sigmoid (dŷ/dz2 = ŷ (1 - ŷ)) this simplifies to dL/dz2 = ŷ - y = \(s4(dz2[0])).",
@@ -301,12 +301,12 @@ public enum ToyWalkthrough {
              WalkthroughMatrix(name: "dL/db", caption: "conv1.bias gradient", tensor: db)])
 
         add("update", .update, "Parameters after one update",
-            "Plain gradient descent with learning rate \(learningRate): every parameter moves against its gradient, θ ← θ - \(learningRate) * dL/dθ. On this example the loss drops from \(s4(loss.loss)) to \(s4(newLoss.loss)) (ŷ \(s4(yHat[0])) → \(s4(newYHat[0]))).",
+            "Plain gradient descent with learning rate \(learningRate): every parameter moves against its gradient, θ ← θ - \(learningRate) * dL/dθ. On this example the loss drops from \(s4(loss.value)) to \(s4(newLoss.value)) (ŷ \(s4(yHat[0])) → \(s4(newYHat[0]))).",
             [WalkthroughMatrix(name: "K'", caption: "conv1.weight", tensor: conv.weight.value),
              WalkthroughMatrix(name: "b'", caption: "conv1.bias", tensor: conv.bias.value),
              WalkthroughMatrix(name: "W'", caption: "dense1.weight", tensor: dense.weight.value),
              WalkthroughMatrix(name: "c'", caption: "dense1.bias", tensor: dense.bias.value),
-             WalkthroughMatrix(name: "L'", caption: "loss after the update", values: [[newLoss.loss]])])
+             WalkthroughMatrix(name: "L'", caption: "loss after the update", values: [[newLoss.value]])])
 
         return Walkthrough(
             title: "How the toy CNN learns: one forward and backward pass",
