@@ -37,6 +37,8 @@ let package = Package(
         ),
         .executableTarget(name: "convnet", dependencies: ["ConvNetCLI"], path: "Sources/ConvNetMain"),
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"], resources: [.copy("Fixtures")]),
+        // Only the public API (no @testable import), as a package depending on ConvNet sees it.
+        .testTarget(name: "ConvNetAPITests", dependencies: ["ConvNet"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -23,7 +23,7 @@ struct BenchGemmCommand: ParsableCommand {
 
     @OptionGroup var threadsOption: ThreadsOption
 
-    @Option(help: "Timed runs per shape; the median is reported.")
+    @Option(parsing: .unconditional, help: "Timed runs per shape; the median is reported.")
     var repeats: Int = 7
 
     @OptionGroup var kernelOption: KernelOption
@@ -124,10 +124,10 @@ struct BenchConvCommand: ParsableCommand {
 
     @OptionGroup var threadsOption: ThreadsOption
 
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = 64
 
-    @Option(help: "Timed runs per layer; the median is reported.")
+    @Option(parsing: .unconditional, help: "Timed runs per layer; the median is reported.")
     var repeats: Int = 7
 
     @OptionGroup var kernelOption: KernelOption

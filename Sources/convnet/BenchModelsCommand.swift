@@ -16,10 +16,10 @@ struct BenchModelsCommand: ParsableCommand {
 
     @OptionGroup var threadsOption: ThreadsOption
 
-    @Option(help: "Timed runs; the median is reported.")
+    @Option(parsing: .unconditional, help: "Timed runs; the median is reported.")
     var repeats: Int = 5
 
-    @Option(help: "Training steps per timed run.")
+    @Option(parsing: .unconditional, help: "Training steps per timed run.")
     var steps: Int = 10
 
     @Flag(help: "One JSON object per line.")

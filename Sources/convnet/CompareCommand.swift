@@ -11,7 +11,7 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Comma-separated optimizers: sgd, adagrad, adam.")
     var optimizers: String = "sgd,adam"
 
-    @Option(help: "Runs per optimizer (seeds 1...N).")
+    @Option(parsing: .unconditional, help: "Runs per optimizer (seeds 1...N).")
     var runs: Int = 3
 
     @Option(help: "A zoo network (default tiny-cnn).")
@@ -26,16 +26,16 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
-    @Option(help: "Epochs per run.")
+    @Option(parsing: .unconditional, help: "Epochs per run.")
     var epochs: Int = 5
 
-    @Option(help: "Images per mini-batch.")
+    @Option(parsing: .unconditional, help: "Images per mini-batch.")
     var batchSize: Int = 64
 
-    @Option(help: "Learning rate for SGD and Adagrad (Adam uses --adam-lr).")
+    @Option(parsing: .unconditional, help: "Learning rate for SGD and Adagrad (Adam uses --adam-lr).")
     var lr: Float = 0.01
 
-    @Option(help: "Learning rate for Adam.")
+    @Option(parsing: .unconditional, help: "Learning rate for Adam.")
     var adamLr: Float = 0.001
 
     @OptionGroup var threadsOption: ThreadsOption
@@ -47,16 +47,23 @@ struct CompareCommand: ParsableCommand {
     var json = false
 
     func validate() throws {
-        if runs < 1 { throw ValidationError("--runs must be at least 1") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1") }
+        if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
+        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
+        if !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number, got \(lr)") }
+        if !(adamLr.isFinite && adamLr > 0) { throw ValidationError("--adam-lr must be a positive number, got \(adamLr)") }
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
+        for name in optimizers.split(separator: ",", omittingEmptySubsequences: false)
+        where OptimizerKind(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) == nil {
+            throw ValidationError("--optimizers: unknown optimizer '\(name)'; use sgd, adagrad or adam, comma-separated")
+        }
     }
 
     func run() throws {
         threadsOption.apply()
         let kinds = try optimizers.split(separator: ",").map { name -> OptimizerKind in
             guard let k = OptimizerKind(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw CommandError("unknown optimizer '\(name)'; use sgd, adagrad or adam")
+                throw ValidationError("--optimizers: unknown optimizer '\(name)'; use sgd, adagrad or adam, comma-separated")
             }
             return k
         }

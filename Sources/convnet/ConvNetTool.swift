@@ -12,7 +12,18 @@ public struct ConvNetTool: ParsableCommand {
         subcommands: [
             TrainCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, DatasetsCommand.self,
             DownloadCommand.self, ReportCommand.self, PlotCommand.self, ExplainCommand.self, CompareCommand.self,
-            GradCheckCommand.self, BenchCommand.self,
+            GradCheckCommand.self, BenchCommand.self, ExportCommand.self,
         ]
     )
+
+    /// Runs the command like ArgumentParser's `main()`, but an error that Foundation raised (a file that
+    /// cannot be read, bad JSON) is printed in plain words, without its domain and internals.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            exit(withError: isFoundationError(error) ? CommandError(plainWords(error)) : error)
+        }
+    }
 }

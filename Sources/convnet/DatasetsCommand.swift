@@ -13,8 +13,12 @@ struct DatasetsCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.")
     var json = false
 
-    @Option(help: "Time one epoch of mini-batches of this size over 60,000 28x28 images, then exit.")
+    @Option(parsing: .unconditional, help: "Time one epoch of mini-batches of this size over 60,000 28x28 images, then exit.")
     var benchmarkBatch: Int?
+
+    func validate() throws {
+        if let b = benchmarkBatch, b < 1 { throw ValidationError("--benchmark-batch must be at least 1, got \(b)") }
+    }
 
     func run() throws {
         if let size = benchmarkBatch {

@@ -12,10 +12,10 @@ struct ExplainCommand: ParsableCommand {
             gradients back to the kernel and the parameters after one gradient-descent step.
             """)
 
-    @Option(help: "Seed for the example and the initial weights.")
+    @Option(parsing: .unconditional, help: "Seed for the example and the initial weights.")
     var seed: UInt64 = 0
 
-    @Option(name: .customLong("learning-rate"), help: "Learning rate of the one update shown at the end.")
+    @Option(name: .customLong("learning-rate"), parsing: .unconditional, help: "Learning rate of the one update shown at the end.")
     var learningRate: Float = 0.1
 
     @Option(help: "Also write the walkthrough as an HTML page with heat-map matrices to this file.")
@@ -23,6 +23,12 @@ struct ExplainCommand: ParsableCommand {
 
     @Flag(help: "Never colour the output (colours are used only when stdout is a terminal).")
     var noColor = false
+
+    func validate() throws {
+        if !(learningRate.isFinite && learningRate > 0) {
+            throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
+        }
+    }
 
     func run() throws {
         let walkthrough = try ToyWalkthrough.make(seed: seed, learningRate: learningRate)

@@ -10,11 +10,16 @@ struct GradCheckCommand: ParsableCommand {
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
-    @Option(help: "Finite-difference step.")
+    @Option(parsing: .unconditional, help: "Finite-difference step.")
     var epsilon: Float = 1e-2
 
-    @Option(help: "Largest relative error that passes.")
+    @Option(parsing: .unconditional, help: "Largest relative error that passes.")
     var tolerance: Double = 1e-2
+
+    func validate() throws {
+        if !(epsilon.isFinite && epsilon > 0) { throw ValidationError("--epsilon must be a positive number, got \(epsilon)") }
+        if !(tolerance.isFinite && tolerance > 0) { throw ValidationError("--tolerance must be a positive number, got \(tolerance)") }
+    }
 
     func run() throws {
         let checker = GradientChecker(epsilon: epsilon, tolerance: tolerance)

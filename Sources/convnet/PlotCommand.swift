@@ -14,7 +14,7 @@ struct PlotCommand: ParsableCommand {
     @Option(help: "Where to write the charts (default: the run directory).")
     var out: String?
 
-    @Option(help: "Smoothing of the loss curve's moving average, in [0, 1).")
+    @Option(parsing: .unconditional, help: "Smoothing of the loss curve's moving average, in [0, 1).")
     var smoothing: Double = 0.9
 
     func validate() throws {

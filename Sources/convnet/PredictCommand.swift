@@ -11,7 +11,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "A model.npz written by convnet train.")
     var weights: String
 
-    @Option(help: "How many classes to show per image.")
+    @Option(parsing: .unconditional, help: "How many classes to show per image.")
     var top: Int = 3
 
     @Flag(help: "One JSON object per image.")
@@ -29,19 +29,15 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         threadsOption.apply()
-        let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
+        // The model is loaded once and every image classified in one batch.
+        let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights))
         // Read every image first: one bad file stops the command before any output.
-        var inputs: [Tensor] = []
-        for path in images {
-            let picture = try Picture.read(from: URL(fileURLWithPath: path))
-            inputs.append(try archive.normalization.applied(to: picture.fitted(to: archive.network.inputShape)))
-        }
-        for (path, input) in zip(images, inputs) {
-            let output = try archive.network.forward(input, training: false)
-            let probabilities = classProbabilities(output, loss: archive.loss)
-            let ranked = probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)
-            let names = archive.classNames
-            func label(_ i: Int) -> String { i < names.count && !names[i].isEmpty ? names[i] : String(i) }
+        let pictures = try images.map { try Picture.read(from: URL(fileURLWithPath: $0)) }
+        let predictions = try classifier.predict(pictures)
+        let names = classifier.classNames
+        func label(_ i: Int) -> String { i < names.count && !names[i].isEmpty ? names[i] : String(i) }
+        for (path, prediction) in zip(images, predictions) {
+            let ranked = prediction.probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)
             if json {
                 struct Row: Encodable { var image: String; var predictions: [Entry] }
                 struct Entry: Encodable { var `class`: Int; var label: String; var probability: Double }
@@ -54,18 +50,4 @@ struct PredictCommand: ParsableCommand {
             }
         }
     }
-}
-
-/// Class probabilities of one output row: softmax, or sigmoid/identity for one binary output.
-func classProbabilities(_ output: Tensor, loss: LossFunction) -> [Float] {
-    let row = Array(output.scalars.prefix(output.count / max(output.batchSize, 1)))
-    if row.count == 1 {
-        let p = loss == .sigmoidBinaryCrossEntropy ? 1 / (1 + exp(-row[0])) : row[0]
-        return [1 - p, p]
-    }
-    if loss == .negativeLogLikelihood { return row.map { exp($0) } }
-    let m = row.max() ?? 0
-    let e = row.map { exp($0 - m) }
-    let s = e.reduce(0, +)
-    return e.map { $0 / s }
 }

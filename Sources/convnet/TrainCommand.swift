@@ -28,43 +28,43 @@ public struct TrainCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
-    @Option(help: "Passes over the training set (default 10; with --resume, the new total).")
+    @Option(parsing: .unconditional, help: "Passes over the training set, at least 1 (default 10; with --resume, the new total).")
     var epochs: Int?
 
-    @Option(help: "Images per mini-batch.")
+    @Option(parsing: .unconditional, help: "Images per mini-batch, at least 1.")
     var batchSize: Int = 64
 
     @Option(help: "sgd, adagrad or adam.")
     var optimizer: String = "sgd"
 
-    @Option(help: "Learning rate (default 0.01, 0.001 for adam).")
+    @Option(parsing: .unconditional, help: "Learning rate, a positive number (default 0.01, 0.001 for adam).")
     var lr: Float?
 
-    @Option(help: "SGD momentum.")
+    @Option(parsing: .unconditional, help: "SGD momentum, in [0, 1).")
     var momentum: Float = 0.9
 
     @Flag(help: "Nesterov momentum (SGD).")
     var nesterov = false
 
-    @Option(help: "Multiply the learning rate by this every --decay-every iterations.")
+    @Option(parsing: .unconditional, help: "Multiply the learning rate by this, in (0, 1], every --decay-every iterations.")
     var lrDecay: Float = 1
 
-    @Option(help: "Iterations between learning-rate decays.")
+    @Option(parsing: .unconditional, help: "Iterations between learning-rate decays, at least 1.")
     var decayEvery: Int = 1000
 
-    @Option(help: "Clip each gradient element to ±VALUE.")
+    @Option(parsing: .unconditional, help: "Clip each gradient element to ±VALUE (VALUE > 0).")
     var clip: Float?
 
-    @Option(help: "Scale gradients so their global L2 norm is at most VALUE.")
+    @Option(parsing: .unconditional, help: "Scale gradients so their global L2 norm is at most VALUE (VALUE > 0).")
     var clipNorm: Float?
 
-    @Option(help: "L2 weight decay.")
+    @Option(parsing: .unconditional, help: "L2 weight decay, 0 or more.")
     var weightDecay: Float = 0
 
     @Option(name: .customLong("init"), help: "Weight initialiser: pytorch, gaussian[:std], truncated-normal[:std], uniform[:limit], xavier, xavier-normal, he, he-uniform.")
     var initializer: String = "pytorch"
 
-    @Option(help: "Random seed: the same seed and thread count give the same weights, bit for bit.")
+    @Option(parsing: .unconditional, help: "Random seed, a whole number from 0 to 2^64-1: the same seed and thread count give the same weights, bit for bit.")
     var seed: UInt64 = 1
 
     @OptionGroup var threadsOption: ThreadsOption
@@ -72,10 +72,10 @@ public struct TrainCommand: ParsableCommand {
     @Option(help: "Stop early: acc=0.97 (training accuracy reached) or patience=3 (epochs without validation gain).")
     var earlyStop: String?
 
-    @Option(help: "Fraction of the training set held out for validation (default 0.1 with --early-stop patience=N).")
+    @Option(parsing: .unconditional, help: "Fraction of the training set held out for validation, in [0, 1) (default 0.1 with --early-stop patience=N).")
     var validation: Double?
 
-    @Option(help: "Use only the first N training images.")
+    @Option(parsing: .unconditional, help: "Use only the first N training images (N >= 1).")
     var trainLimit: Int?
 
     @Option(help: "Directory for metrics, weights, checkpoints and the report (default runs/MODEL-TIME).")
@@ -84,7 +84,7 @@ public struct TrainCommand: ParsableCommand {
     @Option(help: "Continue the run saved in DIR (its checkpoint.npz) exactly where it stopped.")
     var resume: String?
 
-    @Option(help: "hw5: also write the course handout's mlp.npz or cnn.npz.")
+    @Option(help: "hw5: also write the weights as plain NumPy arrays in the layout that the NumPy code of a course's homework 5 (hw5) loads: mlp.npz (w1, b1, w2, b2) for --model mlp, cnn.npz (w_conv as kh x kw x in x out, b_conv, w_fc, b_fc) for --model tiny-cnn.")
     var export: String?
 
     @Flag(help: "Skip the HTML report at the end.")
@@ -93,38 +93,33 @@ public struct TrainCommand: ParsableCommand {
     @Flag(help: "Print one JSON summary object as the last line of stdout.")
     var json = false
 
+    /// Every option value is checked here, before anything runs: a bad one is a usage error (exit 64)
+    /// that names the option and what it accepts.
     public mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
+        if let n = trainLimit, n < 1 { throw ValidationError("--train-limit must be at least 1, got \(n)") }
         if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
         if resume != nil && (model != nil || spec != nil || dataset != nil) {
             throw ValidationError("--resume takes the model and data set from the saved run; leave out --model, --spec and --dataset")
         }
-    }
-
-    public func run() throws {
-        threadsOption.apply()
-        if let dir = resume {
-            let url = URL(fileURLWithPath: dir).appendingPathComponent("checkpoint.npz")
-            guard FileManager.default.fileExists(atPath: url.path) else {
-                throw CommandError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
-            }
-            let checkpoint = try Checkpoint.read(from: url)
-            var settings = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
-            if let e = epochs { settings.options.epochs = e }
-            try execute(settings, directory: URL(fileURLWithPath: dir), checkpoint: checkpoint)
-        } else {
-            let settings = try makeSettings()
-            let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.network.name))
-            if ProcessRanks.isWriter && FileManager.default.fileExists(atPath: directory.appendingPathComponent("metrics.csv").path) {
-                throw CommandError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
-            }
-            try execute(settings, directory: directory, checkpoint: nil)
+        guard OptimizerKind(rawValue: optimizer.lowercased()) != nil else {
+            throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
+        }
+        do {
+            _ = try WeightInit(parsing: initializer)
+        } catch {
+            throw ValidationError("--init: \(error)")
+        }
+        do {
+            try makeOptions().validate()
+        } catch let error as ValueError {
+            throw ValidationError("\(error)")
         }
     }
 
-    func makeSettings() throws -> RunSettings {
-        let network = try NetworkChoice(model: model, spec: spec)
+    /// The training options the flags give (the loss is set from the network later).
+    func makeOptions() throws -> TrainingOptions {
         var options = TrainingOptions()
         options.epochs = epochs ?? 10
         options.batchSize = batchSize
@@ -142,8 +137,61 @@ public struct TrainCommand: ParsableCommand {
         options.weightDecay = weightDecay
         options.seed = seed
         options.earlyStopping = try earlyStop.map(parseEarlyStop)
+        return options
+    }
+
+    public func run() throws {
+        threadsOption.apply()
+        if let dir = resume {
+            let directory = URL(fileURLWithPath: dir)
+            let url = directory.appendingPathComponent("checkpoint.npz")
+            guard FileManager.default.fileExists(atPath: url.path) else {
+                if case .restartable = try RunFolder.inspect(directory) {
+                    throw CommandError(
+                        "\(dir) holds a run that stopped before its first epoch ended, so there is no checkpoint.npz to resume from; "
+                            + "start it again with the same command and --out \(dir)")
+                }
+                throw CommandError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
+            }
+            let checkpoint = try Checkpoint.read(from: url)
+            var settings: RunSettings
+            do {
+                settings = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
+            } catch {
+                throw CommandError("\(url.path): its run settings (train.settings) cannot be read: \(plainWords(error)); "
+                    + "the checkpoint is damaged or was written by another version of convnet")
+            }
+            if let e = epochs { settings.options.epochs = e }
+            do {
+                try settings.validate()
+            } catch {
+                throw CommandError("\(url.path): its run settings (train.settings) do not make a run: \(plainWords(error))")
+            }
+            try execute(settings, directory: directory, checkpoint: checkpoint)
+        } else {
+            let settings = try makeSettings()
+            let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.network.name))
+            // Only rank 0 of a data-parallel run (see ProcessRanks) looks at and writes the run folder.
+            switch ProcessRanks.isWriter ? try RunFolder.inspect(directory) : .new {
+            case .new: break
+            case .restartable:
+                Terminal.error("\(directory.path) holds a run that stopped before its first epoch ended; starting it again")
+            case .run:
+                throw CommandError("\(directory.path) already holds a run; continue it with --resume \(directory.path) or choose another --out")
+            case .foreign(let names):
+                let shown = names.prefix(5).joined(separator: ", ") + (names.count > 5 ? ", ..." : "")
+                throw CommandError(
+                    "\(directory.path) is not empty and holds no ConvNet run (it has \(shown)); choose a new or empty folder for --out, "
+                        + "so that nothing in it is overwritten")
+            }
+            try execute(settings, directory: directory, checkpoint: nil)
+        }
+    }
+
+    func makeSettings() throws -> RunSettings {
+        let network = try NetworkChoice(model: model, spec: spec)
+        var options = try makeOptions()
         options.loss = network.loss
-        _ = try WeightInit(parsing: initializer)
         try options.validate()
         var fraction = validation ?? 0
         if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
@@ -169,19 +217,24 @@ public struct TrainCommand: ParsableCommand {
         let train = data.split.train, test = data.split.test
         try checkClasses(network, loss: options.loss, dataset: train, name: settings.dataset)
         let trainer = try Trainer(network: network, options: options)
-        trainer.group = ProcessRanks.current
-        if let checkpoint { trainer.restore(from: checkpoint) }
-        try trainer.joinGroup(train: train, evaluated: [data.validation, test].compactMap { $0 })
+        let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
+        if let checkpoint { try trainer.restore(from: checkpoint, path: checkpointURL.path) }
         if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.network.name) {
-            throw CommandError("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only")
+            throw ValidationError("--export hw5 writes mlp.npz for --model mlp and cnn.npz for --model tiny-cnn only")
         }
+        trainer.group = ProcessRanks.current
+        try trainer.joinGroup(train: train, evaluated: [data.validation, test].compactMap { $0 })
 
-        // Only rank 0 of a data-parallel run writes the run folder (the others hold no writer).
-        let metrics = ProcessRanks.isWriter ? try MetricsWriter(directory: directory, append: checkpoint != nil) : nil
+        // Only rank 0 of a data-parallel run writes the run folder: the other ranks hold no writer.
+        if ProcessRanks.isWriter { RunFolder.removeStaleTemporaries(in: directory) }
+        let metrics = !ProcessRanks.isWriter ? nil : try checkpoint == nil
+            ? MetricsWriter(directory: directory, append: false)
+            : MetricsWriter(resuming: directory, epochsDone: trainer.progress.epochsDone, iteration: trainer.progress.iteration)
+        // Time and images of the epochs before a resume count in the summary too.
+        let earlierEpochs = metrics?.metrics.epochs ?? []
         let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
                                    dataset: settings.dataset)
         let settingsJSON = try Terminal.json(settings)
-        let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
             + "batch \(options.batchSize), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
@@ -201,13 +254,16 @@ public struct TrainCommand: ParsableCommand {
                     if metrics != nil { try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL) }
                 }
             }
-        } catch let error as TrainingError {
+        } catch {
             try? metrics?.flush()
-            let saved = FileManager.default.fileExists(atPath: checkpointURL.path)
-                ? "; the last good checkpoint (epoch \(trainer.progress.epochsDone)) stays in \(checkpointURL.path)" : ""
-            throw CommandError("\(error)\(saved)")
+            let next = FileManager.default.fileExists(atPath: checkpointURL.path)
+                ? "the checkpoint of epoch \(trainer.progress.epochsDone) stays in \(checkpointURL.path): "
+                    + "convnet train --resume \(directory.path) continues from it with the same settings"
+                : "no epoch ended, so there is nothing to resume: \(directory.path) can be reused, "
+                    + "run convnet train again with --out \(directory.path)"
+            throw CommandError("\(plainWords(error)); \(next)")
         }
-        let seconds = Date().timeIntervalSince(started)
+        let seconds = earlierEpochs.map(\.seconds).reduce(0, +) + Date().timeIntervalSince(started)
         if trainer.progress.stoppedEarly { Terminal.error("stopped early after epoch \(trainer.progress.epochsDone)") }
 
         let weightsURL = directory.appendingPathComponent("model.npz")
@@ -215,7 +271,7 @@ public struct TrainCommand: ParsableCommand {
         try archive.write(to: weightsURL)
         if settings.exportHW5 {
             let url = try CourseExport.write(model: settings.network.name, network: network, to: directory)
-            Terminal.error("course handout weights: \(url.path)")
+            Terminal.error("weights in the homework layout (--export hw5): \(url.path)")
         }
         // The last epoch already scored these weights on the test set; evaluate only when no epoch ran (a resume of a finished run).
         let testAccuracy = try trainer.epochRecords.last?.testAccuracy ?? evaluate(network, on: test, loss: options.loss).accuracy
@@ -226,8 +282,8 @@ public struct TrainCommand: ParsableCommand {
                 title: "\(settings.network.name) on \(settings.dataset)")
             Terminal.error("report: \(report.path)")
         }
-        let trainSeconds = trainer.epochRecords.map(\.seconds).reduce(0, +)
-        let trainedImages = Double(trainer.epochRecords.count * train.count)
+        let trainSeconds = earlierEpochs.map(\.seconds).reduce(0, +) + trainer.epochRecords.map(\.seconds).reduce(0, +)
+        let trainedImages = Double((earlierEpochs.count + trainer.epochRecords.count) * train.count)
         print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs; weights in %@",
                      100 * testAccuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
         if json {
@@ -276,6 +332,14 @@ struct RunSettings: Codable {
     var exportHW5: Bool
     var report: Bool
 
+    /// The checks the options get on the command line, for settings read back from a checkpoint.
+    func validate() throws {
+        try options.validate()
+        guard (0..<1).contains(validation) else { throw ValueError.invalidArgument("validation fraction \(validation) is not in [0, 1)") }
+        if let n = trainLimit, n < 1 { throw ValueError.invalidArgument("train limit \(n) is not at least 1") }
+        _ = try WeightInit(parsing: initializer)
+    }
+
     var table: [(key: String, value: String)] {
         var rows: [(key: String, value: String)] = [
             ("model", network.name), ("spec", network.spec), ("dataset", dataset), ("epochs", String(options.epochs)), ("batch size", String(options.batchSize)),
@@ -304,19 +368,25 @@ func parseEarlyStop(_ text: String) throws -> EarlyStopping {
     let key = parts.count == 2 ? parts[0].lowercased() : ""
     let value = parts.last ?? ""
     if key == "patience" || (key.isEmpty && Int(value) != nil) {
-        guard let n = Int(value), n >= 1 else { throw CommandError("--early-stop patience must be a whole number of epochs >= 1, got '\(value)'") }
+        guard let n = Int(value), n >= 1 else { throw ValidationError("--early-stop patience must be a whole number of epochs >= 1, got '\(value)'") }
         return .patience(n)
     }
     if key == "acc" || key == "accuracy" || key.isEmpty, let a = Double(value), a > 0, a <= 1 {
         return .trainAccuracy(a)
     }
-    throw CommandError("--early-stop takes acc=0.97 (stop at that training accuracy) or patience=3 (epochs without validation gain), got '\(text)'")
+    throw ValidationError("--early-stop takes acc=0.97 (stop at that training accuracy) or patience=3 (epochs without validation gain), got '\(text)'")
 }
 
 /// A spec given inline, or the contents of the file it names.
 func readSpec(_ text: String) throws -> String {
-    if FileManager.default.fileExists(atPath: text) {
-        return try String(contentsOfFile: text, encoding: .utf8)
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory) else { return text }
+    guard !isDirectory.boolValue else {
+        throw ValidationError("--spec \(text) is a folder; give the spec itself or a file that holds it")
     }
-    return text
+    do {
+        return try String(contentsOfFile: text, encoding: .utf8)
+    } catch {
+        throw CommandError("--spec \(text): cannot read the file: \(plainWords(error))")
+    }
 }

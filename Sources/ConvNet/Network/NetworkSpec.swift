@@ -81,9 +81,14 @@ public enum NetworkSpec {
                 guard p >= 0, p < 1 else { throw words.error("drop probability \(p) must be in [0, 1)") }
                 layers.append(Dropout(probability: p))
             default:
-                throw words.error(
-                    "unknown layer '\(keyword)'; known: input, conv, maxpool, avgpool, dense, flatten, relu, leakyrelu, "
-                        + "sigmoid, tanh, logsoftmax, batchnorm, dropout")
+                guard let factory = customFactory(keyword) else {
+                    let custom = registeredKeywords.map { ", \($0)" }.joined()
+                    throw words.error(
+                        "unknown layer '\(keyword)'; known: input, conv, maxpool, avgpool, dense, flatten, relu, leakyrelu, "
+                            + "sigmoid, tanh, logsoftmax, batchnorm, dropout\(custom) (a custom layer needs NetworkSpec.registerLayer)")
+                }
+                do { layers.append(try factory(words.tokens)) } catch { throw words.error("\(error)") }
+                words.tokens.removeAll()
             }
             try words.finish()
         }

@@ -21,6 +21,9 @@ public final class Adagrad: Optimizer {
             // Taken out of `state` while it is updated, so it is uniquely held and written in place.
             var sums = state[key] ?? Tensor(shape: p.value.shape)
             state[key] = nil
+            // The loop trusts the counts: a state tensor of another size would be written past its end.
+            precondition(sums.count == p.value.count, "optimizer state '\(key)' holds \(sums.count) values but parameter '\(p.name)' has \(p.value.count) (restore state through Trainer.restore, which checks it)")
+            precondition(p.gradient.count == p.value.count, "gradient of '\(p.name)' has \(p.gradient.count) values, the parameter \(p.value.count)")
             p.value.withUnsafeMutableBufferPointer { w in
                 p.gradient.withUnsafeBufferPointer { g in
                     sums.withUnsafeMutableBufferPointer { s in

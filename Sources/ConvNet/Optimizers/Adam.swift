@@ -31,6 +31,10 @@ public final class Adam: Optimizer {
             var v = state[vKey] ?? Tensor(shape: p.value.shape)
             state[mKey] = nil
             state[vKey] = nil
+            // The loop trusts the counts: a state tensor of another size would be written past its end.
+            precondition(m.count == p.value.count, "optimizer state '\(mKey)' holds \(m.count) values but parameter '\(p.name)' has \(p.value.count) (restore state through Trainer.restore, which checks it)")
+            precondition(v.count == p.value.count, "optimizer state '\(vKey)' holds \(v.count) values but parameter '\(p.name)' has \(p.value.count) (restore state through Trainer.restore, which checks it)")
+            precondition(p.gradient.count == p.value.count, "gradient of '\(p.name)' has \(p.gradient.count) values, the parameter \(p.value.count)")
             p.value.withUnsafeMutableBufferPointer { w in
                 p.gradient.withUnsafeBufferPointer { g in
                     m.withUnsafeMutableBufferPointer { mp in

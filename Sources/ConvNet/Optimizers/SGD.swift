@@ -25,6 +25,9 @@ public final class SGD: Optimizer {
             // Taken out of `state` while it is updated, so it is uniquely held and written in place.
             var velocity = mu != 0 ? (state[key] ?? Tensor(shape: p.value.shape)) : Tensor(shape: [0])
             state[key] = nil
+            // The kernel trusts the counts: a state tensor of another size would be written past its end.
+            precondition(mu == 0 || velocity.count == p.value.count, "optimizer state '\(key)' holds \(velocity.count) values but parameter '\(p.name)' has \(p.value.count) (restore state through Trainer.restore, which checks it)")
+            precondition(p.gradient.count == p.value.count, "gradient of '\(p.name)' has \(p.gradient.count) values, the parameter \(p.value.count)")
             p.value.withUnsafeMutableBufferPointer { w in
                 p.gradient.withUnsafeBufferPointer { g in
                     velocity.withUnsafeMutableBufferPointer { v in

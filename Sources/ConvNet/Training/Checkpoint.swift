@@ -54,8 +54,51 @@ public struct Checkpoint {
 
 extension Trainer {
     /// Continues from a checkpoint: its progress and optimizer state (the weights are the network's).
-    public func restore(from checkpoint: Checkpoint) {
-        progress = checkpoint.progress
+    ///
+    /// Every value is checked against this trainer's network and optimizer before it is used: each
+    /// optimizer state tensor must belong to a parameter under a key this optimizer uses, have the
+    /// parameter's shape and hold finite numbers; the progress counters must be in range. `path` names the
+    /// checkpoint in the error (`WeightsError.damaged`).
+    public func restore(from checkpoint: Checkpoint, path: String = "checkpoint") throws {
+        func fail(_ problem: String) -> WeightsError { .damaged(path: path, problem: problem) }
+        let p = checkpoint.progress
+        // Far above any real run, far below where the counters' arithmetic could overflow.
+        let limit = 1 << 40
+        guard (0...limit).contains(p.epochsDone) else { throw fail("its progress says \(p.epochsDone) epochs done") }
+        guard (0...limit).contains(p.iteration), p.iteration >= p.epochsDone else {
+            throw fail("its progress says iteration \(p.iteration) after \(p.epochsDone) epochs")
+        }
+        guard (0...p.epochsDone).contains(p.epochsWithoutImprovement) else {
+            throw fail("its progress says \(p.epochsWithoutImprovement) epochs without improvement after \(p.epochsDone) epochs")
+        }
+        guard p.bestValidationAccuracy == -1 || (0...1).contains(p.bestValidationAccuracy) else {
+            throw fail("its progress holds a best validation accuracy of \(p.bestValidationAccuracy)")
+        }
+        guard (0...limit).contains(checkpoint.optimizerSteps) else {
+            throw fail("it says the optimizer took \(checkpoint.optimizerSteps) steps")
+        }
+        let parameters = Dictionary(network.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let suffixes: [String]
+        switch optimizer.kind {
+        case "sgd": suffixes = [".momentum"]
+        case "adam": suffixes = [".m", ".v"]
+        case "adagrad": suffixes = [".sum_squares"]
+        default: suffixes = []
+        }
+        for (key, tensor) in checkpoint.optimizerState.sorted(by: { $0.key < $1.key }) {
+            let owner = suffixes.isEmpty
+                ? parameters.keys.filter { key.hasPrefix($0 + ".") }.max(by: { $0.count < $1.count })
+                : suffixes.lazy.compactMap { key.hasSuffix($0) ? String(key.dropLast($0.count)) : nil }.first { parameters[$0] != nil }
+            guard let name = owner, let parameter = parameters[name] else {
+                throw fail("optimizer state 'optimizer.\(key)' belongs to no parameter of the network for \(optimizer.kind)")
+            }
+            guard tensor.shape == parameter.value.shape else {
+                throw fail("optimizer state 'optimizer.\(key)' has shape \(formatShape(tensor.shape)), "
+                    + "but parameter '\(name)' has \(formatShape(parameter.value.shape))")
+            }
+            guard !tensor.hasNonFinite else { throw fail("optimizer state 'optimizer.\(key)' holds values that are not finite numbers") }
+        }
+        progress = p
         progress.stoppedEarly = false
         optimizer.state = checkpoint.optimizerState
         optimizer.steps = checkpoint.optimizerSteps

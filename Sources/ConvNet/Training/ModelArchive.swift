@@ -5,7 +5,8 @@ public enum WeightsError: Error, CustomStringConvertible {
     case missing(path: String, name: String)
     case shape(path: String, name: String, found: [Int], expected: [Int])
     case notAModel(path: String, problem: String)
-    /// A model file whose arrays are there but unusable (NaN weights, a normalisation that does not fit).
+    /// A model file or checkpoint whose arrays are there but unusable (NaN weights, a normalisation or
+    /// optimizer state that does not fit, progress values out of range).
     case damaged(path: String, problem: String)
 
     public var description: String {
@@ -15,7 +16,7 @@ public enum WeightsError: Error, CustomStringConvertible {
         case .shape(let path, let name, let found, let expected):
             return "\(path): weights do not fit the network: '\(name)' has shape \(formatShape(found)), the network needs \(formatShape(expected))"
         case .notAModel(let path, let problem): return "\(path): not a ConvNet model file: \(problem)"
-        case .damaged(let path, let problem): return "\(path): damaged model file: \(problem)"
+        case .damaged(let path, let problem): return "\(path): cannot be used: \(problem)"
         }
     }
 }
@@ -171,6 +172,6 @@ public enum CourseExport {
             return url
         default: break
         }
-        throw ValueError.invalidArgument("--export hw5 writes the course handout's files for --model mlp and --model tiny-cnn only, not '\(model)'")
+        throw ValueError.invalidArgument("--export hw5 writes mlp.npz for --model mlp and cnn.npz for --model tiny-cnn only, not for '\(model)'")
     }
 }

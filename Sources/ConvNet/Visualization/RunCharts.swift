@@ -62,7 +62,9 @@ public enum RunCharts {
         var chart = LineChart(
             title: "Learning rate", xLabel: "iteration", yLabel: "learning rate",
             series: [ChartSeries(name: "learning rate", points: m.iterations.map { ChartPoint(x: Double($0.iteration), y: $0.learningRate) }, color: Palette.bluishGreen)])
-        chart.yIncludes = [0]
+        // Room above the highest rate: a constant rate would otherwise be drawn on the plot's top border.
+        let peak = m.iterations.map(\.learningRate).filter(\.isFinite).max() ?? 0
+        chart.yIncludes = [0, peak * 1.1]
         chart.integerX = true
         return chart
     }

@@ -341,6 +341,24 @@ public final class MetricsWriter {
         metrics = existing
     }
 
+    /// Opens the metrics of a run resumed from a checkpoint taken at `iteration`, after `epochsDone`
+    /// epochs. Rows recorded after that point (the run went on past its last checkpoint before it
+    /// stopped) are dropped from both files first, so the resumed run records each iteration and epoch once.
+    public convenience init(resuming directory: URL, epochsDone: Int, iteration: Int) throws {
+        let csvURL = directory.appendingPathComponent(RunMetrics.csvFileName)
+        if FileManager.default.fileExists(atPath: csvURL.path) {
+            var kept = try RunMetrics.load(from: csvURL)
+            kept.iterations.removeAll { $0.iteration > iteration }
+            kept.epochs.removeAll { $0.epoch > epochsDone || $0.iteration > iteration }
+            do {
+                try kept.write(to: directory)
+            } catch {
+                throw MetricsError.unwritable(path: directory.path, reason: "rewriting the metrics up to the checkpoint failed: \(error)")
+            }
+        }
+        try self.init(directory: directory, append: true)
+    }
+
     deinit {
         try? flush()
         try? csv.close()

@@ -20,9 +20,9 @@ public enum ModelZoo {
     public static let models: [ZooModel] = [
         ZooModel(name: "softmax-regression", summary: "28x28 pixels straight into 10 class scores",
                  inputShape: [1, 28, 28], spec: "flatten; dense 10", loss: .softmaxCrossEntropy, defaultDataset: "mnist-sample"),
-        ZooModel(name: "mlp", summary: "the course MLP: 14x14 -> 30 ReLU units -> 10",
+        ZooModel(name: "mlp", summary: "a small multilayer perceptron: 14x14 digits -> 30 ReLU units -> 10",
                  inputShape: [1, 14, 14], spec: "flatten; dense 30; relu; dense 10", loss: .softmaxCrossEntropy, defaultDataset: "mnist-sample"),
-        ZooModel(name: "tiny-cnn", summary: "the course CNN: 3 filters 3x3 on 14x14, maxpool, dense 10",
+        ZooModel(name: "tiny-cnn", summary: "the smallest useful CNN: 3 filters 3x3 on 14x14 digits, maxpool, dense 10",
                  inputShape: [1, 14, 14], spec: "conv 3 3x3 pad 1; relu; maxpool 2; flatten; dense 10", loss: .softmaxCrossEntropy,
                  defaultDataset: "mnist-sample"),
         ZooModel(name: "two-conv", summary: "50 and 100 filters 3x3, each with ReLU and maxpool, dense 10",

@@ -69,6 +69,10 @@ func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory
     guard let name = override ?? (archive.dataset.isEmpty ? nil : archive.dataset) else {
         throw CommandError("\(weightsPath) does not say which data set it was trained on; give --dataset")
     }
+    if let override, !archive.dataset.isEmpty, override != archive.dataset {
+        Terminal.error("warning: \(weightsPath) was trained on '\(archive.dataset)', not on '\(override)': "
+            + "its accuracy there measures how it transfers, not how well it learnt")
+    }
     let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }))
     let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
     try checkClasses(archive.network, loss: archive.loss, dataset: data.split.test, name: name)

@@ -3,7 +3,7 @@ import ConvNet
 
 /// `--threads N`: how many threads the kernels use (default: every core), the same for every command.
 struct ThreadsOption: ParsableArguments {
-    @Option(help: "Threads for the kernels (default: all cores).")
+    @Option(parsing: .unconditional, help: "Threads for the kernels (default: all cores).")
     var threads: Int?
 
     func validate() throws {

@@ -1,0 +1,148 @@
+import Foundation
+
+/// One image's classification.
+public struct Prediction: Sendable, Equatable {
+    /// The most probable class.
+    public var label: Int
+    /// Its name from the model file (the number when the file names none).
+    public var name: String
+    /// Probability of each class (softmax of the scores; two entries for a one-output binary network).
+    public var probabilities: [Float]
+    /// The network's raw output for the image (class scores, log-probabilities or a probability).
+    public var outputs: [Float]
+}
+
+/// A trained model ready to classify images from Swift: load `model.npz` once, then call `predict`
+/// as often as needed, from any number of threads at once.
+///
+/// ```swift
+/// let classifier = try Classifier(contentsOf: URL(fileURLWithPath: "runs/two-conv/model.npz"))
+/// let results = try classifier.predict(images)   // N x 1 x 28 x 28 pixel values in [0, 1]
+/// print(results[0].name, results[0].probabilities[results[0].label])
+/// ```
+///
+/// Images are pixel values in [0, 1] (as `Picture` reads them and the data sets load them), either in
+/// the network's input shape or in a shape `convnet train` fits to it (28x28 for a 14x14 or 32x32
+/// network, gray for RGB); the classifier applies the model's normalisation itself.
+///
+/// Thread safety: a network keeps its layers' buffers between calls, so each concurrent call runs on
+/// its own copy of the network (same weights); copies are made on demand, kept, and reused, so a
+/// steady stream of calls allocates no new network. Results do not depend on which copy runs them.
+public final class Classifier: @unchecked Sendable {
+    public let modelName: String
+    /// Per-sample input shape of the network (C x H x W, or F).
+    public let inputShape: [Int]
+    public let classNames: [String]
+    public let normalization: Normalization
+    public let loss: LossFunction
+    public let spec: String
+    /// Values per image in the network's output.
+    public let outputCount: Int
+
+    /// Each parameter's and buffer's value by name, to build more copies of the network from.
+    private let values: [(name: String, value: Tensor)]
+    private let lock = NSLock()
+    /// Networks not in use by a call right now (guarded by `lock`).
+    private var idle: [Sequential]
+    /// Input transforms by source shape (guarded by `lock`).
+    private var transforms: [[Int]: InputTransform] = [:]
+
+    /// Loads a `model.npz` written by `convnet train` (or `ModelArchive.write`).
+    public convenience init(contentsOf url: URL) throws {
+        self.init(archive: try ModelArchive.read(from: url))
+    }
+
+    /// Classifies with `archive`'s network, which the classifier takes over: do not use it elsewhere.
+    public init(archive: ModelArchive) {
+        let network = archive.network
+        modelName = archive.modelName
+        inputShape = network.inputShape
+        classNames = archive.classNames
+        normalization = archive.normalization
+        loss = archive.loss
+        spec = network.spec
+        values = (network.parameters + network.buffers).map { ($0.name, $0.value) }
+        idle = [network]
+        outputCount = network.outputShape.reduce(1, *)
+    }
+
+    /// Number of classes the predictions have (2 for a network with one binary output).
+    public var classCount: Int { outputCount == 1 ? 2 : outputCount }
+
+    /// Classifies a batch: N x C x H x W (or N x F) pixel values in [0, 1].
+    public func predict(_ images: Tensor) throws -> [Prediction] {
+        let out = try outputs(images)
+        let n = out.batchSize, width = out.count / max(n, 1)
+        return out.withUnsafeBufferPointer { buffer in
+            (0..<n).map { i in
+                let row = Array(buffer[(i * width)..<((i + 1) * width)])
+                let probabilities = Classifier.probabilities(row, loss: loss)
+                var best = 0
+                for (c, p) in probabilities.enumerated() where p > probabilities[best] { best = c }
+                let name = best < classNames.count && !classNames[best].isEmpty ? classNames[best] : String(best)
+                return Prediction(label: best, name: name, probabilities: probabilities, outputs: row)
+            }
+        }
+    }
+
+    /// Classifies pictures of any size (each resized to the network's input, as `convnet predict` does).
+    public func predict(_ pictures: [Picture]) throws -> [Prediction] {
+        guard !pictures.isEmpty else { return [] }
+        var scalars: [Float] = []
+        for picture in pictures { scalars += try picture.fitted(to: inputShape).scalars }
+        return try predict(try Tensor(shape: [pictures.count] + inputShape, scalars: scalars))
+    }
+
+    /// The network's raw outputs (N x outputs) for a batch of pixel values in [0, 1], after the
+    /// input fitting and the model's normalisation.
+    public func outputs(_ images: Tensor) throws -> Tensor {
+        guard images.rank >= 2 else {
+            throw ShapeError.mismatch(operation: "classify", expected: "N x \(formatShape(inputShape))", got: images.shape)
+        }
+        var x = images
+        if images.sampleShape != inputShape {
+            x = try transform(from: images.sampleShape).apply(images)
+        }
+        try normalization.apply(to: &x)
+        let network = try checkOut()
+        defer { checkIn(network) }
+        var out = try network.forward(x, training: false)
+        // The network keeps its output buffer: hand the caller its own copy.
+        out = try Tensor(shape: out.shape, scalars: out.scalars)
+        return out
+    }
+
+    private func transform(from shape: [Int]) throws -> InputTransform {
+        if let t = lock.withLock({ transforms[shape] }) { return t }
+        let t = try InputTransform.choose(from: shape, to: inputShape)
+        lock.withLock { transforms[shape] = t }
+        return t
+    }
+
+    private func checkOut() throws -> Sequential {
+        if let network = lock.withLock({ idle.popLast() }) { return network }
+        // Every copy is busy: build another with the same weights (the build's random draws are overwritten).
+        let network = try Sequential(spec: spec, inputShape: inputShape)
+        let byName = Dictionary(uniqueKeysWithValues: values.map { ($0.name, $0.value) })
+        for p in network.parameters + network.buffers { p.value = byName[p.name]! }
+        return network
+    }
+
+    private func checkIn(_ network: Sequential) {
+        lock.withLock { idle.append(network) }
+    }
+
+    /// Class probabilities of one output row: softmax of scores, exp of log-probabilities, or
+    /// [1 - p, p] for a single binary output (a probability, or a logit with the `bce-logits` loss).
+    public static func probabilities(_ row: [Float], loss: LossFunction) -> [Float] {
+        if row.count == 1 {
+            let p = loss == .sigmoidBinaryCrossEntropy ? 1 / (1 + exp(-row[0])) : row[0]
+            return [1 - p, p]
+        }
+        if loss == .negativeLogLikelihood { return row.map { exp($0) } }
+        let m = row.max() ?? 0
+        let e = row.map { exp($0 - m) }
+        let s = e.reduce(0, +)
+        return e.map { $0 / s }
+    }
+}
