@@ -234,25 +234,30 @@ struct ClassifierTests {
         #expect(try c.predict(big) == c.predict(fitted))
     }
 
-    @Test("concurrent callers get the same results as one caller")
+    @Test("concurrent callers get the results of one caller")
     func concurrentCallers() throws {
         let c = try classifier()
         let batches = try (0..<12).map { try images(1 + $0 % 3, shape: [1, 14, 14], seed: UInt64(10 + $0)) }
-        let serial = try batches.map { try c.predict($0) }
-        let results = UncheckedBox<[Int: [Prediction]]>()
-        results.value = [:]
+        let serial = try batches.map { try c.outputs($0).scalars }
         let lock = NSLock()
+        let result = UncheckedBox<(worst: Float, failures: Int)>()
+        result.value = (0, 0)
         DispatchQueue.concurrentPerform(iterations: 48) { i in
-            let r = try? c.predict(batches[i % batches.count])
+            let k = i % batches.count
+            let out = try? c.outputs(batches[k]).scalars
             lock.withLock {
-                var all = results.value!
-                if let r, all[i % batches.count] == nil || all[i % batches.count] == r { all[i % batches.count] = r } else { all[-1] = [] }
-                results.value = all
+                var r = result.value!
+                if let out, out.count == serial[k].count {
+                    // Not bit for bit: other suites may switch the kernel level while this runs.
+                    for (a, b) in zip(out, serial[k]) { r.worst = max(r.worst, abs(a - b)) }
+                } else {
+                    r.failures += 1
+                }
+                result.value = r
             }
         }
-        let all = try #require(results.value)
-        #expect(all[-1] == nil, "a concurrent call failed or disagreed with another")
-        for (i, expected) in serial.enumerated() { #expect(all[i] == expected) }
+        #expect(result.value?.failures == 0)
+        #expect((result.value?.worst ?? 1) < 1e-4)
     }
 }
 

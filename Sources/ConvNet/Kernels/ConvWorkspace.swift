@@ -1,32 +1,95 @@
-/// Scratch buffers of one convolution layer, reused from call to call: numbered slots of raw `Float`
-/// memory, grown on demand and never shrunk, so the steady state allocates nothing.
-///
-/// Slots are grown on the calling thread before a parallel region (`reserve`), and only read
-/// (`pointer`) inside it: each thread then writes only its own slots.
+/// One scratch buffer of raw memory, grown on demand and never shrunk, so the steady state allocates
+/// nothing. Grown (`reserve`) on the calling thread before a parallel region, only read (`pointer`) in it.
+final class ScratchBuffer<Element> {
+    private(set) var pointer: UnsafeMutablePointer<Element>
+    private(set) var capacity = 0
+
+    init() { pointer = UnsafeMutablePointer<Element>.allocate(capacity: 1) }
+
+    deinit { pointer.deallocate() }
+
+    /// Makes the buffer hold at least `count` elements (contents unspecified after growth).
+    func reserve(_ count: Int) {
+        guard capacity < count else { return }
+        pointer.deallocate()
+        pointer = UnsafeMutablePointer<Element>.allocate(capacity: count)
+        capacity = count
+    }
+}
+
+/// One item per thread (a struct of named `ScratchBuffer`s): grown to each call's thread count, never shrunk.
+struct PerThread<Item> {
+    private(set) var items: [Item] = []
+    private let make: () -> Item
+
+    init(_ make: @escaping () -> Item) { self.make = make }
+
+    /// At least `count` items (the existing ones keep their memory).
+    mutating func reserve(_ count: Int) {
+        while items.count < count { items.append(make()) }
+    }
+
+    @inline(__always)
+    subscript(t: Int) -> Item { items[t] }
+}
+
+/// One thread's scratch of the im2col / direct path: its column matrix (or the direct kernel's padded
+/// sample), the column gradient, its weight- and bias-gradient partials (thread 0 writes the result
+/// directly), and one sample's output gradient with a fused ReLU's mask applied.
+struct ColumnScratch {
+    let columns = ScratchBuffer<Float>()
+    let columnGradient = ScratchBuffer<Float>()
+    let weightGradient = ScratchBuffer<Float>()
+    let biasGradient = ScratchBuffer<Float>()
+    let maskedGradient = ScratchBuffer<Float>()
+}
+
+/// One thread's scratch of the implicit-GEMM path (sizes from `ImplicitConvPlan`): the padded input,
+/// the forward pass's output panels, the transposed dL/dy, the weight- and bias-gradient partials;
+/// for the implicit input gradient the padded dL/dy and its output panels; for the col2im input
+/// gradient the masked dL/dy and the column gradient.
+struct ImplicitScratch {
+    let paddedInput = ScratchBuffer<Float>()
+    let outputPanels = ScratchBuffer<Float>()
+    let transposedGradient = ScratchBuffer<Float>()
+    let weightGradient = ScratchBuffer<Float>()
+    let biasGradient = ScratchBuffer<Float>()
+    let paddedGradient = ScratchBuffer<Float>()
+    let inputGradientPanels = ScratchBuffer<Float>()
+    let maskedGradient = ScratchBuffer<Float>()
+    let columnGradient = ScratchBuffer<Float>()
+}
+
+/// One thread's scratch of the pooled backward (conv -> ReLU -> maxpool through the winners): the padded
+/// input, the sample's list of winners (8 bytes per channel and per entry, see `cn_pool_entries`), the weight-gradient partial (kernel rows padded to the lane
+/// width), the padded input gradient and the bias-gradient partial.
+struct PooledScratch {
+    let paddedInput = ScratchBuffer<Float>()
+    let entries = ScratchBuffer<UInt64>()
+    let weightGradient = ScratchBuffer<Float>()
+    let paddedGradient = ScratchBuffer<Float>()
+    let biasGradient = ScratchBuffer<Float>()
+}
+
+/// Scratch of one convolution layer, reused from call to call: per path a struct of named buffers per
+/// thread, plus the buffers all threads share. Every use has its own buffer, so no two paths (nor two
+/// threads) can share memory whatever the thread count; each pass reserves what its plan needs on the
+/// calling thread before its parallel region.
 final class ConvWorkspace {
-    private var pointers: [UnsafeMutablePointer<Float>] = []
-    private var capacities: [Int] = []
+    var columns = PerThread { ColumnScratch() }
+    var implicit = PerThread { ImplicitScratch() }
+    var pooled = PerThread { PooledScratch() }
+    /// Per thread, one sample's convolution output, pooled from there (conv -> ReLU -> maxpool in inference).
+    var sampleOutput = PerThread { ScratchBuffer<Float>() }
+    /// Shared by all threads: the implicit path's packed forward and flipped weights, the pooled
+    /// backward's weight with kernel rows padded to the lane width.
+    let packedWeight = ScratchBuffer<Float>()
+    let flippedWeight = ScratchBuffer<Float>()
+    let paddedWeight = ScratchBuffer<Float>()
     /// Offset tables of the implicit-GEMM path, built on first use for the layer's geometry.
-    var implicitPlan: ImplicitConvPlan?
+    private var implicitPlan: ImplicitConvPlan?
 
     init() {}
-
-    deinit {
-        for p in pointers { p.deallocate() }
-    }
-
-    /// Makes slot `index` hold at least `count` floats (contents unspecified after growth).
-    func reserve(_ index: Int, count: Int) {
-        while pointers.count <= index {
-            pointers.append(UnsafeMutablePointer<Float>.allocate(capacity: 16))
-            capacities.append(16)
-        }
-        if capacities[index] < count {
-            pointers[index].deallocate()
-            pointers[index] = UnsafeMutablePointer<Float>.allocate(capacity: count)
-            capacities[index] = count
-        }
-    }
 
     /// The implicit-GEMM plan for `geometry`, built once.
     func plan(for geometry: ConvGeometry) -> ImplicitConvPlan {
@@ -35,8 +98,4 @@ final class ConvWorkspace {
         implicitPlan = plan
         return plan
     }
-
-    /// The memory of a slot already reserved.
-    @inline(__always)
-    func pointer(_ index: Int) -> UnsafeMutablePointer<Float> { pointers[index] }
 }

@@ -9,20 +9,6 @@ import CKernels
 // gradients as `maxPoolBackward`, `reluBackward` and `conv2dBackward` in turn, up to rounding (sums
 // run over windows instead of pixels). Same batch split and fixed-order reduction as the other paths.
 
-/// Workspace slots of the pooled backward (after the implicit path's): the padded weight, shared, then
-/// per thread the padded input, entry list, weight-gradient accumulator, padded input gradient and
-/// bias-gradient partial.
-private enum PooledSlot {
-    static let base = 128
-    static let paddedWeight = base
-    static let perThread = 5
-    static func paddedInput(_ t: Int) -> Int { base &+ 1 &+ t &* perThread }
-    static func entries(_ t: Int) -> Int { paddedInput(t) &+ 1 }
-    static func weightGradient(_ t: Int) -> Int { paddedInput(t) &+ 2 }
-    static func paddedGradient(_ t: Int) -> Int { paddedInput(t) &+ 3 }
-    static func biasGradient(_ t: Int) -> Int { paddedInput(t) &+ 4 }
-}
-
 /// Lanes per kernel row in the pooled backward (one or two 8-float vectors), or nil where the dense
 /// path is faster or needed: kernels wider than 16, and rows that fill less than half their lanes
 /// (two-conv's 3x3 layers ran 24% slower pooled: 3 of 8 lanes against a dense GEMM near peak), unless
@@ -49,15 +35,17 @@ func conv2dBackwardThroughMaxPool(
     let rows = g.inChannels &* g.kernelHeight
     let pooled = pooledGradient.count / max(1, n &* g.outChannels)
     let planes = g.inChannels &* plan.paddedHeight &* plan.paddedWidth
-    workspace.reserve(PooledSlot.paddedWeight, count: g.outChannels &* rows &* lanes)
+    workspace.paddedWeight.reserve(g.outChannels &* rows &* lanes)
+    workspace.pooled.reserve(parts)
     for t in 0..<parts {
-        workspace.reserve(PooledSlot.paddedInput(t), count: planes &+ lanes)
-        workspace.reserve(PooledSlot.entries(t), count: 2 &* (g.outChannels &+ 1 &+ g.outChannels &* pooled))
-        workspace.reserve(PooledSlot.weightGradient(t), count: g.outChannels &* rows &* lanes)
-        workspace.reserve(PooledSlot.biasGradient(t), count: g.outChannels)
-        if inputGradient { workspace.reserve(PooledSlot.paddedGradient(t), count: planes &+ lanes) }
+        let scratch = workspace.pooled[t]
+        scratch.paddedInput.reserve(planes &+ lanes)
+        scratch.entries.reserve(g.outChannels &+ 1 &+ g.outChannels &* pooled)
+        scratch.weightGradient.reserve(g.outChannels &* rows &* lanes)
+        scratch.biasGradient.reserve(g.outChannels)
+        if inputGradient { scratch.paddedGradient.reserve(planes &+ lanes) }
     }
-    let paddedWeight = workspace.pointer(PooledSlot.paddedWeight)
+    let paddedWeight = workspace.paddedWeight.pointer
     if inputGradient {
         weight.withUnsafeBufferPointer {
             cn_pad_kernel_rows($0.baseAddress!, g.outChannels &* rows, g.kernelWidth, lanes, paddedWeight)
@@ -75,10 +63,11 @@ func conv2dBackwardThroughMaxPool(
         let rowOffsets = rowOffsets.baseAddress!, pixelOffsets = pixelOffsets.baseAddress!
         let dx = inputGradient ? dx.baseAddress : nil
         Threading.parallelFor(parts) { t in
-            let padded = workspace.pointer(PooledSlot.paddedInput(t))
-            let list = UnsafeMutableRawPointer(workspace.pointer(PooledSlot.entries(t)))
-            let dw = workspace.pointer(PooledSlot.weightGradient(t))
-            let db = workspace.pointer(PooledSlot.biasGradient(t))
+            let scratch = workspace.pooled[t]
+            let padded = scratch.paddedInput.pointer
+            let list = UnsafeMutableRawPointer(scratch.entries.pointer)
+            let dw = scratch.weightGradient.pointer
+            let db = scratch.biasGradient.pointer
             dw.update(repeating: 0, count: g.outChannels &* rows &* lanes)
             db.update(repeating: 0, count: g.outChannels)
             for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
@@ -89,7 +78,7 @@ func conv2dBackwardThroughMaxPool(
                 plan.padInput(x + s &* g.inputSize, into: padded)
                 cn_sparse_weight_gradient(padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
                 guard let dx else { continue }
-                let paddedGradient = workspace.pointer(PooledSlot.paddedGradient(t))
+                let paddedGradient = scratch.paddedGradient.pointer
                 paddedGradient.update(repeating: 0, count: planes)
                 cn_sparse_input_gradient(paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
                 cn_crop_planes(
@@ -109,9 +98,9 @@ func conv2dBackwardThroughMaxPool(
         dBias.overwrite(shape: [g.outChannels], zeroed: true) { db in
             for t in 0..<parts {
                 cn_unpad_kernel_rows(
-                    workspace.pointer(PooledSlot.weightGradient(t)), g.outChannels &* rows, g.kernelWidth, lanes,
+                    workspace.pooled[t].weightGradient.pointer, g.outChannels &* rows, g.kernelWidth, lanes,
                     dw.baseAddress!)
-                Reduce.add(workspace.pointer(PooledSlot.biasGradient(t)), into: db.baseAddress!, count: g.outChannels)
+                Reduce.add(workspace.pooled[t].biasGradient.pointer, into: db.baseAddress!, count: g.outChannels)
             }
         }
     }

@@ -82,17 +82,6 @@ public func conv2dBackward(
 // depend only on it (fixed reduction order), so a run is deterministic for a given thread count.
 // A 1x1, stride-1, unpadded convolution skips im2col (the input already is the column matrix).
 
-/// Workspace slots per thread: column matrix, column gradient, weight and bias gradient partials, and
-/// one sample's output gradient with a fused ReLU's mask applied.
-private enum ConvSlot {
-    static let perThread = 5
-    static func columns(_ t: Int) -> Int { t &* perThread }
-    static func columnGradient(_ t: Int) -> Int { t &* perThread &+ 1 }
-    static func weightGradient(_ t: Int) -> Int { t &* perThread &+ 2 }
-    static func biasGradient(_ t: Int) -> Int { t &* perThread &+ 3 }
-    static func maskedGradient(_ t: Int) -> Int { t &* perThread &+ 4 }
-}
-
 /// How many threads split the batch (1: samples run in turn and the GEMMs are threaded instead).
 /// Layers with very little work (tiny-cnn's 3-filter layer: ~0.1 ms a batch) stay on one thread, where
 /// waking a second thread costs more than it saves.
@@ -130,9 +119,6 @@ struct FusedMaxPool {
 
     var sampleSize: Int { geometry.outChannels &* geometry.outputPixels }
 
-    /// Slot of the per-thread sample output (after every other path's slots).
-    static func sampleSlot(_ t: Int) -> Int { 256 &+ t }
-
     /// Pools one sample's output `ys` (OC x OH x OW) into sample `s` of the pooled output.
     @inline(__always)
     func pool(_ ys: UnsafePointer<Float>, sample s: Int) {
@@ -140,23 +126,6 @@ struct FusedMaxPool {
             ys, planes: geometry.inChannels, geometry: geometry, output: output + s &* sampleSize,
             argmax: argmax + s &* sampleSize, threaded: false)
     }
-}
-
-/// Workspace slots of the implicit-GEMM path (after the im2col path's slots): the packed weights,
-/// shared by all threads, then per thread the padded input, output tile scratch, transposed dL/dy,
-/// weight-gradient accumulator, padded dL/dy, input-gradient scratch and bias-gradient partial.
-private enum ImplicitSlot {
-    static let base = 64
-    static let forwardWeight = base
-    static let flippedWeight = base + 1
-    static let perThread = 7
-    static func paddedInput(_ t: Int) -> Int { base &+ 2 &+ t &* perThread }
-    static func outputScratch(_ t: Int) -> Int { paddedInput(t) &+ 1 }
-    static func transposedGradient(_ t: Int) -> Int { paddedInput(t) &+ 2 }
-    static func weightGradient(_ t: Int) -> Int { paddedInput(t) &+ 3 }
-    static func paddedGradient(_ t: Int) -> Int { paddedInput(t) &+ 4 }
-    static func inputGradientScratch(_ t: Int) -> Int { paddedInput(t) &+ 5 }
-    static func biasGradient(_ t: Int) -> Int { paddedInput(t) &+ 6 }
 }
 
 /// Whether the forward pass (`forward`) or the backward pass (weight gradient, and the input gradient
@@ -201,7 +170,8 @@ func conv2dForward(
     let n = input.batchSize
     let parts = batchParts(n, g)
     if pool != nil {
-        for t in 0..<parts { workspace.reserve(FusedMaxPool.sampleSlot(t), count: g.outputSize) }
+        workspace.sampleOutput.reserve(parts)
+        for t in 0..<parts { workspace.sampleOutput[t].reserve(g.outputSize) }
     }
     if usesImplicit(g, forward: true) {
         conv2dForwardImplicit(
@@ -213,7 +183,8 @@ func conv2dForward(
         let count = usesDirectForward(g)
             ? cn_conv_direct_c1_scratch(g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight)
             : g.patchSize &* g.outputPixels
-        for t in 0..<parts { workspace.reserve(ConvSlot.columns(t), count: count) }
+        workspace.columns.reserve(parts)
+        for t in 0..<parts { workspace.columns[t].columns.reserve(count) }
     }
     func run(_ y: UnsafeMutablePointer<Float>?) {
         input.withUnsafeBufferPointer { x in
@@ -221,10 +192,10 @@ func conv2dForward(
                 bias.withUnsafeBufferPointer { b in
                     let x = x.baseAddress!, w = w.baseAddress!, b = b.baseAddress!
                     Threading.parallelFor(parts) { t in
-                        let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
+                        let cols = g.isPointwise ? nil : workspace.columns[t].columns.pointer
                         for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
                             // With a fused pooling the sample goes to a per-thread buffer and is pooled from there.
-                            let ys = y.map { $0 + s &* g.outputSize } ?? workspace.pointer(FusedMaxPool.sampleSlot(t))
+                            let ys = y.map { $0 + s &* g.outputSize } ?? workspace.sampleOutput[t].pointer
                             convForwardSample(x, sample: s, w, b, ys, cols, g, threaded: parts == 1, relu: fuseReLU)
                             pool?.pool(ys, sample: s)
                         }
@@ -308,15 +279,17 @@ func conv2dBackward(
     let n = input.batchSize
     let parts = batchParts(n, g)
     let patch = g.patchSize, pixels = g.outputPixels
+    workspace.columns.reserve(parts)
     for t in 0..<parts {
+        let scratch = workspace.columns[t]
         if !g.isPointwise {
-            workspace.reserve(ConvSlot.columns(t), count: patch &* pixels)
-            if inputGradient { workspace.reserve(ConvSlot.columnGradient(t), count: patch &* pixels) }
+            scratch.columns.reserve(patch &* pixels)
+            if inputGradient { scratch.columnGradient.reserve(patch &* pixels) }
         }
-        if reluOutput != nil { workspace.reserve(ConvSlot.maskedGradient(t), count: g.outputSize) }
+        if reluOutput != nil { scratch.maskedGradient.reserve(g.outputSize) }
         if t > 0 {
-            workspace.reserve(ConvSlot.weightGradient(t), count: g.outChannels &* patch)
-            workspace.reserve(ConvSlot.biasGradient(t), count: g.outChannels)
+            scratch.weightGradient.reserve(g.outChannels &* patch)
+            scratch.biasGradient.reserve(g.outChannels)
         }
     }
     var (dInput, dWeight, dBias) = grads.take()
@@ -335,9 +308,10 @@ func conv2dBackward(
                             let dx: UnsafeMutablePointer<Float>? = inputGradient ? dx.baseAddress! : nil
                             let ry: UnsafePointer<Float>? = relu ? ry.baseAddress! : nil
                             if parts == 1 {
-                                let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(0))
-                                let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(0))
-                                let masked = relu ? workspace.pointer(ConvSlot.maskedGradient(0)) : nil
+                                let scratch = workspace.columns[0]
+                                let cols = g.isPointwise ? nil : scratch.columns.pointer
+                                let dcols = g.isPointwise || !inputGradient ? nil : scratch.columnGradient.pointer
+                                let masked = relu ? scratch.maskedGradient.pointer : nil
                                 for s in 0..<n {
                                     convBackwardSample(
                                         x, dyp, w, sample: s, dw: dw, db: db, dx: dx, cols, dcols, g,
@@ -345,11 +319,12 @@ func conv2dBackward(
                                 }
                             } else {
                                 Threading.parallelFor(parts) { t in
-                                    let cols = g.isPointwise ? nil : workspace.pointer(ConvSlot.columns(t))
-                                    let dcols = g.isPointwise || !inputGradient ? nil : workspace.pointer(ConvSlot.columnGradient(t))
-                                    let dwt = t == 0 ? dw : workspace.pointer(ConvSlot.weightGradient(t))
-                                    let dbt = t == 0 ? db : workspace.pointer(ConvSlot.biasGradient(t))
-                                    let masked = relu ? workspace.pointer(ConvSlot.maskedGradient(t)) : nil
+                                    let scratch = workspace.columns[t]
+                                    let cols = g.isPointwise ? nil : scratch.columns.pointer
+                                    let dcols = g.isPointwise || !inputGradient ? nil : scratch.columnGradient.pointer
+                                    let dwt = t == 0 ? dw : scratch.weightGradient.pointer
+                                    let dbt = t == 0 ? db : scratch.biasGradient.pointer
+                                    let masked = relu ? scratch.maskedGradient.pointer : nil
                                     let first = n &* t / parts
                                     for s in first..<(n &* (t &+ 1) / parts) {
                                         convBackwardSample(
@@ -359,8 +334,8 @@ func conv2dBackward(
                                 }
                                 // Fixed-order reduction of the partial gradients.
                                 for t in 1..<parts {
-                                    Reduce.add(workspace.pointer(ConvSlot.weightGradient(t)), into: dw, count: g.outChannels &* patch)
-                                    Reduce.add(workspace.pointer(ConvSlot.biasGradient(t)), into: db, count: g.outChannels)
+                                    Reduce.add(workspace.columns[t].weightGradient.pointer, into: dw, count: g.outChannels &* patch)
+                                    Reduce.add(workspace.columns[t].biasGradient.pointer, into: db, count: g.outChannels)
                                 }
                             }
                         }
@@ -437,22 +412,23 @@ private func conv2dForwardImplicit(
     let g = plan.geometry
     let n = input.batchSize
     let parts = batchParts(n, g)
-    workspace.reserve(ImplicitSlot.forwardWeight, count: plan.forwardWeightCount)
+    workspace.packedWeight.reserve(plan.forwardWeightCount)
+    workspace.implicit.reserve(parts)
     for t in 0..<parts {
-        workspace.reserve(ImplicitSlot.paddedInput(t), count: plan.paddedInputCount)
-        workspace.reserve(ImplicitSlot.outputScratch(t), count: plan.forwardOutputCount)
+        workspace.implicit[t].paddedInput.reserve(plan.paddedInputCount)
+        workspace.implicit[t].outputPanels.reserve(plan.forwardOutputCount)
     }
-    let packed = workspace.pointer(ImplicitSlot.forwardWeight)
+    let packed = workspace.packedWeight.pointer
     weight.withUnsafeBufferPointer { plan.packForwardWeight($0.baseAddress!, into: packed) }
     func run(_ y: UnsafeMutablePointer<Float>?) {
         input.withUnsafeBufferPointer { x in
             bias.withUnsafeBufferPointer { b in
                 let x = x.baseAddress!, b = b.baseAddress!, w = UnsafePointer(packed)
                 Threading.parallelFor(parts) { t in
-                    let padded = workspace.pointer(ImplicitSlot.paddedInput(t))
-                    let scratch = workspace.pointer(ImplicitSlot.outputScratch(t))
+                    let padded = workspace.implicit[t].paddedInput.pointer
+                    let scratch = workspace.implicit[t].outputPanels.pointer
                     for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
-                        let ys = y.map { $0 + s &* g.outputSize } ?? workspace.pointer(FusedMaxPool.sampleSlot(t))
+                        let ys = y.map { $0 + s &* g.outputSize } ?? workspace.sampleOutput[t].pointer
                         plan.padInput(x + s &* g.inputSize, into: padded)
                         plan.forward(padded: padded, weight: w, bias: b, relu: fuseReLU, scratch: scratch, output: ys)
                         pool?.pool(ys, sample: s)
@@ -478,22 +454,24 @@ private func conv2dBackwardImplicit(
     let parts = batchParts(n, g)
     let implicitInput = inputGradient && usesImplicitInputGradient(plan)
     let columnInput = inputGradient && !implicitInput
-    if implicitInput { workspace.reserve(ImplicitSlot.flippedWeight, count: plan.flippedWeightCount) }
+    if implicitInput { workspace.flippedWeight.reserve(plan.flippedWeightCount) }
+    workspace.implicit.reserve(parts)
     for t in 0..<parts {
-        workspace.reserve(ImplicitSlot.paddedInput(t), count: plan.paddedInputCount)
-        workspace.reserve(ImplicitSlot.transposedGradient(t), count: plan.transposedGradientCount)
-        workspace.reserve(ImplicitSlot.weightGradient(t), count: plan.weightGradientCount)
-        workspace.reserve(ImplicitSlot.biasGradient(t), count: g.outChannels)
+        let scratch = workspace.implicit[t]
+        scratch.paddedInput.reserve(plan.paddedInputCount)
+        scratch.transposedGradient.reserve(plan.transposedGradientCount)
+        scratch.weightGradient.reserve(plan.weightGradientCount)
+        scratch.biasGradient.reserve(g.outChannels)
         if implicitInput {
-            workspace.reserve(ImplicitSlot.paddedGradient(t), count: plan.paddedGradientCount)
-            workspace.reserve(ImplicitSlot.inputGradientScratch(t), count: plan.inputGradientCount)
+            scratch.paddedGradient.reserve(plan.paddedGradientCount)
+            scratch.inputGradientPanels.reserve(plan.inputGradientCount)
         }
         if columnInput {
-            workspace.reserve(ImplicitSlot.paddedGradient(t), count: g.outputSize)
-            workspace.reserve(ImplicitSlot.inputGradientScratch(t), count: g.patchSize &* g.outputPixels)
+            scratch.maskedGradient.reserve(g.outputSize)
+            scratch.columnGradient.reserve(g.patchSize &* g.outputPixels)
         }
     }
-    let flipped = workspace.pointer(ImplicitSlot.flippedWeight)
+    let flipped = workspace.flippedWeight.pointer
     if implicitInput {
         weight.withUnsafeBufferPointer { plan.packFlippedWeight($0.baseAddress!, into: flipped) }
     }
@@ -510,10 +488,11 @@ private func conv2dBackwardImplicit(
                         let ry = reluOutput != nil ? ry.baseAddress : nil
                         let flippedWeight = UnsafePointer(flipped)
                         Threading.parallelFor(parts) { t in
-                            let padded = workspace.pointer(ImplicitSlot.paddedInput(t))
-                            let dyT = workspace.pointer(ImplicitSlot.transposedGradient(t))
-                            let dwT = workspace.pointer(ImplicitSlot.weightGradient(t))
-                            let db = workspace.pointer(ImplicitSlot.biasGradient(t))
+                            let scratch = workspace.implicit[t]
+                            let padded = scratch.paddedInput.pointer
+                            let dyT = scratch.transposedGradient.pointer
+                            let dwT = scratch.weightGradient.pointer
+                            let db = scratch.biasGradient.pointer
                             db.update(repeating: 0, count: g.outChannels)
                             let first = n &* t / parts, end = n &* (t &+ 1) / parts
                             if first == end { dwT.update(repeating: 0, count: plan.weightGradientCount) }
@@ -529,17 +508,17 @@ private func conv2dBackwardImplicit(
                                 if implicitInput {
                                     plan.inputGradient(
                                         dys, reluOutput: mask, flippedWeight: flippedWeight,
-                                        paddedGradient: workspace.pointer(ImplicitSlot.paddedGradient(t)),
-                                        scratch: workspace.pointer(ImplicitSlot.inputGradientScratch(t)), output: dxs)
+                                        paddedGradient: scratch.paddedGradient.pointer,
+                                        scratch: scratch.inputGradientPanels.pointer, output: dxs)
                                 } else {
                                     // dcolumns = W^T (patch x OC) * dY_s (OC x P), then col2im.
                                     var source = dys
                                     if let mask {
-                                        let masked = workspace.pointer(ImplicitSlot.paddedGradient(t))
+                                        let masked = scratch.maskedGradient.pointer
                                         ElementwiseKernels.leakyReluBackward(dys, input: mask, masked, count: g.outputSize, slope: 0)
                                         source = UnsafePointer(masked)
                                     }
-                                    let dcols = workspace.pointer(ImplicitSlot.inputGradientScratch(t))
+                                    let dcols = scratch.columnGradient.pointer
                                     Gemm.kernel(
                                         true, false, g.patchSize, g.outputPixels, g.outChannels, 1, w, g.patchSize, source,
                                         g.outputPixels, 0, dcols, g.outputPixels)
@@ -556,8 +535,8 @@ private func conv2dBackwardImplicit(
     dWeight.overwrite(shape: weight.shape, zeroed: true) { dw in
         dBias.overwrite(shape: [g.outChannels], zeroed: true) { db in
             for t in 0..<parts {
-                plan.addWeightGradient(workspace.pointer(ImplicitSlot.weightGradient(t)), to: dw.baseAddress!)
-                Reduce.add(workspace.pointer(ImplicitSlot.biasGradient(t)), into: db.baseAddress!, count: g.outChannels)
+                plan.addWeightGradient(workspace.implicit[t].weightGradient.pointer, to: dw.baseAddress!)
+                Reduce.add(workspace.implicit[t].biasGradient.pointer, into: db.baseAddress!, count: g.outChannels)
             }
         }
     }
