@@ -17,6 +17,8 @@ struct ScalingRow: Codable {
     var communication_share: Double
     /// Gradient floats summed per step (the fused buffer: every parameter plus loss and accuracy).
     var reduced_floats: Int
+    /// "gather" (all buffers to every rank, added in rank order) or "allreduce" (MPI_Allreduce's ring).
+    var reduction: String
     /// Throughput relative to the first row (one rank).
     var relative_to_one_rank: Double
 }
@@ -67,7 +69,7 @@ struct MPIBenchCommand: ParsableCommand {
         var rows: [ScalingRow] = []
         if world.rank == 0 && !json {
             print("model \(zoo.name), global batch \(batchSize), \(steps) timed steps per run, best of \(repeats)")
-            print("ranks  threads/rank    images/s   step ms   comm ms  comm share  vs 1 rank")
+            print("ranks  threads/rank    images/s   step ms   comm ms  comm share  vs 1 rank  sum")
         }
         for k in 1...world.size {
             var sub = cn_mpi_comm_null()
@@ -83,8 +85,8 @@ struct MPIBenchCommand: ParsableCommand {
                     if json {
                         print(try jsonLine(row))
                     } else {
-                        print(String(format: "%5d  %12d  %10.0f  %8.2f  %8.2f  %9.1f%%  %8.2fx", row.ranks, row.threads_per_rank, row.images_per_second,
-                                     row.step_ms, row.communication_ms, 100 * row.communication_share, row.relative_to_one_rank))
+                        print(String(format: "%5d  %12d  %10.0f  %8.2f  %8.2f  %9.1f%%  %8.2fx  ", row.ranks, row.threads_per_rank, row.images_per_second,
+                                     row.step_ms, row.communication_ms, 100 * row.communication_share, row.relative_to_one_rank) + row.reduction)
                     }
                 }
             }
@@ -144,7 +146,8 @@ struct MPIBenchCommand: ParsableCommand {
             model: zoo.name, ranks: group.size, threads_per_rank: Threading.threads, global_batch: batchSize,
             images_per_second: timedSteps * Double(batchSize) / seconds, step_ms: 1000 * seconds / timedSteps,
             communication_ms: 1000 * communication / timedSteps, communication_share: communication / seconds,
-            reduced_floats: network.parameterCount + 2, relative_to_one_rank: 1)
+            reduced_floats: network.parameterCount + 2, reduction: group.gathers(network.parameterCount + 2) ? "gather" : "allreduce",
+            relative_to_one_rank: 1)
     }
 
     private func jsonLine(_ row: ScalingRow) throws -> String {

@@ -4,18 +4,19 @@ import Foundation
 
 /// MPI's process set as the `Trainer`'s `TrainingGroup`: the ranks of one communicator.
 ///
-/// Sums run in a fixed rank order so a run is repeatable bit for bit: up to `gatherLimit` floats in
-/// all, every rank gathers every rank's buffer (`MPI_Allgather`) and adds them up in rank order 0, 1,
-/// ..., the same on every rank. Larger buffers (networks far bigger than the zoo's) go through
-/// `MPI_Allreduce`, whose ring/recursive-doubling algorithms move 2(P-1)/P of the buffer per rank
-/// instead of P-1 times it; Open MPI picks the algorithm from the rank count and message size, so that
-/// path is also the same from run to run, but its summation order is Open MPI's, not rank order.
+/// Sums run in a fixed order so a run is repeatable bit for bit. With 2 ranks, or while each rank
+/// receives at most `gatherLimit` floats, every rank gathers every rank's buffer (`MPI_Allgather`) and
+/// adds them up in rank order 0, 1, ..., the same on every rank. Beyond that (more ranks, bigger
+/// networks) the gather would move P-1 buffers to each rank, so the sum goes through `MPI_Allreduce`,
+/// whose ring algorithm moves 2(P-1)/P of a buffer per rank: Open MPI picks its algorithm from the rank
+/// count and message size and reduces each chunk once, so every rank gets the same bits and a rerun
+/// with the same ranks gets them again, but the order of the additions is Open MPI's, not rank order.
 public final class MPIGroup: TrainingGroup {
     public let communicator: MPI_Comm
     public let rank: Int
     public let size: Int
-    /// Sums of more floats than this (the buffer times the ranks) use `MPI_Allreduce`.
-    public var gatherLimit = 16 << 20
+    /// Floats a rank may receive in a gathered sum (the buffer times the other ranks: 1 MB).
+    public var gatherLimit = 1 << 18
     /// Seconds spent inside this group's collective calls so far (the communication share of a step).
     public private(set) var communicationSeconds = 0.0
     private var gathered: [Float] = []
@@ -29,12 +30,15 @@ public final class MPIGroup: TrainingGroup {
         size = Int(n)
     }
 
+    /// Whether a sum of `count` floats gathers and adds in rank order (else `MPI_Allreduce`).
+    public func gathers(_ count: Int) -> Bool { size <= 2 || count * (size - 1) <= gatherLimit }
+
     public func sum(_ values: UnsafeMutableBufferPointer<Float>) throws {
         let started = DispatchTime.now().uptimeNanoseconds
         defer { communicationSeconds += Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9 }
         let n = values.count
         guard size > 1, n > 0 else { return }
-        if n * size > gatherLimit {
+        if !gathers(n) {
             try check(MPI_Allreduce(cn_mpi_in_place(), values.baseAddress, Int32(n), cn_mpi_float(), cn_mpi_sum(), communicator), "MPI_Allreduce")
             return
         }
