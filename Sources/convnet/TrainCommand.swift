@@ -259,7 +259,7 @@ public struct TrainCommand: ParsableCommand {
             let next = FileManager.default.fileExists(atPath: checkpointURL.path)
                 ? "the checkpoint of epoch \(trainer.progress.epochsDone) stays in \(checkpointURL.path): "
                     + "convnet train --resume \(directory.path) continues from it with the same settings"
-                : "no epoch ended, so there is nothing to resume: \(directory.path) can be reused, "
+                : "no checkpoint was saved, so there is nothing to resume: \(directory.path) can be reused, "
                     + "run convnet train again with --out \(directory.path)"
             throw CommandError("\(plainWords(error)); \(next)")
         }

@@ -43,6 +43,16 @@ struct UsabilityCLITests {
         // Once an epoch has ended, the run resumes from its checkpoint.
         let later = try convnet(["train", "--resume", run.path, "--epochs", "2", "--threads", "1"])
         #expect(later.status == 0, "\(later.stderr)")
+        // A run that fails after a checkpoint says how to continue from it.
+        let url = run.appendingPathComponent("checkpoint.npz")
+        var arrays = try NumPyArchive.readOrdered(from: url)
+        let i = try #require(arrays.firstIndex { $0.name == "dense1.weight" })
+        arrays[i].array = try NumPyArray(shape: arrays[i].array.shape, float32: [Float](repeating: 3e38, count: arrays[i].array.count))
+        try NumPyArchive.write(arrays, to: url, compressed: false)
+        let diverged = try convnet(["train", "--resume", run.path, "--epochs", "3"])
+        #expect(diverged.status == 1)
+        #expect(diverged.stderr.contains("diverged") && diverged.stderr.contains("checkpoint of epoch 2")
+            && diverged.stderr.contains("--resume \(run.path)"), "\(diverged.stderr)")
     }
 
     @Test("resuming drops metrics rows past the checkpoint, removes killed writes' temporaries, and counts all epochs' time")

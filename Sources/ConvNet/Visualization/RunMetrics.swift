@@ -353,7 +353,7 @@ public final class MetricsWriter {
             do {
                 try kept.write(to: directory)
             } catch {
-                throw MetricsError.unwritable(path: directory.path, reason: "rewriting the metrics up to the checkpoint failed: \(error)")
+                throw MetricsError.unwritable(path: directory.path, reason: "rewriting the metrics up to the checkpoint failed: \(plainDescription(error))")
             }
         }
         try self.init(directory: directory, append: true)
