@@ -11,7 +11,7 @@ struct BenchModelsCommand: ParsableCommand {
     @Option(help: "A zoo network, or all.")
     var model: String = "all"
 
-    @Option(help: "Images per mini-batch (comma-separated for several, e.g. 64,128).")
+    @Option(parsing: .unconditional, help: "Images per mini-batch (comma-separated for several, e.g. 64,128).")
     var batchSize: String = "64"
 
     @OptionGroup var threadsOption: ThreadsOption

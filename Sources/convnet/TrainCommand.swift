@@ -287,7 +287,9 @@ public struct TrainCommand: ParsableCommand {
         print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs; weights in %@",
                      100 * testAccuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
         if json {
-            let last = trainer.epochRecords.last
+            // A resume of a finished run trains no epoch: the last epoch is then the one its metrics hold.
+            let last = trainer.epochRecords.last.map { (trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy) }
+                ?? earlierEpochs.last.map { (trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy) }
             print(try Terminal.json(TrainSummary(
                 model: settings.network.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
                 optimizer: options.optimizer.rawValue, seed: options.seed, train_images: train.count, test_images: test.count,

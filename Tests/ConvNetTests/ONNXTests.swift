@@ -162,8 +162,9 @@ struct ONNXParityTests {
         for c in exportCases {
             let trained = try trainBriefly(name: c.name, spec: c.spec, zooInput: c.zooInput, loss: c.loss, dataset: c.dataset, in: directory)
             let classifier = try Classifier(contentsOf: trained.modelURL)
-            let expected = try classifier.outputs(trained.testImages)
-            let expectedClasses = try classifier.predict(trained.testImages).map(\.label)
+            let predictions = try classifier.predict(trained.testImages)
+            let expectedClasses = predictions.map(\.label)
+            let expected = try Tensor(shape: [predictions.count, classifier.outputCount], scalars: predictions.flatMap(\.outputs))
 
             let onnxURL = directory.appendingPathComponent("\(c.name).onnx")
             let archive = try ModelArchive.read(from: trained.modelURL)
@@ -232,6 +233,14 @@ struct ClassifierTests {
         let big = try images(2, shape: [1, 28, 28], seed: 2)
         let fitted = try InputTransform.choose(from: [1, 28, 28], to: [1, 14, 14]).apply(big)
         #expect(try c.predict(big) == c.predict(fitted))
+        // So are 28x28 pictures (a lenet5-style 32x32 network would pad them, not stretch them).
+        let pictures = (0..<2).map { i in
+            Picture(width: 28, height: 28, channels: 1, pixels: Array(big.scalars[(i * 784)..<((i + 1) * 784)]))
+        }
+        #expect(try c.predict(pictures) == c.predict(fitted))
+        // A size training never fits (20x20) is resized.
+        let odd = Picture(width: 20, height: 20, channels: 1, pixels: [Float](repeating: 0.5, count: 400))
+        #expect(try c.predict([odd]) == c.predict(try odd.fitted(to: [1, 14, 14])))
     }
 
     @Test("concurrent callers get the results of one caller")

@@ -81,6 +81,13 @@ struct UsabilityCLITests {
         let seconds = try #require(try resumed.json()["seconds"] as? Double)
         #expect(seconds >= 200, "the summary counts the 200 s of epochs 1 and 2")
         #expect(resumed.stdout.contains("after 3 epochs"))
+        // Resuming a finished run trains nothing and still reports its last epoch and all its time.
+        let finished = try convnet(common + ["--resume", run.path, "--json"])
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let summary = try finished.json()
+        #expect(summary["epochs"] as? Int == 3 && summary["train_loss"] as? Double != nil)
+        #expect((summary["seconds"] as? Double ?? 0) >= 200)
+        #expect(try RunMetrics.load(from: run.appendingPathComponent("metrics.csv")).epochs.map(\.epoch) == [1, 2, 3])
     }
 
     @Test("a checkpoint whose optimizer state or progress does not fit the network is refused with a message")
@@ -162,6 +169,7 @@ struct UsabilityCLITests {
             (["gradcheck", "--epsilon", "-0.01"], "--epsilon"), (["explain", "--learning-rate", "nan"], "--learning-rate"),
             (["predict", "--weights", "m.npz", "--top", "-1", "a.png"], "--top"), (["plot", ".", "--smoothing", "-0.5"], "--smoothing"),
             (["datasets", "--benchmark-batch", "0"], "--benchmark-batch"), (["bench", "gemm", "--repeats", "-1"], "--repeats"),
+            (["bench", "--batch-size", "-8"], "--batch-size"),
         ]
         for (arguments, option) in others {
             let r = try convnet(arguments)
