@@ -9,19 +9,17 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.19"),
     ],
     targets: [
         // Hot loops in C: AVX2/FMA kernels selected at run time, portable fallbacks elsewhere.
         .target(name: "CKernels"),
-        // System zlib for gzip (IDX .gz files, the bundled sample, CIFAR-10's .tar.gz). Debian: zlib1g-dev.
+        // System zlib for gzip (IDX .gz files, the bundled sample, CIFAR-10's .tar.gz), .npz deflate, PNG. Debian: zlib1g-dev.
         .systemLibrary(name: "CGzip", providers: [.apt(["zlib1g-dev"])]),
         .target(
             name: "ConvNet",
             dependencies: [
                 "CKernels",
                 "CGzip",
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
             ],
             resources: [.copy("Data/Resources/mnist_5k.csv.gz")]
         ),

@@ -6,12 +6,12 @@ import Foundation
 struct BenchModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum; after a warm-up of at least 0.3 s, the median of several timed runs).")
+        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum; after a warm-up of at least 0.3 s, the median of several timed runs), and the latency of one inference call (median and 99th percentile in µs; --batch-size 1 --threads 1 for single-image latency).")
 
     @Option(help: "A zoo network, or all.")
     var model: String = "all"
 
-    @Option(help: "Images per mini-batch (comma-separated for several, e.g. 64,128).")
+    @Option(parsing: .unconditional, help: "Images per mini-batch (comma-separated for several, e.g. 64,128).")
     var batchSize: String = "64"
 
     @OptionGroup var threadsOption: ThreadsOption
@@ -43,7 +43,8 @@ struct BenchModelsCommand: ParsableCommand {
             print("warning: debug build; numbers are meaningless. Use swift build -c release.")
             #endif
             print("convnet bench: \(buildConfiguration) build, \(Threading.threads) threads, kernel \(kernels), median of \(repeats) runs of \(steps) steps")
-            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step")
+            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step"
+                + "   latency µs median / p99")
         }
         for m in models {
             for b in sizes {
@@ -53,7 +54,8 @@ struct BenchModelsCommand: ParsableCommand {
                 } else {
                     print(m.name.padding(toLength: 20, withPad: " ", startingAt: 0)
                           + String(format: " %5d  %12.0f  %12.0f  %14.1f  %12.0f", b, r.trainImagesPerSecond, r.inferImagesPerSecond, r.trainGflops, r.peakRssMB)
-                          + formatCount(r.steadyStateAllocations, width: 14))
+                          + formatCount(r.steadyStateAllocations, width: 14)
+                          + String(format: "   %10.1f / %.1f", r.latencyMedianMicroseconds, r.latencyP99Microseconds))
                 }
             }
         }

@@ -104,7 +104,7 @@ struct CompareCommand: ParsableCommand {
 
         let title = "\(choice.name) on \(datasetName): accuracy per epoch (mean ± sd over \(runs) run\(runs == 1 ? "" : "s"))"
         let chartURL = directory.appendingPathComponent("comparison.svg")
-        try Data(ComparisonCharts.accuracy(groups, title: title).svg().utf8).write(to: chartURL, options: .atomic)
+        try AtomicFile.write(Data(ComparisonCharts.accuracy(groups, title: title).svg().utf8), to: chartURL)
 
         struct Row: Encodable {
             var optimizer: String
@@ -124,8 +124,8 @@ struct CompareCommand: ParsableCommand {
                               String(format: "%.2f%% ± %.2f", 100 * $0.final_test_accuracy_mean, 100 * $0.final_test_accuracy_sd)] },
             alignments: [.left, .right, .right, .right])
         let jsonText = "[" + (try rows.map { try Terminal.json($0) }.joined(separator: ",")) + "]\n"
-        try Data(jsonText.utf8).write(to: directory.appendingPathComponent("comparison.json"), options: .atomic)
-        try Data(table.markdown().utf8).write(to: directory.appendingPathComponent("comparison.md"), options: .atomic)
+        try AtomicFile.write(Data(jsonText.utf8), to: directory.appendingPathComponent("comparison.json"))
+        try AtomicFile.write(Data(table.markdown().utf8), to: directory.appendingPathComponent("comparison.md"))
         if json { print(jsonText, terminator: "") } else { print(table.text()) }
         Terminal.error("chart: \(chartURL.path)")
     }

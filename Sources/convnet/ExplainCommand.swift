@@ -38,7 +38,7 @@ struct ExplainCommand: ParsableCommand {
             let url = URL(fileURLWithPath: html)
             do {
                 try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try Data(walkthrough.html().utf8).write(to: url, options: .atomic)
+                try AtomicFile.write(Data(walkthrough.html().utf8), to: url)
             } catch {
                 throw ValidationError("cannot write \(url.path): \(error.localizedDescription)")
             }

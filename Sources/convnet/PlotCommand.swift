@@ -35,7 +35,7 @@ struct PlotCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
         for chart in charts {
             let url = target.appendingPathComponent(chart.fileName)
-            try Data(SVG.document(chart.svg).utf8).write(to: url, options: .atomic)
+            try AtomicFile.write(Data(SVG.document(chart.svg).utf8), to: url)
             print("wrote \(url.path)")
         }
         print("\(metrics.iterations.count) iterations, \(metrics.epochs.count) epochs")

@@ -82,6 +82,9 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Continue the run saved in DIR (its checkpoint.npz) exactly where it stopped.")
     var resume: String?
 
+    @Option(help: "Also save checkpoint.npz every N iterations (it is always saved after each epoch and on Ctrl-C/SIGTERM), so a long epoch can resume mid-way.")
+    var checkpointEvery: Int?
+
     @Option(help: "hw5: also write the weights as plain NumPy arrays in the layout that the NumPy code of a course's homework 5 (hw5) loads: mlp.npz (w1, b1, w2, b2) for --model mlp, cnn.npz (w_conv as kh x kw x in x out, b_conv, w_fc, b_fc) for --model tiny-cnn.")
     var export: String?
 
@@ -98,9 +101,7 @@ struct TrainCommand: ParsableCommand {
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
         if let n = trainLimit, n < 1 { throw ValidationError("--train-limit must be at least 1, got \(n)") }
         if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
-        if resume != nil && (model != nil || spec != nil || dataset != nil) {
-            throw ValidationError("--resume takes the model and data set from the saved run; leave out --model, --spec and --dataset")
-        }
+        if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every takes a number of iterations >= 1, got \(n)") }
         guard OptimizerKind(rawValue: optimizer.lowercased()) != nil else {
             throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
         }
@@ -159,7 +160,9 @@ struct TrainCommand: ParsableCommand {
                 throw CommandError("\(url.path): its run settings (train.settings) cannot be read: \(plainWords(error)); "
                     + "the checkpoint is damaged or was written by another version of convnet")
             }
+            try checkResumeOptions(self, against: settings, directory: dir)
             if let e = epochs { settings.options.epochs = e }
+            if let n = checkpointEvery { settings.checkpointEvery = n }
             do {
                 try settings.validate()
             } catch {
@@ -194,7 +197,8 @@ struct TrainCommand: ParsableCommand {
         if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
         return RunSettings(
             network: network, dataset: dataset ?? network.defaultDataset, dataDirectory: dataDir, trainLimit: trainLimit,
-            validation: fraction, initializer: initializer, options: options, exportHW5: export != nil, report: !noReport)
+            validation: fraction, initializer: initializer, options: options, exportHW5: export != nil, report: !noReport,
+            checkpointEvery: checkpointEvery)
     }
 
     func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
@@ -236,24 +240,38 @@ struct TrainCommand: ParsableCommand {
 
         var display = ProgressDisplay(epochs: options.epochs)
         let started = Date()
+        Interruption.install()
         do {
             try trainer.train(on: train, validation: data.validation, test: test) { event in
                 display.show(event)
                 switch event {
                 case .iteration(let r):
                     metrics.record(IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate)))
+                    let interrupted = Interruption.received
+                    if interrupted != nil || settings.checkpointEvery.map({ r.iteration % $0 == 0 && r.batch < r.batches }) == true {
+                        // Metrics first: after a kill, the rows on disk are those the checkpoint has seen.
+                        try metrics.flush()
+                        try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                    }
+                    if let sig = interrupted {
+                        Terminal.error("\nstopped by \(Interruption.name(sig)) in epoch \(r.epoch) after batch \(r.batch) of \(r.batches) "
+                            + "(iteration \(r.iteration)); saved \(checkpointURL.path)\ncontinue with: convnet train --resume \(directory.path)")
+                        throw ExitCode(128 + sig)
+                    }
                 case .epoch(let e):
                     try metrics.record(EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
                                                     testAccuracy: e.testAccuracy, seconds: e.seconds))
                     try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
                 }
             }
+        } catch let stop as ExitCode {
+            throw stop  // interrupted: the checkpoint is saved and the resume command printed
         } catch {
             try? metrics.flush()
             let next = FileManager.default.fileExists(atPath: checkpointURL.path)
                 ? "the checkpoint of epoch \(trainer.progress.epochsDone) stays in \(checkpointURL.path): "
                     + "convnet train --resume \(directory.path) continues from it with the same settings"
-                : "no epoch ended, so there is nothing to resume: \(directory.path) can be reused, "
+                : "no checkpoint was saved, so there is nothing to resume: \(directory.path) can be reused, "
                     + "run convnet train again with --out \(directory.path)"
             throw CommandError("\(plainWords(error)); \(next)")
         }
@@ -280,7 +298,9 @@ struct TrainCommand: ParsableCommand {
         print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs; weights in %@",
                      100 * testAccuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
         if json {
-            let last = trainer.epochRecords.last
+            // A resume of a finished run trains no epoch: the last epoch is then the one its metrics hold.
+            let last = trainer.epochRecords.last.map { (trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy) }
+                ?? earlierEpochs.last.map { (trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy) }
             print(try Terminal.json(TrainSummary(
                 model: settings.network.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
                 optimizer: options.optimizer.rawValue, seed: options.seed, train_images: train.count, test_images: test.count,
@@ -324,6 +344,8 @@ struct RunSettings: Codable {
     var options: TrainingOptions
     var exportHW5: Bool
     var report: Bool
+    /// `--checkpoint-every N` (iterations); nil in runs saved before it existed.
+    var checkpointEvery: Int?
 
     /// The checks the options get on the command line, for settings read back from a checkpoint.
     func validate() throws {

@@ -270,11 +270,13 @@ struct CLITests {
         #expect(rows.map { $0["batch_size"] as? Int } == [8, 16])
         for row in rows {
             for key in ["model", "batch_size", "threads", "train_images_per_second", "infer_images_per_second",
-                        "train_gflops", "peak_rss_mb", "steady_state_allocations"] {
+                        "train_gflops", "peak_rss_mb", "steady_state_allocations", "latency_median_us", "latency_p99_us"] {
                 #expect(row[key] != nil, "bench --json lacks \(key)")
             }
             #expect(row["model"] as? String == "mlp" && row["threads"] as? Int == 2)
             #expect((row["train_images_per_second"] as? Double ?? 0) > 0)
+            let median = row["latency_median_us"] as? Double ?? 0, p99 = row["latency_p99_us"] as? Double ?? 0
+            #expect(median > 0 && p99 >= median)
         }
         let gemm = try convnet(["bench", "gemm", "--repeats", "1", "--threads", "1", "--json"])
         #expect(gemm.status == 0, "\(gemm.stderr)")

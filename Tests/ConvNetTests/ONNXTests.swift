@@ -162,8 +162,9 @@ struct ONNXParityTests {
         for c in exportCases {
             let trained = try trainBriefly(name: c.name, spec: c.spec, zooInput: c.zooInput, loss: c.loss, dataset: c.dataset, in: directory)
             let classifier = try Classifier(contentsOf: trained.modelURL)
-            let expected = try classifier.outputs(trained.testImages)
-            let expectedClasses = try classifier.predict(trained.testImages).map(\.label)
+            let predictions = try classifier.predict(trained.testImages)
+            let expectedClasses = predictions.map(\.label)
+            let expected = try Tensor(shape: [predictions.count, classifier.outputCount], scalars: predictions.flatMap(\.outputs))
 
             let onnxURL = directory.appendingPathComponent("\(c.name).onnx")
             let archive = try ModelArchive.read(from: trained.modelURL)
@@ -232,27 +233,40 @@ struct ClassifierTests {
         let big = try images(2, shape: [1, 28, 28], seed: 2)
         let fitted = try InputTransform.choose(from: [1, 28, 28], to: [1, 14, 14]).apply(big)
         #expect(try c.predict(big) == c.predict(fitted))
+        // So are 28x28 pictures (a lenet5-style 32x32 network would pad them, not stretch them).
+        let pictures = (0..<2).map { i in
+            Picture(width: 28, height: 28, channels: 1, pixels: Array(big.scalars[(i * 784)..<((i + 1) * 784)]))
+        }
+        #expect(try c.predict(pictures) == c.predict(fitted))
+        // A size training never fits (20x20) is resized.
+        let odd = Picture(width: 20, height: 20, channels: 1, pixels: [Float](repeating: 0.5, count: 400))
+        #expect(try c.predict([odd]) == c.predict(try odd.fitted(to: [1, 14, 14])))
     }
 
-    @Test("concurrent callers get the same results as one caller")
+    @Test("concurrent callers get the results of one caller")
     func concurrentCallers() throws {
         let c = try classifier()
         let batches = try (0..<12).map { try images(1 + $0 % 3, shape: [1, 14, 14], seed: UInt64(10 + $0)) }
-        let serial = try batches.map { try c.predict($0) }
-        let results = UncheckedBox<[Int: [Prediction]]>()
-        results.value = [:]
+        let serial = try batches.map { try c.outputs($0).scalars }
         let lock = NSLock()
+        let result = UncheckedBox<(worst: Float, failures: Int)>()
+        result.value = (0, 0)
         DispatchQueue.concurrentPerform(iterations: 48) { i in
-            let r = try? c.predict(batches[i % batches.count])
+            let k = i % batches.count
+            let out = try? c.outputs(batches[k]).scalars
             lock.withLock {
-                var all = results.value!
-                if let r, all[i % batches.count] == nil || all[i % batches.count] == r { all[i % batches.count] = r } else { all[-1] = [] }
-                results.value = all
+                var r = result.value!
+                if let out, out.count == serial[k].count {
+                    // Not bit for bit: other suites may switch the kernel level while this runs.
+                    for (a, b) in zip(out, serial[k]) { r.worst = max(r.worst, abs(a - b)) }
+                } else {
+                    r.failures += 1
+                }
+                result.value = r
             }
         }
-        let all = try #require(results.value)
-        #expect(all[-1] == nil, "a concurrent call failed or disagreed with another")
-        for (i, expected) in serial.enumerated() { #expect(all[i] == expected) }
+        #expect(result.value?.failures == 0)
+        #expect((result.value?.worst ?? 1) < 1e-4)
     }
 }
 

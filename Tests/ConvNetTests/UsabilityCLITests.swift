@@ -43,6 +43,16 @@ struct UsabilityCLITests {
         // Once an epoch has ended, the run resumes from its checkpoint.
         let later = try convnet(["train", "--resume", run.path, "--epochs", "2", "--threads", "1"])
         #expect(later.status == 0, "\(later.stderr)")
+        // A run that fails after a checkpoint says how to continue from it.
+        let url = run.appendingPathComponent("checkpoint.npz")
+        var arrays = try NumPyArchive.readOrdered(from: url)
+        let i = try #require(arrays.firstIndex { $0.name == "dense1.weight" })
+        arrays[i].array = try NumPyArray(shape: arrays[i].array.shape, float32: [Float](repeating: 3e38, count: arrays[i].array.count))
+        try NumPyArchive.write(arrays, to: url, compressed: false)
+        let diverged = try convnet(["train", "--resume", run.path, "--epochs", "3"])
+        #expect(diverged.status == 1)
+        #expect(diverged.stderr.contains("diverged") && diverged.stderr.contains("checkpoint of epoch 2")
+            && diverged.stderr.contains("--resume \(run.path)"), "\(diverged.stderr)")
     }
 
     @Test("resuming drops metrics rows past the checkpoint, removes killed writes' temporaries, and counts all epochs' time")
@@ -71,6 +81,13 @@ struct UsabilityCLITests {
         let seconds = try #require(try resumed.json()["seconds"] as? Double)
         #expect(seconds >= 200, "the summary counts the 200 s of epochs 1 and 2")
         #expect(resumed.stdout.contains("after 3 epochs"))
+        // Resuming a finished run trains nothing and still reports its last epoch and all its time.
+        let finished = try convnet(common + ["--resume", run.path, "--json"])
+        #expect(finished.status == 0, "\(finished.stderr)")
+        let summary = try finished.json()
+        #expect(summary["epochs"] as? Int == 3 && summary["train_loss"] as? Double != nil)
+        #expect((summary["seconds"] as? Double ?? 0) >= 200)
+        #expect(try RunMetrics.load(from: run.appendingPathComponent("metrics.csv")).epochs.map(\.epoch) == [1, 2, 3])
     }
 
     @Test("a checkpoint whose optimizer state or progress does not fit the network is refused with a message")
@@ -152,6 +169,7 @@ struct UsabilityCLITests {
             (["gradcheck", "--epsilon", "-0.01"], "--epsilon"), (["explain", "--learning-rate", "nan"], "--learning-rate"),
             (["predict", "--weights", "m.npz", "--top", "-1", "a.png"], "--top"), (["plot", ".", "--smoothing", "-0.5"], "--smoothing"),
             (["datasets", "--benchmark-batch", "0"], "--benchmark-batch"), (["bench", "gemm", "--repeats", "-1"], "--repeats"),
+            (["bench", "--batch-size", "-8"], "--batch-size"),
         ]
         for (arguments, option) in others {
             let r = try convnet(arguments)

@@ -93,31 +93,9 @@ enum FileBytes {
         return Gzip.isGzip(data) ? try Gzip.decompress(data, source: url.path) : data
     }
 
-    /// Writes through a temporary file in the same folder and a rename: the final name never holds half a file.
+    /// Writes crash-safely (see `AtomicFile.write`); errors are `DataError.io` naming the file and the cause.
     static func writeAtomically(_ data: Data, to url: URL) throws {
-        try atomicWrite(to: url) { temporary in
-            do { try data.write(to: temporary) } catch {
-                throw DataError.io(path: url.path, problem: "cannot write: \(error.localizedDescription)")
-            }
-        }
-    }
-
-    /// Calls `body` with a temporary URL in `url`'s folder, then renames it to `url`; removes it on failure.
-    static func atomicWrite(to url: URL, _ body: (URL) throws -> Void) throws {
-        let folder = url.deletingLastPathComponent()
-        do {
-            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        } catch {
-            throw DataError.io(path: folder.path, problem: "cannot create folder: \(error.localizedDescription)")
-        }
-        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
-        do {
-            try body(temporary)
-            try rename(temporary, to: url)
-        } catch {
-            try? FileManager.default.removeItem(at: temporary)
-            throw error
-        }
+        try AtomicFile.write(data, to: url)
     }
 
     /// POSIX rename: atomic, replaces an existing file.
@@ -126,5 +104,74 @@ enum FileBytes {
             let message = String(cString: strerror(errno))
             throw DataError.io(path: to.path, problem: "cannot rename \(from.lastPathComponent) into place: \(message)")
         }
+    }
+}
+
+/// Crash-safe file writes, used for every file ConvNet produces (`model.npz`, `checkpoint.npz`, metrics,
+/// reports, charts, exports, unpacked downloads).
+///
+/// The bytes go to a temporary file in the target's folder (`.NAME.RANDOM.tmp`), which is flushed to disk
+/// (`fsync`), renamed over the target (atomic on POSIX file systems) and the folder is flushed too. A
+/// process killed at any moment leaves either the old file or the new one, never half of one; a failed
+/// write (disk full, the file-size limit, no permission) removes the temporary file, leaves the old file
+/// as it was and throws `DataError.io` with the operating system's reason.
+public enum AtomicFile {
+    /// Writes `data` to `url` as described above, creating the folder when needed.
+    public static func write(_ data: Data, to url: URL) throws {
+        _ = ignoreFileSizeSignal
+        let folder = url.deletingLastPathComponent()
+        do {
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        } catch {
+            throw DataError.io(path: folder.path, problem: "cannot create the folder: \(reason(of: error))")
+        }
+        let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw DataError.io(path: url.path, problem: "cannot write: cannot create a temporary file in \(folder.path): \(String(cString: strerror(errno)))")
+        }
+        func fail(_ what: String, _ code: Int32) -> DataError {
+            unlink(temporary.path)
+            let kept = FileManager.default.fileExists(atPath: url.path) ? "; the existing file is unchanged" : ""
+            return DataError.io(path: url.path, problem: "cannot write: \(what) failed: \(String(cString: strerror(code)))\(kept)")
+        }
+        var written = 0
+        let writeError: Int32 = data.withUnsafeBytes { raw in
+            while written < raw.count {
+                let n = Foundation.write(fd, raw.baseAddress! + written, raw.count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    return errno
+                }
+                if n == 0 { return EIO }
+                written += n
+            }
+            return 0
+        }
+        if writeError != 0 { close(fd); throw fail("writing \(data.count) bytes (\(written) written)", writeError) }
+        if fsync(fd) != 0 { let e = errno; close(fd); throw fail("flushing to disk (fsync)", e) }
+        if close(fd) != 0 { throw fail("closing", errno) }
+        if rename(temporary.path, url.path) != 0 { throw fail("renaming \(temporary.lastPathComponent) into place", errno) }
+        // The rename itself is durable once the folder is flushed; a folder that cannot be opened is not an error.
+        let dir = open(folder.path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if dir >= 0 { _ = fsync(dir); close(dir) }
+    }
+
+    /// Writes UTF-8 text crash-safely.
+    public static func write(_ text: String, to url: URL) throws { try write(Data(text.utf8), to: url) }
+
+    /// Beyond the file-size limit (`ulimit -f`) the kernel sends SIGXFSZ, which kills the process before
+    /// `write` can report EFBIG: ignore it (once) so the write fails with an error like any other.
+    private static let ignoreFileSizeSignal: Void = {
+        var old = sigaction()
+        if sigaction(SIGXFSZ, nil, &old) == 0, old.__sigaction_handler.sa_handler == nil {
+            signal(SIGXFSZ, SIG_IGN)
+        }
+    }()
+
+    private static func reason(of error: Error) -> String {
+        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
+        if let code = underlying, code.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(code.code))) }
+        return error.localizedDescription
     }
 }

@@ -205,7 +205,7 @@ private final class TransferSink: NSObject, URLSessionDataDelegate, @unchecked S
                 return
             }
         } catch {
-            failure = Downloader.TransferError(message: "cannot write the .part file: \(error)", retry: false)
+            failure = Downloader.TransferError(message: "cannot write the .part file: \(plainDescription(error))", retry: false)
             completionHandler(.cancel)
             return
         }
@@ -215,7 +215,7 @@ private final class TransferSink: NSObject, URLSessionDataDelegate, @unchecked S
     func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive data: Data) {
         guard writeError == nil else { return }
         do { try handle.write(contentsOf: data); received += data.count } catch {
-            writeError = "\(error)"
+            writeError = plainDescription(error)
             dataTask.cancel()
         }
     }

@@ -39,8 +39,11 @@ public enum IDXFile {
 
     /// Reads the dimensions and the bytes after the header.
     static func read(_ url: URL, expectedRank: Int) throws -> ([Int], [UInt8]) {
-        let data = try FileBytes.readMaybeGzipped(url, hint: "run `convnet download` or pass --data-dir")
-        let path = url.path
+        try parse(FileBytes.readMaybeGzipped(url, hint: "run `convnet download` or pass --data-dir"), path: url.path, expectedRank: expectedRank)
+    }
+
+    /// The dimensions and the values of IDX content (already inflated).
+    static func parse(_ data: Data, path: String, expectedRank: Int) throws -> ([Int], [UInt8]) {
         let headerSize = 4 + 4 * expectedRank
         let expectedMagic = 0x0800 | expectedRank
         guard data.count >= 4 else { throw DataError.truncated(path: path, expectedBytes: headerSize, actualBytes: data.count) }
@@ -56,7 +59,16 @@ public enum IDXFile {
             let o = 4 + 4 * k
             dims.append(Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3]))
         }
-        let count = dims.reduce(1, *)
+        // Each dimension is below 2^32, but their product can overflow: check it against the bytes there are.
+        var count = 1
+        for d in dims {
+            let (c, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else {
+                throw DataError.malformed(
+                    path: path, problem: "the header claims \(dims.map(String.init).joined(separator: "x")) values but the file holds only \(data.count) bytes (truncated or not an IDX file)")
+            }
+            count = c
+        }
         guard data.count >= headerSize + count else {
             throw DataError.truncated(path: path, expectedBytes: headerSize + count, actualBytes: data.count)
         }
@@ -90,26 +102,31 @@ public enum CIFAR10File {
         var bytes: [UInt8] = []
         var labels: [Int] = []
         for url in urls {
-            let data = try FileBytes.read(url, hint: "run `convnet download cifar10` or pass --data-dir")
-            guard !data.isEmpty, data.count % recordSize == 0 else {
-                throw DataError.truncated(path: url.path, expectedBytes: (data.count / recordSize + 1) * recordSize, actualBytes: data.count)
-            }
-            let n = data.count / recordSize
-            bytes.reserveCapacity(bytes.count + n * (recordSize - 1))
-            try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                let p = raw.bindMemory(to: UInt8.self)
-                for r in 0..<n {
-                    let label = Int(p[r &* recordSize])
-                    if label >= classNames.count {
-                        throw DataError.labelOutOfRange(path: url.path, index: r, label: label, classes: classNames.count)
-                    }
-                    labels.append(label)
-                    let start = r &* recordSize &+ 1
-                    bytes.append(contentsOf: p[start..<(start + recordSize - 1)])
-                }
-            }
+            try parse(FileBytes.read(url, hint: "run `convnet download cifar10` or pass --data-dir"), source: url.path,
+                      appendingTo: &bytes, labels: &labels)
         }
         return (ByteImages(shape: [labels.count, 3, 32, 32], bytes: bytes), labels)
+    }
+
+    /// Appends the records of one batch file's content.
+    static func parse(_ data: Data, source: String, appendingTo bytes: inout [UInt8], labels: inout [Int]) throws {
+        guard !data.isEmpty, data.count % recordSize == 0 else {
+            throw DataError.truncated(path: source, expectedBytes: (data.count / recordSize + 1) * recordSize, actualBytes: data.count)
+        }
+        let n = data.count / recordSize
+        bytes.reserveCapacity(bytes.count + n * (recordSize - 1))
+        try data.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
+            let p = raw.bindMemory(to: UInt8.self)
+            for r in 0..<n {
+                let label = Int(p[r &* recordSize])
+                if label >= classNames.count {
+                    throw DataError.labelOutOfRange(path: source, index: r, label: label, classes: classNames.count)
+                }
+                labels.append(label)
+                let start = r &* recordSize &+ 1
+                bytes.append(contentsOf: p[start..<(start + recordSize - 1)])
+            }
+        }
     }
 
     /// Class names from `batches.meta.txt` when present, else the standard ones.
@@ -195,9 +212,17 @@ enum TarArchive {
             var name = text(offset..<(offset + 100))
             let prefix = text((offset + 345)..<(offset + 500))
             if !prefix.isEmpty { name = prefix + "/" + name }
-            let sizeText = text((offset + 124)..<(offset + 136)).trimmingCharacters(in: .whitespaces)
-            guard let size = Int(sizeText.isEmpty ? "0" : sizeText, radix: 8) else {
-                throw DataError.malformed(path: source, problem: "bad tar header at byte \(offset - data.startIndex)")
+            // The size: octal digits, optionally padded with spaces or NULs (no sign, at most 11 digits).
+            var size = 0, digits = 0
+            for i in (offset + 124)..<(offset + 136) {
+                let c = data[i]
+                if c >= 0x30 && c <= 0x37 && digits < 11 {
+                    size = size * 8 + Int(c - 0x30); digits += 1
+                } else if c == 0x20 || c == 0 {
+                    if digits > 0 { break }
+                } else {
+                    throw DataError.malformed(path: source, problem: "bad tar header at byte \(offset - data.startIndex): the size field is not octal")
+                }
             }
             let type = data[offset + 156]
             let contentStart = offset + 512

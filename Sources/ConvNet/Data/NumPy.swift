@@ -1,5 +1,4 @@
 import Foundation
-import ZIPFoundation
 
 /// An n-dimensional NumPy array in C (row-major) order, as read from or written to `.npy` / `.npz`.
 public struct NumPyArray: Sendable, Equatable {
@@ -93,13 +92,13 @@ public struct NumPyArray: Sendable, Equatable {
         case .int64(let v): return v.map { Int($0) }
         case .float32(let v):
             return try v.map { x in
-                guard x.isFinite, x.rounded() == x else { throw ValueError.invalidArgument("value \(x) is not an integer") }
-                return Int(x)
+                guard let i = Int(exactly: x) else { throw ValueError.invalidArgument("value \(x) is not an integer") }
+                return i
             }
         case .float64(let v):
             return try v.map { x in
-                guard x.isFinite, x.rounded() == x else { throw ValueError.invalidArgument("value \(x) is not an integer") }
-                return Int(x)
+                guard let i = Int(exactly: x) else { throw ValueError.invalidArgument("value \(x) is not an integer") }
+                return i
             }
         }
     }
@@ -182,7 +181,7 @@ public struct NumPyArray: Sendable, Equatable {
             throw DataError.malformed(path: source, problem: "array '\(name)': unreadable .npy header")
         }
         let (descr, fortran, shape) = try parseHeader(header, source: source, name: name)
-        let count = shape.reduce(1, *)
+        let count = try checkedCount(shape, source: source, name: name)
         let payloadStart = base + headerStart + headerLength
 
         // Byte order and kind.
@@ -200,7 +199,7 @@ public struct NumPyArray: Sendable, Equatable {
         case "u1": itemSize = 1
         default: throw DataError.unsupportedDType(path: source, array: name, dtype: descr)
         }
-        let needed = count * itemSize
+        let needed = count * itemSize  // count <= 2^48 (checkedCount), itemSize <= 8: no overflow
         guard data.count - (headerStart + headerLength) >= needed else {
             throw DataError.truncated(path: source, expectedBytes: headerStart + headerLength + needed, actualBytes: data.count)
         }
@@ -227,6 +226,29 @@ public struct NumPyArray: Sendable, Equatable {
         }
         if fortran && shape.count > 1 { storage = fortranToC(storage, shape: shape) }
         return try NumPyArray(shape: shape, storage: storage)
+    }
+
+    /// The largest element count a shape may describe, ignoring zero dimensions: 2^48, so that any product of
+    /// some of its dimensions (a sample's size, a batch's) fits in an Int.
+    public static let maximumElements = 1 << 48
+
+    /// The number of elements of `shape`, or an error when it is absurd (every product of its dimensions is
+    /// checked, zero dimensions included, so that no later arithmetic on the shape can overflow).
+    static func checkedCount(_ shape: [Int], source: String, name: String) throws -> Int {
+        guard shape.count <= 32 else {
+            throw DataError.malformed(path: source, problem: "array '\(name)' has \(shape.count) dimensions, at most 32 are allowed")
+        }
+        var bound = 1, count = 1
+        for d in shape {
+            let (b, overflow) = bound.multipliedReportingOverflow(by: Swift.max(d, 1))
+            guard d >= 0, !overflow, b <= maximumElements else {
+                throw DataError.malformed(
+                    path: source, problem: "array '\(name)' has shape \(formatShape(shape)), too large (more than 2^48 elements)")
+            }
+            bound = b
+            count *= d
+        }
+        return count
     }
 
     /// Parses `{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3), }`.
@@ -304,67 +326,45 @@ public enum NumPyArchive {
 
     /// All arrays in the archive's order (the order they were written in).
     public static func readOrdered(from url: URL) throws -> [(name: String, array: NumPyArray)] {
-        let archive = try open(url)
+        try parse(FileBytes.read(url), source: url.path)
+    }
+
+    /// Parses `.npz` content held in memory. `source` only labels errors.
+    public static func parse(_ data: Data, source: String) throws -> [(name: String, array: NumPyArray)] {
+        let zip = try ZipReader(data: data, source: source)
         var result: [(name: String, array: NumPyArray)] = []
-        for entry in archive where entry.type == .file {
-            let name = entry.path.hasSuffix(".npy") ? String(entry.path.dropLast(4)) : entry.path
-            result.append((name, try extract(entry, named: name, from: archive, url: url)))
+        for entry in zip.entries where !entry.isDirectory {
+            let name = arrayName(entry.name)
+            result.append((name, try NumPyArray.parse(zip.content(of: entry), source: source, name: name)))
         }
         return result
     }
 
     /// The names of the arrays, in order, without reading them.
     public static func names(in url: URL) throws -> [String] {
-        try open(url).filter { $0.type == .file }.map { $0.path.hasSuffix(".npy") ? String($0.path.dropLast(4)) : $0.path }
+        try ZipReader(data: FileBytes.read(url), source: url.path).entries.filter { !$0.isDirectory }.map { arrayName($0.name) }
     }
 
     /// One array by name; `DataError.missingArray` lists the names there are.
     public static func read(_ name: String, from url: URL) throws -> NumPyArray {
-        let archive = try open(url)
-        guard let entry = archive[name + ".npy"] ?? archive[name] else {
-            throw DataError.missingArray(path: url.path, name: name, available: try names(in: url))
+        let zip = try ZipReader(data: FileBytes.read(url), source: url.path)
+        guard let entry = zip.entries.first(where: { $0.name == name + ".npy" }) ?? zip.entries.first(where: { $0.name == name }) else {
+            throw DataError.missingArray(path: url.path, name: name, available: zip.entries.filter { !$0.isDirectory }.map { arrayName($0.name) })
         }
-        return try extract(entry, named: name, from: archive, url: url)
+        return try NumPyArray.parse(zip.content(of: entry), source: url.path, name: name)
     }
 
-    /// Writes the arrays in order into a new archive, through a temporary file and a rename.
+    private static func arrayName(_ path: String) -> String { path.hasSuffix(".npy") ? String(path.dropLast(4)) : path }
+
+    /// Writes the arrays in order into a new archive, crash-safely (see `FileBytes.writeAtomically`).
     public static func write(_ arrays: [(name: String, array: NumPyArray)], to url: URL, compressed: Bool) throws {
-        try FileBytes.atomicWrite(to: url) { temporary in
-            do {
-                let archive = try Archive(url: temporary, accessMode: .create)
-                for (name, array) in arrays {
-                    let data = array.npyData()
-                    try archive.addEntry(with: name + ".npy", type: .file, uncompressedSize: Int64(data.count),
-                                         compressionMethod: compressed ? .deflate : .none,
-                                         provider: { position, size in
-                                             data.subdata(in: (data.startIndex + Int(position))..<(data.startIndex + Int(position) + size))
-                                         })
-                }
-            } catch let error as DataError {
-                throw error
-            } catch {
-                throw DataError.io(path: url.path, problem: "cannot write the .npz archive: \(error)")
-            }
-        }
+        try FileBytes.writeAtomically(archiveData(arrays, compressed: compressed), to: url)
     }
 
-    static func open(_ url: URL) throws -> Archive {
-        _ = try FileBytes.read(url)  // typed errors for a missing file or a folder
-        do {
-            return try Archive(url: url, accessMode: .read)
-        } catch {
-            throw DataError.malformed(path: url.path, problem: "not a readable .npz (zip) archive, it may be truncated (\(error))")
-        }
-    }
-
-    static func extract(_ entry: Entry, named name: String, from archive: Archive, url: URL) throws -> NumPyArray {
-        var data = Data()
-        data.reserveCapacity(Int(entry.uncompressedSize))
-        do {
-            _ = try archive.extract(entry, consumer: { data.append($0) })
-        } catch {
-            throw DataError.malformed(path: url.path, problem: "array '\(name)' cannot be extracted, the archive may be truncated or corrupt (\(error))")
-        }
-        return try NumPyArray.parse(data, source: url.path, name: name)
+    /// The `.npz` content of the arrays, in order.
+    public static func archiveData(_ arrays: [(name: String, array: NumPyArray)], compressed: Bool) throws -> Data {
+        var zip = ZipWriter()
+        for (name, array) in arrays { try zip.add(name: name + ".npy", content: array.npyData(), compressed: compressed) }
+        return zip.finish()
     }
 }

@@ -21,12 +21,20 @@ public struct Picture: Sendable {
         do { data = try Data(contentsOf: url) } catch {
             throw ImageError(path: url.path, problem: FileManager.default.fileExists(atPath: url.path) ? "it cannot be opened" : "no such file")
         }
+        return try decode(data, source: url.path)
+    }
+
+    /// The largest picture read: 2^26 pixels (8192 x 8192).
+    public static let maximumPixels = 1 << 26
+
+    /// Decodes PNG or PGM/PPM content held in memory. `source` only labels errors.
+    public static func decode(_ data: Data, source: String) throws -> Picture {
         let bytes = [UInt8](data)
-        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, path: url.path) }
+        if bytes.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) { return try decodePNG(bytes, path: source) }
         if bytes.count >= 2, bytes[0] == UInt8(ascii: "P"), [UInt8(ascii: "2"), UInt8(ascii: "3"), UInt8(ascii: "5"), UInt8(ascii: "6")].contains(bytes[1]) {
-            return try decodePNM(bytes, path: url.path)
+            return try decodePNM(bytes, path: source)
         }
-        throw ImageError(path: url.path, problem: "not a PNG or PGM/PPM file (unknown signature)")
+        throw ImageError(path: source, problem: "not a PNG or PGM/PPM file (unknown signature)")
     }
 
     /// This picture as one network input of shape C x H x W: channels converted (gray <-> RGB by
@@ -97,8 +105,15 @@ public struct Picture: Sendable {
         guard width > 0, height > 0, (1...65535).contains(maxValue) else {
             throw ImageError(path: path, problem: "bad size \(width)x\(height) or maximum value \(maxValue)")
         }
+        guard width * height <= maximumPixels else {  // each is at most 2^24: no overflow
+            throw ImageError(path: path, problem: "the image is \(width)x\(height), larger than the \(maximumPixels) pixels ConvNet reads")
+        }
         let channels = (kind == UInt8(ascii: "3") || kind == UInt8(ascii: "6")) ? 3 : 1
         let count = width * height * channels
+        // Every value takes at least one byte of the file (text values two, with their separator).
+        guard count <= b.count - i else {
+            throw ImageError(path: path, problem: "file is truncated: the header says \(width)x\(height)x\(channels) values, the file has \(b.count) bytes")
+        }
         var values = [Int](repeating: 0, count: count)
         if kind == UInt8(ascii: "2") || kind == UInt8(ascii: "3") {
             for k in 0..<count { values[k] = try token() }
@@ -126,27 +141,40 @@ public struct Picture: Sendable {
         var width = 0, height = 0, depth = 0, colorType = 0
         var idat: [UInt8] = []
         var palette: [UInt8] = []
-        var sawEnd = false
-        while offset + 8 <= b.count {
+        var sawHeader = false, sawEnd = false
+        while !sawEnd {
+            guard b.count - offset >= 12 else { throw fail("file is truncated: it ends before the IEND chunk") }
             let length = u32(offset)
-            let type = String(decoding: b[(offset + 4)..<(offset + 8)], as: UTF8.self)
-            guard length >= 0, offset + 12 + length <= b.count else { throw fail("file is truncated inside the \(type) chunk") }
+            let typeBytes = b[(offset + 4)..<(offset + 8)]
+            let type = String(decoding: typeBytes.map { (0x20...0x7E).contains($0) ? $0 : UInt8(ascii: "?") }, as: UTF8.self)
+            guard length <= b.count - offset - 12 else { throw fail("file is truncated inside the \(type) chunk") }
+            let stored = UInt32(u32(offset + 8 + length))
+            let crc = b.withUnsafeBytes { Gzip.crc32(UnsafeRawBufferPointer(rebasing: $0[(offset + 4)..<(offset + 8 + length)])) }
+            guard crc == stored else {
+                throw fail("the \(type) chunk is corrupt (CRC-32 \(String(format: "%08x", crc)), the file says \(String(format: "%08x", stored)))")
+            }
             let body = b[(offset + 8)..<(offset + 8 + length)]
+            guard sawHeader || type == "IHDR" else { throw fail("the first chunk is \(type), not IHDR") }
             switch type {
             case "IHDR":
-                guard length == 13 else { throw fail("bad IHDR chunk") }
+                guard !sawHeader, length == 13 else { throw fail("bad IHDR chunk") }
+                sawHeader = true
                 width = u32(offset + 8); height = u32(offset + 12)
                 depth = Int(b[offset + 16]); colorType = Int(b[offset + 17])
                 if b[offset + 20] != 0 { throw fail("interlaced PNGs are not supported; save it without interlacing") }
-            case "PLTE": palette = Array(body)
+            case "PLTE":
+                guard length % 3 == 0, length <= 768 else { throw fail("bad palette (PLTE chunk of \(length) bytes)") }
+                palette = Array(body)
             case "IDAT": idat += body
             case "IEND": sawEnd = true
             default: break
             }
             offset += 12 + length
-            if sawEnd { break }
         }
-        guard width > 0, height > 0, width * height <= 1 << 26 else { throw fail("missing or bad IHDR (size \(width)x\(height))") }
+        guard width > 0, height > 0, width <= 1 << 24, height <= 1 << 24 else { throw fail("bad IHDR (size \(width)x\(height))") }
+        guard width * height <= maximumPixels else {
+            throw fail("the image is \(width)x\(height), larger than the \(maximumPixels) pixels ConvNet reads")
+        }
         guard !idat.isEmpty else { throw fail("no image data (IDAT) — the file is truncated") }
         let samples: Int
         switch colorType {
@@ -157,13 +185,19 @@ public struct Picture: Sendable {
         case 6: samples = 4
         default: throw fail("unknown PNG colour type \(colorType)")
         }
-        guard [8, 16].contains(depth) || (colorType == 3 && depth == 8) || (colorType == 0 && depth == 8) else {
-            throw fail("bit depth \(depth) is not supported (use 8 or 16 bits per sample)")
+        guard colorType == 3 ? depth == 8 : (depth == 8 || depth == 16) else {
+            throw fail("bit depth \(depth) is not supported (use 8 or 16 bits per sample, 8 for palette images)")
         }
         let bytesPerPixel = samples * depth / 8
         let stride = width * bytesPerPixel
+        // The rows and their filter bytes: inflating stops there (a small file cannot claim gigabytes).
+        let rawSize = height * (stride + 1)
         let raw: [UInt8]
-        do { raw = [UInt8](try Gzip.decompress(Data(idat), source: path)) } catch { throw fail("corrupt compressed image data") }
+        do {
+            raw = [UInt8](try Gzip.decompress(Data(idat), source: path, limit: rawSize))
+        } catch let DataError.malformed(_, problem) {
+            throw fail("corrupt compressed image data (\(problem))")
+        }
         guard raw.count >= height * (stride + 1) else { throw fail("file is truncated: image data ends early") }
         var image = [UInt8](repeating: 0, count: height * stride)
         for y in 0..<height {

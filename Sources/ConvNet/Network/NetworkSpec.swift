@@ -27,6 +27,77 @@ public enum NetworkSpec {
         public var layers: [any Layer]
     }
 
+    /// The largest number a spec takes (filters, units, sizes, strides, padding): 65536.
+    public static let maximumNumber = 1 << 16
+    /// The most weights a network may have before it is refused as absurd: 2^30 (4 GiB of float32).
+    public static let maximumParameters = 1 << 30
+    /// The most values one layer's output may hold per sample: 2^28.
+    public static let maximumActivations = 1 << 28
+
+    /// Walks the layers' shapes from `inputShape` without creating any weights and throws a `SpecError`
+    /// naming the statement when a layer does not fit its input, when one layer's output per sample holds
+    /// more than `activationLimit` values, or when the weights add up to more than `parameterLimit`
+    /// (overflow-checked). Building the network afterwards allocates only what this accepted.
+    /// `parsed.layers` are used for the walk: build the network from fresh layers (or the spec) afterwards.
+    public static func checkSize(
+        _ parsed: Parsed, inputShape: [Int], parameterLimit: Int = maximumParameters, activationLimit: Int = maximumActivations
+    ) throws {
+        func product(_ values: [Int]) -> Int? {
+            var p = 1
+            for v in values {
+                let (q, overflow) = p.multipliedReportingOverflow(by: v)
+                guard !overflow, v >= 0 else { return nil }
+                p = q
+            }
+            return p
+        }
+        guard !inputShape.isEmpty, inputShape.count <= 3, inputShape.allSatisfy({ $0 > 0 && $0 <= maximumNumber }),
+              let inputCount = product(inputShape), inputCount <= activationLimit else {
+            throw SpecError(line: 0, statement: "", message: "input shape \(formatShape(inputShape)) must have 1 to 3 sizes from 1 to \(maximumNumber), at most \(activationLimit) values")
+        }
+        var shape = inputShape
+        var total = 0
+        var context = BuildContext()
+        for (index, layer) in parsed.layers.enumerated() {
+            let statement = layer.specStatement
+            func refuse(_ message: String) -> SpecError { SpecError(line: index + 1, statement: statement, message: message) }
+            var weights = 0
+            if let conv = layer as? Conv2D {
+                guard shape.count == 3 else { throw refuse("needs a C x H x W input, got \(formatShape(shape))") }
+                let g: ConvGeometry
+                do {
+                    g = try ConvGeometry(
+                        inChannels: shape[0], inHeight: shape[1], inWidth: shape[2], outChannels: conv.filters,
+                        kernelHeight: conv.kernel.height, kernelWidth: conv.kernel.width, strideH: conv.stride.height,
+                        strideW: conv.stride.width, padding: conv.padding, operation: "conv")
+                } catch {
+                    throw refuse("input \(formatShape(shape)): \(error)")
+                }
+                guard let w = product([conv.filters, shape[0], conv.kernel.height, conv.kernel.width]) else {
+                    throw refuse("needs more weights than can be counted")
+                }
+                weights = w &+ conv.filters
+                shape = [conv.filters, g.outHeight, g.outWidth]
+            } else if let dense = layer as? Dense {
+                guard let features = product(shape), let w = product([dense.units, features]) else {
+                    throw refuse("needs more weights than can be counted")
+                }
+                weights = w &+ dense.units
+                shape = [dense.units]
+            } else {
+                // The other built-in layers create at most one value per channel when built.
+                do { shape = try layer.build(inputShape: shape, context: &context) } catch { throw refuse("\(error)") }
+            }
+            guard let values = product(shape), values <= activationLimit else {
+                throw refuse("its output \(formatShape(shape)) holds more than \(activationLimit) values per sample")
+            }
+            total = total > parameterLimit ? total : total &+ weights
+            guard weights <= parameterLimit, total <= parameterLimit else {
+                throw refuse("the network would need more than \(parameterLimit) weights")
+            }
+        }
+    }
+
     public static func parse(_ text: String) throws -> Parsed {
         var inputShape: [Int]?
         var layers: [any Layer] = []
@@ -121,6 +192,11 @@ private struct Words {
     mutating func positiveInt(_ what: String) throws -> Int {
         let t = try next(what)
         guard let v = Int(t), v > 0 else { throw error("\(what) must be a positive integer, got '\(t)'") }
+        return try bounded(v, what)
+    }
+
+    func bounded(_ v: Int, _ what: String) throws -> Int {
+        guard v <= NetworkSpec.maximumNumber else { throw error("\(what) \(v) is too large (at most \(NetworkSpec.maximumNumber))") }
         return v
     }
 
@@ -131,7 +207,8 @@ private struct Words {
         guard (parts.count == 1 || parts.count == 2), parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
             throw error("\(what) must be a positive size like 3 or 3x3, got '\(t)'")
         }
-        return (parts[0]!, parts.count == 2 ? parts[1]! : parts[0]!)
+        let values = try parts.map { try bounded($0 ?? 0, what) }
+        return (values[0], values.count == 2 ? values[1] : values[0])
     }
 
     mutating func shape() throws -> [Int] {
@@ -140,7 +217,7 @@ private struct Words {
         guard !parts.isEmpty, parts.count <= 3, parts.allSatisfy({ ($0 ?? 0) > 0 }) else {
             throw error("input shape must be F or CxHxW with positive sizes, got '\(t)'")
         }
-        return parts.map { $0! }
+        return try parts.map { try bounded($0 ?? 0, "the input size") }
     }
 
     mutating func padding() throws -> Padding {
@@ -150,8 +227,9 @@ private struct Words {
         guard parts.count == 1 || parts.count == 4, parts.allSatisfy({ ($0 ?? -1) >= 0 }) else {
             throw error("padding must be a non-negative number, T,L,B,R or 'same', got '\(t)'")
         }
-        if parts.count == 1 { return .symmetric(parts[0]!) }
-        return .explicit(top: parts[0]!, left: parts[1]!, bottom: parts[2]!, right: parts[3]!)
+        let p = try parts.map { try bounded($0 ?? 0, "the padding") }
+        if p.count == 1 { return .symmetric(p[0]) }
+        return .explicit(top: p[0], left: p[1], bottom: p[2], right: p[3])
     }
 
     mutating func optionalFloat(_ what: String) throws -> Float? {

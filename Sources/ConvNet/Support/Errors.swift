@@ -1,3 +1,5 @@
+import Foundation
+
 /// Shape problems: what was given, what was expected, and where.
 public enum ShapeError: Error, Equatable, CustomStringConvertible {
     case invalidShape([Int])
@@ -18,6 +20,20 @@ public enum ShapeError: Error, Equatable, CustomStringConvertible {
         case .layer(let name, let message): return "layer \(name): \(message)"
         }
     }
+}
+
+/// An error's message in plain words: the error's own description, or for Foundation's errors (which
+/// print their domain, code and user info) the operating system's reason ("No space left on device")
+/// where there is one.
+func plainDescription(_ error: Error) -> String {
+    let ns = error as NSError
+    let foundation = error is CocoaError || ns.domain == NSCocoaErrorDomain || ns.domain == NSPOSIXErrorDomain
+    if !foundation { return String(describing: error) }
+    if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+        return String(cString: strerror(Int32(underlying.code)))
+    }
+    if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+    return ns.localizedDescription
 }
 
 /// A value that makes no sense for the operation (zero or negative sizes, a NaN loss, a bad label).

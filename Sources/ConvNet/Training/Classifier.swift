@@ -85,11 +85,21 @@ public final class Classifier: @unchecked Sendable {
         }
     }
 
-    /// Classifies pictures of any size (each resized to the network's input, as `convnet predict` does).
+    /// Classifies pictures of any size. A picture in a shape `convnet train` fits to the network's input
+    /// (28x28 for a 14x14 or 32x32 network, gray for RGB) is fitted the same way (2x2 averaging, zero
+    /// padding, repeated channels), so it looks as the training images did; any other is resized
+    /// (`Picture.fitted`: area averaging or bilinear sampling, channels averaged or repeated).
     public func predict(_ pictures: [Picture]) throws -> [Prediction] {
         guard !pictures.isEmpty else { return [] }
         var scalars: [Float] = []
-        for picture in pictures { scalars += try picture.fitted(to: inputShape).scalars }
+        for picture in pictures {
+            let shape = [picture.channels, picture.height, picture.width]
+            if inputShape.count == 3, shape != inputShape, let t = try? transform(from: shape) {
+                scalars += try t.apply(try Tensor(shape: [1] + shape, scalars: picture.pixels)).scalars
+            } else {
+                scalars += try picture.fitted(to: inputShape).scalars
+            }
+        }
         return try predict(try Tensor(shape: [pictures.count] + inputShape, scalars: scalars))
     }
 

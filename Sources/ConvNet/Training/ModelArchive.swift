@@ -95,6 +95,14 @@ public struct ModelArchive {
         guard let shapeArray = arrays["meta.input_shape"], let inputShape = try? shapeArray.integers() else {
             throw WeightsError.notAModel(path: path, problem: "it has no 'meta.input_shape' array")
         }
+        // The weights must be in the file: a spec that needs more values than the file holds is refused
+        // before anything is allocated for it.
+        let stored = arrays.values.reduce(0) { $0 &+ $1.count }
+        do {
+            try NetworkSpec.checkSize(NetworkSpec.parse(spec), inputShape: inputShape, parameterLimit: min(stored, NetworkSpec.maximumParameters))
+        } catch let error as SpecError {
+            throw WeightsError.notAModel(path: path, problem: "its meta.spec does not fit: \(error)")
+        }
         let network: Sequential
         do {
             network = try Sequential(spec: spec, inputShape: inputShape)

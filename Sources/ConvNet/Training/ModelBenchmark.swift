@@ -12,6 +12,10 @@ public struct ModelBenchmarkResult: Sendable, Codable {
     /// Tensor storage allocations (`TensorAllocations`) per training step over the timed steps, after
     /// the warm-up: 0 once every layer reuses its buffers.
     public var steadyStateAllocations: Double
+    /// Latency of one inference call on a batch of `batchSize`, in microseconds: the median and the
+    /// 99th percentile of many calls timed one by one (after the warm-up).
+    public var latencyMedianMicroseconds: Double
+    public var latencyP99Microseconds: Double
 
     enum CodingKeys: String, CodingKey {
         case model, threads
@@ -21,6 +25,8 @@ public struct ModelBenchmarkResult: Sendable, Codable {
         case trainGflops = "train_gflops"
         case peakRssMB = "peak_rss_mb"
         case steadyStateAllocations = "steady_state_allocations"
+        case latencyMedianMicroseconds = "latency_median_us"
+        case latencyP99Microseconds = "latency_p99_us"
     }
 }
 
@@ -45,10 +51,11 @@ public enum ModelBenchmark {
     /// least `warmup` steps and `warmupSeconds` first, then the median of `repeats` timed runs of
     /// `steps` steps each. The warm-up is also timed because a fresh process runs its first parallel
     /// steps slowly on this VM: lenet5 alone, 6 alternating runs, measured 39-70k img/s after 3 warm-up
-    /// steps and 73-103k after 1 s (0.3 s and 1 s gave the same).
+    /// steps and 73-103k after 1 s (0.3 s and 1 s gave the same). Then single inference calls are timed
+    /// one by one for `latencySeconds` (median and 99th percentile).
     public static func run(
         model: ZooModel, batchSize: Int, warmup: Int = 3, warmupSeconds: Double = 0.3, steps: Int = 10,
-        repeats: Int = 5, seed: UInt64 = 1
+        repeats: Int = 5, latencySeconds: Double = 0.5, seed: UInt64 = 1
     ) throws -> ModelBenchmarkResult {
         let shape = model.inputShape(channels: 1)
         let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed)
@@ -93,12 +100,37 @@ public enum ModelBenchmark {
         let allocations = TensorAllocations.countOnCurrentThread - allocationsBefore
         try warmUp { _ = try network.forward(images, training: false) }
         let inferSeconds = try timed { _ = try network.forward(images, training: false) }
+        let latencies = try callLatencies(seconds: latencySeconds) { _ = try network.forward(images, training: false) }
         let timedImages = Double(batchSize * steps)
         return ModelBenchmarkResult(
             model: model.name, batchSize: batchSize, threads: Threading.threads,
             trainImagesPerSecond: timedImages / trainSeconds, inferImagesPerSecond: timedImages / inferSeconds,
             trainGflops: 3 * network.forwardFlopsPerSample * timedImages / trainSeconds / 1e9,
-            peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(repeats * steps))
+            peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(repeats * steps),
+            latencyMedianMicroseconds: percentile(latencies, 0.5), latencyP99Microseconds: percentile(latencies, 0.99))
+    }
+
+    /// Microseconds of each call of `body`, timed one by one: at least 100 calls and `seconds` of them
+    /// (at most 100,000 calls).
+    static func callLatencies(seconds: Double, _ body: () throws -> Void) throws -> [Double] {
+        var times: [Double] = []
+        let start = DispatchTime.now().uptimeNanoseconds
+        var now = start
+        while times.count < 100 || (Double(now - start) / 1e9 < seconds && times.count < 100_000) {
+            let before = DispatchTime.now().uptimeNanoseconds
+            try body()
+            now = DispatchTime.now().uptimeNanoseconds
+            times.append(Double(now - before) / 1e3)
+        }
+        return times
+    }
+
+    /// The `q` quantile of `values` (nearest rank).
+    static func percentile(_ values: [Double], _ q: Double) -> Double {
+        let sorted = values.sorted()
+        guard !sorted.isEmpty else { return 0 }
+        let rank = Int((q * Double(sorted.count)).rounded(.up)) - 1
+        return sorted[min(max(rank, 0), sorted.count - 1)]
     }
 
     /// The process's peak resident set size so far, in MiB.

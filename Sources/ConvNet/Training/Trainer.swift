@@ -47,14 +47,39 @@ public enum TrainingEvent {
     case epoch(EpochRecord)
 }
 
-/// Where a run stands; saved in checkpoints so `--resume` continues exactly.
+/// Where a run stands; saved in checkpoints so `--resume` continues exactly, also from the middle of an epoch.
 public struct TrainingProgress: Sendable, Codable, Equatable {
     public var epochsDone = 0
     public var iteration = 0
     public var bestValidationAccuracy = -1.0
     public var epochsWithoutImprovement = 0
     public var stoppedEarly = false
+    /// Batches of epoch `epochsDone + 1` already trained (0 at an epoch boundary), and that epoch's running
+    /// sums so far (loss times images, correct predictions, images), so its record comes out the same.
+    public var batchesInEpoch = 0
+    public var epochLossSum = 0.0
+    public var epochCorrect = 0
+    public var epochSeen = 0
     public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case epochsDone, iteration, bestValidationAccuracy, epochsWithoutImprovement, stoppedEarly
+        case batchesInEpoch, epochLossSum, epochCorrect, epochSeen
+    }
+
+    /// Checkpoints written before mid-epoch checkpoints existed have no epoch-position keys: they read as 0.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        epochsDone = try c.decode(Int.self, forKey: .epochsDone)
+        iteration = try c.decode(Int.self, forKey: .iteration)
+        bestValidationAccuracy = try c.decode(Double.self, forKey: .bestValidationAccuracy)
+        epochsWithoutImprovement = try c.decode(Int.self, forKey: .epochsWithoutImprovement)
+        stoppedEarly = try c.decode(Bool.self, forKey: .stoppedEarly)
+        batchesInEpoch = try c.decodeIfPresent(Int.self, forKey: .batchesInEpoch) ?? 0
+        epochLossSum = try c.decodeIfPresent(Double.self, forKey: .epochLossSum) ?? 0
+        epochCorrect = try c.decodeIfPresent(Int.self, forKey: .epochCorrect) ?? 0
+        epochSeen = try c.decodeIfPresent(Int.self, forKey: .epochSeen) ?? 0
+    }
 }
 
 /// Mini-batch training of a `Sequential` network: one step is forward, loss, backward, clipping,
@@ -80,8 +105,10 @@ public final class Trainer {
         return random.permutation(count)
     }
 
-    /// Trains from `progress.epochsDone` to `options.epochs` (or an early stop), reporting each step
-    /// and epoch to `onEvent`. The network's weights are updated in place.
+    /// Trains from `progress.epochsDone` (and `progress.batchesInEpoch` batches into the next epoch) to
+    /// `options.epochs` (or an early stop), reporting each step and epoch to `onEvent`. The network's
+    /// weights are updated in place; `progress` is up to date whenever `onEvent` is called, so a checkpoint
+    /// written then resumes exactly there.
     public func train(
         on train: Dataset, validation: Dataset? = nil, test: Dataset? = nil,
         onEvent: (TrainingEvent) throws -> Void = { _ in }
@@ -110,8 +137,15 @@ public final class Trainer {
             let epoch = progress.epochsDone + 1
             let order = epochOrder(progress.epochsDone, count: train.count)
             let started = Date()
-            var lossSum = 0.0, correct = 0, seen = 0
-            for b in 0..<batches {
+            // A run resumed mid-epoch continues the epoch's sums (a value out of range starts the epoch over).
+            if !(0...batches).contains(progress.batchesInEpoch) || !(0...(progress.batchesInEpoch * batchSize)).contains(progress.epochSeen)
+                || !(0...progress.epochSeen).contains(progress.epochCorrect) || !progress.epochLossSum.isFinite {
+                progress.batchesInEpoch = 0
+            }
+            if progress.batchesInEpoch == 0 { progress.epochLossSum = 0; progress.epochCorrect = 0; progress.epochSeen = 0 }
+            var lossSum = progress.epochLossSum, correct = progress.epochCorrect, seen = progress.epochSeen
+            let resumedSeen = seen
+            for b in progress.batchesInEpoch..<batches {
                 indices.removeAll(keepingCapacity: true)
                 labels.removeAll(keepingCapacity: true)
                 for i in (b * batchSize)..<min((b + 1) * batchSize, train.count) {
@@ -140,16 +174,22 @@ public final class Trainer {
                 lossSum += Double(result.value) * Double(indices.count)
                 seen += indices.count
                 correct += countCorrect(output, labels: labels, loss: options.loss)
+                // After the last batch this says "all batches done": a checkpoint written now resumes at the epoch's end.
+                progress.batchesInEpoch = b + 1
+                (progress.epochLossSum, progress.epochCorrect, progress.epochSeen) = (lossSum, correct, seen)
                 let elapsed = Date().timeIntervalSince(started)
                 try onEvent(.iteration(IterationRecord(
                     epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.value,
-                    learningRate: optimizer.learningRate, seconds: elapsed, imagesPerSecond: elapsed > 0 ? Double(seen) / elapsed : 0)))
+                    learningRate: optimizer.learningRate, seconds: elapsed,
+                    imagesPerSecond: elapsed > 0 ? Double(seen - resumedSeen) / elapsed : 0)))
             }
             let seconds = Date().timeIntervalSince(started)
             let validationAccuracy = try validation.map { try evaluate(network, on: $0, loss: options.loss).accuracy }
             let testAccuracy = try test.map { try evaluate(network, on: $0, loss: options.loss).accuracy }
-            let trainAccuracy = Double(correct) / Double(seen)
+            let trainAccuracy = Double(correct) / Double(max(seen, 1))
             progress.epochsDone = epoch
+            progress.batchesInEpoch = 0
+            (progress.epochLossSum, progress.epochCorrect, progress.epochSeen) = (0, 0, 0)
             switch options.earlyStopping {
             case .trainAccuracy(let target)?:
                 if trainAccuracy >= target { progress.stoppedEarly = true }
@@ -165,9 +205,9 @@ public final class Trainer {
             case nil: break
             }
             let record = EpochRecord(
-                epoch: epoch, iteration: progress.iteration, trainLoss: lossSum / Double(seen), trainAccuracy: trainAccuracy,
+                epoch: epoch, iteration: progress.iteration, trainLoss: lossSum / Double(max(seen, 1)), trainAccuracy: trainAccuracy,
                 validationAccuracy: validationAccuracy, testAccuracy: testAccuracy, seconds: seconds,
-                imagesPerSecond: seconds > 0 ? Double(seen) / seconds : 0)
+                imagesPerSecond: seconds > 0 ? Double(seen - resumedSeen) / seconds : 0)
             epochRecords.append(record)
             try onEvent(.epoch(record))
         }

@@ -285,10 +285,10 @@ public enum ReportWriter {
     public static func write(_ report: RunReport, to directory: URL) throws -> URL {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         for chart in try charts(report) {
-            try Data(SVG.document(chart.svg).utf8).write(to: directory.appendingPathComponent(chart.fileName), options: .atomic)
+            try AtomicFile.write(Data(SVG.document(chart.svg).utf8), to: directory.appendingPathComponent(chart.fileName))
         }
         let url = directory.appendingPathComponent(fileName)
-        try Data(try html(report).utf8).write(to: url, options: .atomic)
+        try AtomicFile.write(Data(try html(report).utf8), to: url)
         return url
     }
 

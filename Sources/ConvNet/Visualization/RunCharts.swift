@@ -83,7 +83,7 @@ public enum RunCharts {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         return try all(metrics).map { chart in
             let url = directory.appendingPathComponent(chart.fileName)
-            try Data(SVG.document(chart.svg).utf8).write(to: url, options: .atomic)
+            try AtomicFile.write(Data(SVG.document(chart.svg).utf8), to: url)
             return url
         }
     }

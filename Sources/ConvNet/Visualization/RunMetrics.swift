@@ -269,8 +269,8 @@ public struct RunMetrics: Sendable, Equatable {
     /// Writes both files into `directory` (created if needed), replacing earlier ones.
     public func write(to directory: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try Data(csv.utf8).write(to: directory.appendingPathComponent(Self.csvFileName), options: .atomic)
-        try Data(jsonLines.utf8).write(to: directory.appendingPathComponent(Self.jsonLinesFileName), options: .atomic)
+        try AtomicFile.write(Data(csv.utf8), to: directory.appendingPathComponent(Self.csvFileName))
+        try AtomicFile.write(Data(jsonLines.utf8), to: directory.appendingPathComponent(Self.jsonLinesFileName))
     }
 
     private var orderedRows: [(csv: String, json: String)] {
@@ -353,7 +353,7 @@ public final class MetricsWriter {
             do {
                 try kept.write(to: directory)
             } catch {
-                throw MetricsError.unwritable(path: directory.path, reason: "rewriting the metrics up to the checkpoint failed: \(error)")
+                throw MetricsError.unwritable(path: directory.path, reason: "rewriting the metrics up to the checkpoint failed: \(plainDescription(error))")
             }
         }
         try self.init(directory: directory, append: true)

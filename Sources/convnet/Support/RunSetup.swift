@@ -34,10 +34,17 @@ struct NetworkChoice: Codable {
         }
     }
 
-    /// The network's input shape for data whose images are `sampleShape`.
+    /// The network's input shape for data whose images are `sampleShape`, checked with
+    /// `NetworkSpec.checkSize` (a layer that does not fit, or absurd sizes, is an error naming the statement).
     func inputShape(forData sampleShape: [Int]) throws -> [Int] {
-        if let zooInput { return zooInput.first == 0 ? [sampleShape.first ?? 1] + zooInput.dropFirst() : zooInput }
-        return try NetworkSpec.parse(spec).inputShape ?? sampleShape
+        let shape: [Int]
+        if let zooInput {
+            shape = zooInput.first == 0 ? [sampleShape.first ?? 1] + zooInput.dropFirst() : zooInput
+        } else {
+            shape = try NetworkSpec.parse(spec).inputShape ?? sampleShape
+        }
+        try NetworkSpec.checkSize(NetworkSpec.parse(spec), inputShape: shape)
+        return shape
     }
 }
 
