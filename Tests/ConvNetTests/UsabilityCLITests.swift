@@ -118,7 +118,8 @@ struct UsabilityCLITests {
         #expect(stray.status == 1 && stray.stderr.contains("belongs to no parameter"), "\(stray.stderr)")
 
         let progress = try #require(original.first { $0.name == "train.progress" }).array.string()
-        for (key, value) in [("epochsDone", "-3"), ("epochsDone", "9223372036854775807"), ("iteration", "-1"), ("iteration", "9223372036854775807")] {
+        for (key, value) in [("epochsDone", "-3"), ("epochsDone", "9223372036854775807"), ("iteration", "-1"), ("iteration", "9223372036854775807"),
+                           ("batchesInEpoch", "-1"), ("epochSeen", "9223372036854775807")] {
             let edited = progress.replacingOccurrences(
                 of: "\"\(key)\":[0-9]+", with: "\"\(key)\":\(value)", options: .regularExpression)
             #expect(edited != progress)
@@ -268,5 +269,49 @@ struct ReportChartTests {
         }
         #expect(ys.count == 50)
         #expect(ys.allSatisfy { $0 > top + 0.05 * height && $0 < top + height }, "line at \(ys.first ?? 0), plot \(top)...\(top + height)")
+    }
+}
+
+/// Runs a command line tool; its exit status.
+@discardableResult
+func runTool(_ path: String, _ arguments: [String]) -> Int32 {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    process.standardOutput = FileHandle.nullDevice
+    process.standardError = FileHandle.nullDevice
+    guard (try? process.run()) != nil else { return -1 }
+    process.waitUntilExit()
+    return process.terminationStatus
+}
+
+/// True where this process may mount a small tmpfs (root with CAP_SYS_ADMIN, as on the CI machine).
+let canMountTmpfs: Bool = {
+    guard getuid() == 0, FileManager.default.isExecutableFile(atPath: "/bin/mount") else { return false }
+    guard let probe = try? makeTemporaryFolder("mount-probe") else { return false }
+    defer { try? FileManager.default.removeItem(at: probe) }
+    guard runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", probe.path]) == 0 else { return false }
+    runTool("/bin/umount", [probe.path])
+    return true
+}()
+
+@Suite("convnet on a full disk")
+struct FullDiskTests {
+    @Test("a full disk is reported as such, with the file, and the run folder stays reusable",
+          .enabled(if: canMountTmpfs, "needs permission to mount a small tmpfs (root)"))
+    func fullDisk() throws {
+        let disk = try makeTemporaryFolder()
+        // Three 4 KiB pages: the two metrics files take two, a checkpoint needs two more.
+        #expect(runTool("/bin/mount", ["-t", "tmpfs", "-o", "size=12k", "tmpfs", disk.path]) == 0)
+        defer { runTool("/bin/umount", [disk.path]) }
+        let run = disk.appendingPathComponent("run")
+        let r = try convnet(["train", "--model", "toy", "--epochs", "1", "--out", run.path, "--no-report"])
+        #expect(r.status == 1)
+        #expect(r.stderr.lowercased().contains("no space left on device") && r.stderr.contains(run.appendingPathComponent("checkpoint.npz").path),
+                "\(r.stderr)")
+        #expect(!r.stderr.contains("NSCocoaErrorDomain") && !r.stderr.contains("unwritableFile"))
+        #expect(r.stderr.contains("can be reused"))
+        let names = try FileManager.default.contentsOfDirectory(atPath: run.path)
+        #expect(!names.contains { $0.hasSuffix(".tmp") }, "\(names)")
     }
 }

@@ -74,6 +74,12 @@ extension Trainer {
         guard p.bestValidationAccuracy == -1 || (0...1).contains(p.bestValidationAccuracy) else {
             throw fail("its progress holds a best validation accuracy of \(p.bestValidationAccuracy)")
         }
+        guard (0...limit).contains(p.batchesInEpoch), (0...limit).contains(p.epochSeen), (0...p.epochSeen).contains(p.epochCorrect),
+              p.epochLossSum.isFinite, p.epochLossSum >= 0
+        else {
+            throw fail("its progress within the epoch (batch \(p.batchesInEpoch), \(p.epochCorrect) of \(p.epochSeen) images right, "
+                + "loss sum \(p.epochLossSum)) is out of range")
+        }
         guard (0...limit).contains(checkpoint.optimizerSteps) else {
             throw fail("it says the optimizer took \(checkpoint.optimizerSteps) steps")
         }
