@@ -5,6 +5,7 @@
 #   fuzz.sh campaign [RUNS] [T..] fuzz each target (or the named ones) for RUNS executions (default 1000000),
 #                                 starting from the seeds and the corpus; crashes go to Regressions/T/,
 #                                 the corpus is minimised into Corpus/T/ afterwards
+#                                 (FUZZ_SECONDS=N also stops each target after N seconds)
 #   fuzz.sh seeds                 regenerate the seed files (.build-fuzz/seeds/T/) with make-seeds.py
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -52,7 +53,7 @@ campaign)
         cp -n "Corpus/$t"/* "$scratch/seeds/$t"/* "$scratch/work/$t/" 2>/dev/null || true
         start=$(date +%s)
         "$(bin "$t")" "$scratch/work/$t" -runs="$runs" -max_len=16384 -timeout=1 -rss_limit_mb=2048 \
-            -use_value_profile=1 -print_final_stats=1 -artifact_prefix="Regressions/$t/" $(dict "$t") \
+            ${FUZZ_SECONDS:+-max_total_time=$FUZZ_SECONDS} -use_value_profile=1 -print_final_stats=1 -artifact_prefix="Regressions/$t/" $(dict "$t") \
             > "$scratch/campaign-$t.log" 2>&1 || echo "campaign: $t stopped with a finding, see $scratch/campaign-$t.log" >&2
         execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$scratch/campaign-$t.log" | grep -o '[0-9]*$' || echo "?")
         # Minimise: keep the inputs that add coverage (when the merge keeps nothing, keep the working corpus).
