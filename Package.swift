@@ -6,6 +6,8 @@ let package = Package(
     products: [
         .library(name: "ConvNet", targets: ["ConvNet"]),
         .executable(name: "convnet", targets: ["convnet"]),
+        // The CLI's commands as a library, so that `Distributed/`'s convnet-mpi runs the same `train`.
+        .library(name: "ConvNetCLI", targets: ["ConvNetCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -23,13 +25,15 @@ let package = Package(
             ],
             resources: [.copy("Data/Resources/mnist_5k.csv.gz")]
         ),
-        .executableTarget(
-            name: "convnet",
+        .target(
+            name: "ConvNetCLI",
             dependencies: [
                 "ConvNet",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            path: "Sources/convnet"
         ),
+        .executableTarget(name: "convnet", dependencies: ["ConvNetCLI"], path: "Sources/ConvNetMain"),
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"], resources: [.copy("Fixtures")]),
         // Only the public API (no @testable import), as a package depending on ConvNet sees it.
         .testTarget(name: "ConvNetAPITests", dependencies: ["ConvNet"]),

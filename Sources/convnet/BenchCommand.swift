@@ -117,10 +117,19 @@ struct BenchGemmCommand: ParsableCommand {
 struct BenchConvCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
-        abstract: "Milliseconds and GFLOP/s of forward and backward passes of the zoo's convolution layers.")
+        abstract: "Milliseconds and GFLOP/s of forward and backward passes of the zoo's convolution layers, and each layer's plan.")
 
     @Flag(help: "One JSON object per line.")
     var json = false
+
+    @Option(help: "Force the forward path where the layer allows it: \(names(ConvPlan.Forward.self)).")
+    var forward: String?
+
+    @Option(help: "Force the weight-gradient path: \(names(ConvPlan.WeightGradient.self)).")
+    var weightGradient: String?
+
+    @Option(help: "Force the input-gradient path where the layer allows it: \(names(ConvPlan.InputGradient.self)).")
+    var inputGradient: String?
 
     @OptionGroup var threadsOption: ThreadsOption
 
@@ -148,10 +157,22 @@ struct BenchConvCommand: ParsableCommand {
         LayerCase(label: "tf-cnn conv2 16 5x5", input: [32, 14, 14], filters: 16, kernel: 5, padding: .same),
     ]
 
+    /// The plan choices the options force.
+    func forcedChoices() throws -> ConvPlan.Choices {
+        ConvPlan.Choices(
+            forward: try planChoice(forward, "--forward"), weightGradient: try planChoice(weightGradient, "--weight-gradient"),
+            inputGradient: try planChoice(inputGradient, "--input-gradient"))
+    }
+
     func run() throws {
         guard repeats > 0, batchSize > 0 else { throw ValidationError("--repeats and --batch-size must be positive") }
+        let choices = try forcedChoices()
         threadsOption.apply()
         let kernels = try kernelOption.apply()
+        try ConvPlan.forcing(choices) { try measure(kernels: kernels) }
+    }
+
+    func measure(kernels: KernelLevel) throws {
         let t = Threading.threads
         #if DEBUG
         let build = "debug build: these numbers are meaningless, use `swift build -c release`"
@@ -188,14 +209,35 @@ struct BenchConvCommand: ParsableCommand {
             }
             let fm = forward.sorted()[forward.count / 2], bm = backward.sorted()[backward.count / 2]
             let fg = 2 * macs / fm / 1e6, bg = 4 * macs / bm / 1e6
+            let plan = layer.plan(batch: batchSize)
             if json {
                 print("{\"layer\":\"\(c.label)\",\"batch_size\":\(batchSize),\"threads\":\(t),"
                     + "\"forward_ms\":\(String(format: "%.3f", fm)),\"backward_ms\":\(String(format: "%.3f", bm)),"
-                    + "\"forward_gflops\":\(String(format: "%.1f", fg)),\"backward_gflops\":\(String(format: "%.1f", bg))}")
+                    + "\"forward_gflops\":\(String(format: "%.1f", fg)),\"backward_gflops\":\(String(format: "%.1f", bg)),"
+                    + "\"plan\":{\"forward\":\"\(plan.forward.rawValue)\",\"weight_gradient\":\"\(plan.weightGradient.rawValue)\","
+                    + "\"input_gradient\":\"\(plan.inputGradient.rawValue)\",\"pooled_backward\":\"\(plan.pooledBackward.rawValue)\","
+                    + "\"batch_parts\":\(plan.batchParts)}}")
             } else {
                 print(c.label.padding(toLength: 24, withPad: " ", startingAt: 0)
                     + String(format: " fwd %8.3f ms %6.1f GFLOP/s   bwd %8.3f ms %6.1f GFLOP/s", fm, fg, bm, bg))
+                print("    plan: \(plan)")
             }
         }
     }
+}
+
+/// "a, b or c": the values of a plan choice, for help texts and errors.
+private func names<E: CaseIterable & RawRepresentable>(_: E.Type) -> String where E.RawValue == String {
+    let all = E.allCases.map(\.rawValue)
+    return all.dropLast().joined(separator: ", ") + " or " + all.last!
+}
+
+/// A plan choice from its option value; nil stays nil (the measured rule).
+private func planChoice<E: CaseIterable & RawRepresentable>(_ value: String?, _ option: String) throws -> E?
+where E.RawValue == String {
+    guard let value else { return nil }
+    guard let choice = E(rawValue: value) else {
+        throw ValidationError("\(option) '\(value)' is not a path; use \(names(E.self))")
+    }
+    return choice
 }

@@ -2,9 +2,11 @@ import ArgumentParser
 import ConvNet
 import Foundation
 
-@main
-struct ConvNetTool: ParsableCommand {
-    static let configuration = CommandConfiguration(
+/// The `convnet` command; `Sources/ConvNetMain` runs it.
+public struct ConvNetTool: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "convnet",
         abstract: "Build, train, inspect and explain convolutional neural networks on the CPU.",
         subcommands: [

@@ -2,8 +2,10 @@ import ArgumentParser
 import ConvNet
 import Foundation
 
-struct TrainCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct TrainCommand: ParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a network (by default two-conv on the bundled MNIST sample).",
         discussion: """
@@ -99,7 +101,7 @@ struct TrainCommand: ParsableCommand {
 
     /// Every option value is checked here, before anything runs: a bad one is a usage error (exit 64)
     /// that names the option and what it accepts.
-    mutating func validate() throws {
+    public mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
         if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
         if let n = trainLimit, n < 1 { throw ValidationError("--train-limit must be at least 1, got \(n)") }
@@ -142,7 +144,7 @@ struct TrainCommand: ParsableCommand {
         return options
     }
 
-    func run() throws {
+    public func run() throws {
         threadsOption.apply()
         if let dir = resume {
             let directory = URL(fileURLWithPath: dir)
@@ -175,7 +177,8 @@ struct TrainCommand: ParsableCommand {
         } else {
             let settings = try makeSettings()
             let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.network.name))
-            switch try RunFolder.inspect(directory) {
+            // Only rank 0 of a data-parallel run (see ProcessRanks) looks at and writes the run folder.
+            switch ProcessRanks.isWriter ? try RunFolder.inspect(directory) : .new {
             case .new: break
             case .restartable:
                 Terminal.error("\(directory.path) holds a run that stopped before its first epoch ended; starting it again")
@@ -226,19 +229,22 @@ struct TrainCommand: ParsableCommand {
         if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.network.name) {
             throw ValidationError("--export hw5 writes mlp.npz for --model mlp and cnn.npz for --model tiny-cnn only")
         }
+        trainer.group = ProcessRanks.current
+        try trainer.joinGroup(train: train, evaluated: [data.validation, test].compactMap { $0 })
 
-        RunFolder.removeStaleTemporaries(in: directory)
-        let metrics = try checkpoint == nil
+        // Only rank 0 of a data-parallel run writes the run folder: the other ranks hold no writer.
+        if ProcessRanks.isWriter { RunFolder.removeStaleTemporaries(in: directory) }
+        let metrics = !ProcessRanks.isWriter ? nil : try checkpoint == nil
             ? MetricsWriter(directory: directory, append: false)
             : MetricsWriter(resuming: directory, epochsDone: trainer.progress.epochsDone, iteration: trainer.progress.iteration)
         // Time and images of the epochs before a resume count in the summary too.
-        let earlierEpochs = metrics.metrics.epochs
+        let earlierEpochs = metrics?.metrics.epochs ?? []
         let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
                                    dataset: settings.dataset)
         let settingsJSON = try Terminal.json(settings)
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
-            + "batch \(options.batchSize), \(Threading.threads) threads; run in \(directory.path)")
+            + "batch \(options.batchSize), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
         if checkpoint != nil { Terminal.error("resuming after epoch \(trainer.progress.epochsDone) of \(options.epochs)") }
 
         var display = ProgressDisplay(epochs: options.epochs)
@@ -250,13 +256,15 @@ struct TrainCommand: ParsableCommand {
                 switch event {
                 case .iteration(let r):
                     let row = IterationMetrics(epoch: r.epoch, iteration: r.iteration, loss: Double(r.loss), learningRate: Double(r.learningRate))
-                    metrics.record(row)
+                    metrics?.record(row)
                     if events { Terminal.line(RunMetrics.jsonLine(row)) }
                     let interrupted = Interruption.received
                     if interrupted != nil || settings.checkpointEvery.map({ r.iteration % $0 == 0 && r.batch < r.batches }) == true {
                         // Metrics first: after a kill, the rows on disk are those the checkpoint has seen.
-                        try metrics.flush()
-                        try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                        if let metrics {
+                            try metrics.flush()
+                            try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                        }
                     }
                     if let sig = interrupted {
                         Terminal.error("\nstopped by \(Interruption.name(sig)) in epoch \(r.epoch) after batch \(r.batch) of \(r.batches) "
@@ -266,15 +274,15 @@ struct TrainCommand: ParsableCommand {
                 case .epoch(let e):
                     let row = EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
                                            testAccuracy: e.testAccuracy, seconds: e.seconds)
-                    try metrics.record(row)
-                    try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+                    try metrics?.record(row)
+                    if metrics != nil { try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL) }
                     if events { Terminal.line(RunMetrics.jsonLine(row)) }  // after the checkpoint: a reader may stop the run now
                 }
             }
         } catch let stop as ExitCode {
             throw stop  // interrupted: the checkpoint is saved and the resume command printed
         } catch {
-            try? metrics.flush()
+            try? metrics?.flush()
             let next = FileManager.default.fileExists(atPath: checkpointURL.path)
                 ? "the checkpoint of epoch \(trainer.progress.epochsDone) stays in \(checkpointURL.path): "
                     + "convnet train --resume \(directory.path) continues from it with the same settings"
@@ -286,6 +294,7 @@ struct TrainCommand: ParsableCommand {
         if trainer.progress.stoppedEarly { Terminal.error("stopped early after epoch \(trainer.progress.epochsDone)") }
 
         let weightsURL = directory.appendingPathComponent("model.npz")
+        guard let metrics else { return }
         try archive.write(to: weightsURL)
         if settings.exportHW5 {
             let url = try CourseExport.write(model: settings.network.name, network: network, to: directory)

@@ -58,29 +58,36 @@ struct FusionTests {
         let dy = try Tensor(shape: y.shape, scalars: (0..<y.count).map { _ in random.uniform(-1, 1) })
         var dz = dy
         for layer in plain.layers.reversed() { dz = try layer.backward(dz) }
-        // conv -> relu alone: bit-identical input gradients.
-        fused.pooledBackward = false
-        #expect(try fused.forward(x, training: true) == z, "forward, conv -> relu only: \(spec)")
-        #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
-        // conv -> relu -> maxpool through the pooling's winners: sums run in another order.
-        fused.pooledBackward = true
-        // Inference pools each sample in cache; backward after it runs from the pooled values.
-        #expect(try fused.forward(x, training: false) == z, "forward, pooled in cache: \(spec)")
-        let dxFromPooled = try fused.backward(dy)
-        #expect(try fused.forward(x, training: true) == z, "forward: \(spec)")
-        let dx = try fused.backward(dy)
-        #expect(dxFromPooled == dx, "input gradient after an inference pass: \(spec)")
-        let worstInput = worstRelativeError(dx, dz)
-        #expect(worstInput <= 1e-5, "input gradient through maxpool: \(spec): \(worstInput)")
-        // Parameter gradients: equal up to rounding (another suite may change the thread count,
-        // and with it the order of the convolution's batch reduction, between the passes).
-        expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+        // conv -> relu alone (the pooled backward forced off): bit-identical input gradients.
+        try ConvPlan.forcing(ConvPlan.Choices(pooledBackward: .dense)) { () throws in
+            #expect(try fused.forward(x, training: true) == z, "forward, conv -> relu only: \(spec)")
+            #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
+        }
+        // conv -> relu -> maxpool through the pooling's winners (sums run in another order): where the
+        // measured rule takes it, and forced to 8 and 16 lanes where the kernel rows fit.
+        for pooled in [nil, .lanes8, .lanes16] as [ConvPlan.PooledBackward?] {
+            try ConvPlan.forcing(ConvPlan.Choices(pooledBackward: pooled)) {
+                let label = "\(spec), pooled backward \(pooled?.rawValue ?? "measured")"
+                // Inference pools each sample in cache where the plan says so; backward after it runs
+                // from the pooled values.
+                #expect(try fused.forward(x, training: false) == z, "forward, pooled in cache: \(label)")
+                let dxFromPooled = try fused.backward(dy)
+                #expect(try fused.forward(x, training: true) == z, "forward: \(label)")
+                let dx = try fused.backward(dy)
+                #expect(dxFromPooled == dx, "input gradient after an inference pass: \(label)")
+                let worstInput = worstRelativeError(dx, dz)
+                #expect(worstInput <= 1e-5, "input gradient through maxpool: \(label): \(worstInput)")
+                // Parameter gradients: equal up to rounding (another suite may change the thread count,
+                // and with it the order of the convolution's batch reduction, between the passes).
+                expectClose(fused.parameters, plain.parameters.map(\.gradient), label)
 
-        // The training path (no input gradient for the first trainable layer) agrees too.
-        for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
-        _ = try fused.forward(x, training: true)
-        try fused.backwardParameters(dy)
-        expectClose(fused.parameters, plain.parameters.map(\.gradient), spec)
+                // The training path (no input gradient for the first trainable layer) agrees too.
+                for p in fused.parameters { p.gradient = Tensor(shape: p.value.shape, repeating: .nan) }
+                _ = try fused.forward(x, training: true)
+                try fused.backwardParameters(dy)
+                expectClose(fused.parameters, plain.parameters.map(\.gradient), label)
+            }
+        }
     }
 
     /// The largest |a - b| / max(1, |b|), infinite when the shapes differ or a value is NaN.

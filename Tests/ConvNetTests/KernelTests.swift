@@ -17,12 +17,12 @@ struct KernelTests {
     /// Small test shapes would stay single-threaded; the convolution's batch split is forced on.
     static func withThreads<R>(_ t: Int, _ body: () throws -> R) rethrows -> R {
         let saved = Threading.threads
-        let savedMinimum = ConvTuning.minParallelMACs.load(ordering: .relaxed)
+        let savedMinimum = ConvPlan.minParallelMACs.load(ordering: .relaxed)
         Threading.threads = t
-        ConvTuning.minParallelMACs.store(0, ordering: .relaxed)
+        ConvPlan.minParallelMACs.store(0, ordering: .relaxed)
         defer {
             Threading.threads = saved
-            ConvTuning.minParallelMACs.store(savedMinimum, ordering: .relaxed)
+            ConvPlan.minParallelMACs.store(savedMinimum, ordering: .relaxed)
         }
         return try body()
     }
@@ -224,10 +224,10 @@ struct KernelTests {
         ConvCase(batch: 2, channels: 1, height: 20, width: 28, filters: 3, kernel: (10, 10), stride: (1, 1), padding: .same),
         ConvCase(batch: 2, channels: 2, height: 11, width: 19, filters: 3, kernel: (3, 1), stride: (1, 1), padding: .valid),
         ConvCase(batch: 2, channels: 1, height: 17, width: 35, filters: 2, kernel: (5, 5), stride: (2, 2), padding: .symmetric(2)),
-        // One channel, stride 1 (the direct forward kernel): filters past one block of 6, a partial
-        // block of 16 columns.
+        // One channel, stride 1 (the direct forward kernel, forced: the measured rule takes im2col here):
+        // filters past one block of 6, a partial block of 16 columns.
         ConvCase(batch: 2, channels: 1, height: 9, width: 21, filters: 13, kernel: (3, 3), stride: (1, 1), padding: .symmetric(1)),
-        // Patch above ConvTuning.maxDotPatch: the weight gradient through the packed GEMM.
+        // Patch above 128, where the measured rule takes the packed GEMM for the weight gradient.
         ConvCase(batch: 3, channels: 6, height: 9, width: 8, filters: 7, kernel: (5, 5), stride: (1, 1), padding: .symmetric(1)),
         // Implicit GEMM: channel counts past one and two 16-wide panels (partial panels on both sides),
         // pixel and tap counts that are not multiples of 6, strides, and padding up to kernel - 1.
@@ -238,13 +238,27 @@ struct KernelTests {
             padding: .explicit(top: 4, left: 2, bottom: 0, right: 3)),
     ]
 
-    /// Runs `body` with `ConvTuning.implicitMode` set (0 measured choice, 1 never implicit, 2 always
-    /// where possible), then restores the default.
-    static func withImplicitMode<R>(_ mode: Int, _ body: () throws -> R) rethrows -> R {
-        let saved = ConvTuning.implicitMode.load(ordering: .relaxed)
-        ConvTuning.implicitMode.store(mode, ordering: .relaxed)
-        defer { ConvTuning.implicitMode.store(saved, ordering: .relaxed) }
-        return try body()
+    /// Plans the convolution tests force (`ConvPlan.forcing`): the measured rules, then every forward,
+    /// weight-gradient and input-gradient path at least once where the geometry allows it, and each
+    /// measured choice replaced by another.
+    static let forcedPlans: [(label: String, choices: ConvPlan.Choices)] = [
+        ("measured", ConvPlan.Choices()),
+        ("direct, dot, col2im", ConvPlan.Choices(forward: .direct, weightGradient: .dot, inputGradient: .col2im)),
+        ("im2col, gemm, col2im", ConvPlan.Choices(forward: .im2col, weightGradient: .gemm, inputGradient: .col2im)),
+        ("implicit everywhere", ConvPlan.Choices(forward: .implicit, weightGradient: .implicit, inputGradient: .implicit)),
+        ("im2col, implicit, col2im", ConvPlan.Choices(forward: .im2col, weightGradient: .implicit, inputGradient: .col2im)),
+    ]
+
+    /// The forced choices are taken wherever the geometry allows them.
+    static func expectForced(_ choices: ConvPlan.Choices, _ g: ConvGeometry, batch: Int, _ label: String) {
+        let plan = ConvPlan(g, batch: batch)
+        if let f = choices.forward, f != .direct || (g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise) {
+            #expect(plan.forward == f, "\(label): forward \(plan.forward)")
+        }
+        if let w = choices.weightGradient { #expect(plan.weightGradient == w, "\(label): weight gradient \(plan.weightGradient)") }
+        if let i = choices.inputGradient, i == .col2im || (plan.weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)) {
+            #expect(plan.inputGradient == i, "\(label): input gradient \(plan.inputGradient)")
+        }
     }
 
     static func close(_ a: Tensor, _ b: Tensor, tolerance: Float = 1e-4) -> Float? {
@@ -262,16 +276,20 @@ struct KernelTests {
         arguments: convCases)
     func convolution(_ c: ConvCase) throws {
         try ProcessSettings.exclusive {
-            for mode in [0, 1, 2] {
+            let g = try convGeometry(
+                input: [c.batch, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+                stride: c.stride, padding: c.padding)
+            for (label, choices) in Self.forcedPlans {
                 var results: [KernelLevel: [Tensor]] = [:]
-                for kernels in Self.kernelChoices {
-                    results[kernels] = try Self.withKernels(kernels) {
-                        try Self.withImplicitMode(mode) { try convolutionAllThreads(c, "implicit mode \(mode), \(kernels)") }
+                try ConvPlan.forcing(choices) {
+                    Self.expectForced(choices, g, batch: c.batch, label)
+                    for kernels in Self.kernelChoices {
+                        results[kernels] = try Self.withKernels(kernels) { try convolutionAllThreads(c, "\(label), \(kernels)") }
                     }
                 }
                 // The AVX-512 kernels run the AVX2 kernels' arithmetic, element for element.
                 if let avx512 = results[.avx512], let avx2 = results[.avx2] {
-                    #expect(avx512 == avx2, "AVX-512 differs from AVX2, implicit mode \(mode)")
+                    #expect(avx512 == avx2, "AVX-512 differs from AVX2, \(label)")
                 }
             }
         }
@@ -315,13 +333,13 @@ struct KernelTests {
     @Test("Convolution is deterministic for a given thread count and reuses one workspace across shapes")
     func convolutionDeterministicWorkspace() throws {
         try ProcessSettings.exclusive {
-            for mode in [1, 2] {
-                try Self.withImplicitMode(mode) { try convolutionDeterministicWorkspace(mode: mode) }
+            for (_, choices) in Self.forcedPlans.dropFirst() {
+                try ConvPlan.forcing(choices) { try convolutionDeterministicWorkspaceCases() }
             }
         }
     }
 
-    func convolutionDeterministicWorkspace(mode: Int) throws {
+    func convolutionDeterministicWorkspaceCases() throws {
         let workspace = ConvWorkspace()
         var random = SeededGenerator(seed: 99)
         for c in Self.convCases {
@@ -330,20 +348,21 @@ struct KernelTests {
             let b = Self.randomTensor([c.filters], &random)
             let g = try convGeometry(input: x.shape, weight: w.shape, stride: c.stride, padding: c.padding)
             try Self.withThreads(2) {
+                let plan = ConvPlan(g, batch: c.batch)
                 // Into one reused buffer; a result kept from the first call must not change.
                 var y = Tensor.empty
-                conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace, into: &y)
+                conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
                 let y1 = y
-                conv2dForward(x, weight: w, bias: b, geometry: g, workspace: workspace, into: &y)
+                conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
                 let y2 = y
                 #expect(y1 == y2)
                 let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
                 #expect(Self.close(y1, reference) == nil)
                 let dy = Self.randomTensor(y1.shape, &random)
                 var grads = ConvGradients.empty
-                conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace, into: &grads)
+                conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
                 let g1 = grads
-                conv2dBackward(dy, input: x, weight: w, geometry: g, workspace: workspace, into: &grads)
+                conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
                 let g2 = grads
                 #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
             }

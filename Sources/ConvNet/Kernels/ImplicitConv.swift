@@ -55,9 +55,7 @@ final class ImplicitConvPlan {
             (g.inChannels, g.kernelHeight, g.kernelWidth), strides: (plane, paddedWidth, 1), padded: tapRows)
         outputPanels = (g.outChannels + Self.panel - 1) / Self.panel
 
-        hasInputGradient = g.strideH == 1 && g.strideW == 1
-            && g.padTop < g.kernelHeight && g.padBottom < g.kernelHeight
-            && g.padLeft < g.kernelWidth && g.padRight < g.kernelWidth
+        hasInputGradient = Self.hasInputGradient(g)
         gradientHeight = g.inHeight + g.kernelHeight - 1
         gradientWidth = g.inWidth + g.kernelWidth - 1
         inputRows = roundUp(g.inHeight * g.inWidth)
@@ -68,6 +66,12 @@ final class ImplicitConvPlan {
         inputPanels = (g.inChannels + Self.panel - 1) / Self.panel
         kernelRowOffsets = Self.grid(
             (g.inChannels, g.kernelHeight, 1), strides: (plane, paddedWidth, 0), padded: g.inChannels * g.kernelHeight)
+    }
+
+    /// Whether the input gradient of `g` can run implicitly: stride 1, each padding smaller than the kernel.
+    static func hasInputGradient(_ g: ConvGeometry) -> Bool {
+        g.strideH == 1 && g.strideW == 1 && g.padTop < g.kernelHeight && g.padBottom < g.kernelHeight
+            && g.padLeft < g.kernelWidth && g.padRight < g.kernelWidth
     }
 
     private static func grid(_ n: (Int, Int, Int), strides s: (Int, Int, Int), padded: Int) -> [Int32] {

@@ -12,12 +12,12 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     public private(set) var weight: Parameter!
     public private(set) var bias: Parameter!
     public private(set) var geometry: ConvGeometry!
+    /// The input of the last forward pass (backward rebuilds any column matrices from it).
     private var cachedInput: Tensor?
     /// The output of the last forward pass when a following ReLU was fused into it (see `Sequential`).
     private var fusedReLUOutput: Tensor?
-    /// True when the last forward pass fused the following ReLU and max pooling too (the ReLU's output
-    /// was never stored).
-    private var fusedMaxPool = false
+    /// The plan of the last forward pass when it pooled each sample in cache (`forwardFusingReLUAndMaxPool`).
+    private var pooledInCachePlan: ConvPlan?
     private let workspace = ConvWorkspace()
     /// Reused from call to call (see `Tensor.overwrite`): the output, and dL/dinput between backward passes.
     private var output = Tensor.empty, inputGradient = Tensor.empty
@@ -61,6 +61,11 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         return [filters, g.outHeight, g.outWidth]
     }
 
+    /// How this layer runs its passes on a batch of `batch` with the current thread count (see `ConvPlan`).
+    public func plan(batch: Int, mode: ConvPlan.Mode = .training) -> ConvPlan {
+        ConvPlan(geometry, batch: batch, mode: mode)
+    }
+
     public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         runForward(input, fuseReLU: false)
     }
@@ -74,16 +79,19 @@ public final class Conv2D: Layer, ParameterGradientOnly {
 
     /// Forward pass through this convolution, the following ReLU and the max pooling `pool` in one pass:
     /// each sample is pooled while in cache and the convolution's output is never stored. Returns the
-    /// pooling's output (and leaves `pool` ready for backward); `backwardThroughReLUAndMaxPool` follows.
+    /// pooling's output (and leaves `pool` ready for backward); `backwardThroughReLUAndMaxPool` follows,
+    /// through the pooling's winners. Needs `plan(...).pooledBackward != .dense`.
     func forwardFusingReLUAndMaxPool(_ input: Tensor, pool: MaxPool2D) -> Tensor {
         releaseCaches()
+        let plan = self.plan(batch: input.batchSize)
         let pooled = pool.forwardFused(batch: input.batchSize) { output, argmax, poolGeometry in
             conv2dForward(
-                input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: true,
-                pool: FusedMaxPool(geometry: poolGeometry, output: output, argmax: argmax), into: &self.output)
+                input, weight: weight.value, bias: bias.value, geometry: geometry, plan: plan, workspace: workspace,
+                fuseReLU: true, pool: FusedMaxPool(geometry: poolGeometry, output: output, argmax: argmax),
+                into: &self.output)
         }
         cachedInput = input
-        fusedMaxPool = true
+        pooledInCachePlan = plan
         return pooled
     }
 
@@ -91,8 +99,8 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         // Drop last pass's references to `output` first, so its storage is reused.
         releaseCaches()
         conv2dForward(
-            input, weight: weight.value, bias: bias.value, geometry: geometry, workspace: workspace, fuseReLU: fuseReLU,
-            into: &output)
+            input, weight: weight.value, bias: bias.value, geometry: geometry, plan: plan(batch: input.batchSize),
+            workspace: workspace, fuseReLU: fuseReLU, into: &output)
         cachedInput = input
         if fuseReLU { fusedReLUOutput = output }
         return output
@@ -115,11 +123,15 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     public func releaseCaches() {
         cachedInput = nil
         fusedReLUOutput = nil
-        fusedMaxPool = false
+        pooledInCachePlan = nil
     }
 
-    /// True when the last forward pass fused a ReLU (and perhaps a max pooling after it).
-    var hasFusedReLU: Bool { fusedReLUOutput != nil || fusedMaxPool }
+    /// True when the last forward pass applied the following ReLU and kept its output (`forwardFusingReLU`).
+    var hasFusedReLU: Bool { fusedReLUOutput != nil }
+
+    /// True when the last forward pass fused the following ReLU (and perhaps the max pooling after it), so
+    /// that the fused backward passes apply; false after the layer's own `forward`.
+    var hasFusedForward: Bool { fusedReLUOutput != nil || pooledInCachePlan != nil }
 
     /// Backward through the fused ReLU and this convolution: dL/dinput from dL/d(ReLU output), with the
     /// same parameter gradients as the two layers run in turn. `inputGradient == false` skips dL/dinput
@@ -129,22 +141,29 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
         return runBackward { grads in
             conv2dBackward(
-                outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace,
-                inputGradient: inputGradient, reluOutput: y, into: &grads)
+                outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan(batch: x.batchSize),
+                workspace: workspace, inputGradient: inputGradient, reluOutput: y, into: &grads)
         }
     }
 
-    /// True when `backwardThroughReLUAndMaxPool` applies: a fused ReLU and kernel rows of at most 16 taps.
-    var supportsPooledBackward: Bool { hasFusedReLU && pooledBackwardLanes(geometry) != nil }
-
-    /// Whether `forwardFusingReLUAndMaxPool` may run: its backward is the pooled one.
-    var canFuseMaxPool: Bool { pooledBackwardLanes(geometry) != nil }
-
     /// Backward through the fused ReLU and the max pooling `pool` that follows it, from dL/d(pooling
-    /// output): the same gradients as the three layers run in turn, computed from the pooling's winners
-    /// only (see `conv2dBackwardThroughMaxPool`). Needs `supportsPooledBackward`.
+    /// output): the same gradients as the three layers run in turn. Where the plan says so (and always
+    /// after `forwardFusingReLUAndMaxPool`, which stored no ReLU output) computed from the pooling's
+    /// winners only (see `conv2dBackwardThroughMaxPool`); otherwise the pooling's backward, then
+    /// `backwardThroughReLU`.
     func backwardThroughReLUAndMaxPool(_ pooledGradient: Tensor, pool: MaxPool2D, inputGradient: Bool = true) throws -> Tensor {
-        guard let x = cachedInput, hasFusedReLU else { throw missingForward(self) }
+        guard let x = cachedInput else { throw missingForward(self) }
+        let plan: ConvPlan
+        if let pooledPlan = pooledInCachePlan {
+            plan = pooledPlan
+        } else if fusedReLUOutput != nil {
+            plan = self.plan(batch: x.batchSize)
+            if plan.pooledBackward == .dense {
+                return try backwardThroughReLU(try pool.backward(pooledGradient), inputGradient: inputGradient)
+            }
+        } else {
+            throw missingForward(self)
+        }
         guard pooledGradient.rank == 4, pooledGradient.shape[0] == x.batchSize, pooledGradient.shape[1] == filters,
             pool.argmax.count == pooledGradient.count, pool.lastOutput.shape == pooledGradient.shape
         else {
@@ -155,7 +174,7 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         return runBackward { grads in
             conv2dBackwardThroughMaxPool(
                 pooledGradient: pooledGradient, argmax: pool.argmax, pooledOutput: pool.lastOutput, input: x, weight: weight.value,
-                geometry: geometry, workspace: workspace, inputGradient: inputGradient, into: &grads)
+                geometry: geometry, plan: plan, workspace: workspace, inputGradient: inputGradient, into: &grads)
         }
     }
 
@@ -163,7 +182,9 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
         return runBackward { grads in
-            conv2dBackward(outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace, into: &grads)
+            conv2dBackward(
+                outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan(batch: x.batchSize),
+                workspace: workspace, into: &grads)
         }
     }
 
@@ -174,8 +195,8 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
         _ = runBackward { grads in
             conv2dBackward(
-                outputGradient, input: x, weight: weight.value, geometry: geometry, workspace: workspace,
-                inputGradient: false, into: &grads)
+                outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan(batch: x.batchSize),
+                workspace: workspace, inputGradient: false, into: &grads)
         }
     }
 

@@ -19,8 +19,10 @@ public final class Sequential {
     /// Per-sample output shape of each layer.
     public let outputShapes: [[Int]]
     public let seed: UInt64
-    /// The first layer with trainable parameters (nil when none has any).
-    private let firstTrainable: Int?
+    /// What `forward` and `backward` run, in order: the layers, with conv -> ReLU (-> maxpool) as one stage.
+    let stages: [Stage]
+    /// The stage of the first layer with trainable parameters (nil when none has any).
+    private let firstTrainableStage: Int?
 
     public init(
         inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
@@ -45,7 +47,10 @@ public final class Sequential {
             shapes.append(shape)
         }
         outputShapes = shapes
-        firstTrainable = layers.firstIndex(where: { !$0.parameters.isEmpty })
+        let stages = Stage.compile(layers)
+        self.stages = stages
+        let firstTrainable = layers.firstIndex(where: { !$0.parameters.isEmpty })
+        firstTrainableStage = firstTrainable.flatMap { i in stages.firstIndex { $0.layers.contains(i) } }
     }
 
     public convenience init(
@@ -84,70 +89,34 @@ public final class Sequential {
                 message: "expected a batch of \(formatShape(inputShape)) samples (N x \(formatShape(inputShape))), got \(formatShape(input.shape))")
         }
         releaseCaches()
+        let mode: ConvPlan.Mode = training ? .training : .inference
         var x = input
-        var index = 0
-        while index < layers.count {
-            // conv -> relu: the convolution applies the ReLU per sample while its output is in cache;
-            // the ReLU layer keeps the cache its backward needs (its output).
-            // conv -> relu -> maxpool in inference: each sample is pooled in cache too and the convolution's
-            // output is never stored (tf-cnn +7%, lenet5 +4% images/s). In training it measured no faster
-            // for tf-cnn and 5% slower for lenet5, so training keeps the ReLU's output.
-            if pooledBackward, !training, let conv = layers[index] as? Conv2D, conv.canFuseMaxPool, index + 2 < layers.count,
-                layers[index + 1] is ReLU, let pool = layers[index + 2] as? MaxPool2D
-            {
-                x = conv.forwardFusingReLUAndMaxPool(x, pool: pool)
-                index += 3
-                continue
-            }
-            if let conv = layers[index] as? Conv2D, index + 1 < layers.count, let relu = layers[index + 1] as? ReLU {
+        for stage in stages {
+            switch stage.kind {
+            case .layer(let layer):
+                x = try layer.forward(x, training: training)
+            case .convReLU(let conv, let relu):
                 x = conv.forwardFusingReLU(x)
                 relu.adoptFusedOutput(x)
-                index += 2
-                continue
+            case .convReLUMaxPool(let conv, let relu, let pool):
+                if conv.plan(batch: x.batchSize, mode: mode).poolsInCache {
+                    x = conv.forwardFusingReLUAndMaxPool(x, pool: pool)
+                } else {
+                    x = conv.forwardFusingReLU(x)
+                    relu.adoptFusedOutput(x)
+                    x = try pool.forward(x, training: training)
+                }
             }
-            x = try layers[index].forward(x, training: training)
-            index += 1
         }
         return x
     }
-
-    /// The convolution whose last forward pass fused the ReLU at `index` (then the two run backward as one).
-    private func fusedConvolution(beforeReLUAt index: Int) -> Conv2D? {
-        guard index > 0, layers[index] is ReLU, let conv = layers[index - 1] as? Conv2D, conv.hasFusedReLU else { return nil }
-        return conv
-    }
-
-    /// conv -> relu -> maxpool ending at `index`, when the three can run backward as one (the pooling's
-    /// winners carry the whole gradient; see `Conv2D.backwardThroughReLUAndMaxPool`).
-    private func pooledConvolution(endingAt index: Int) -> (conv: Conv2D, pool: MaxPool2D)? {
-        guard index > 1, let pool = layers[index] as? MaxPool2D, let conv = fusedConvolution(beforeReLUAt: index - 1),
-            conv.supportsPooledBackward, pooledBackward
-        else { return nil }
-        return (conv, pool)
-    }
-
-    /// Whether conv -> relu -> maxpool runs as one, forward (pooling each sample in cache) and backward
-    /// (through the pooling's winners); on by default, off to compare with the layers run in turn.
-    var pooledBackward = true
 
     /// Backpropagates dL/doutput through every layer, writing each parameter's gradient, and returns
     /// dL/dinput.
     @discardableResult
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         var g = outputGradient
-        var index = layers.count - 1
-        while index >= 0 {
-            if let (conv, pool) = pooledConvolution(endingAt: index) {
-                g = try conv.backwardThroughReLUAndMaxPool(g, pool: pool)
-                index -= 3
-            } else if let conv = fusedConvolution(beforeReLUAt: index) {
-                g = try conv.backwardThroughReLU(g)
-                index -= 2
-            } else {
-                g = try layers[index].backward(g)
-                index -= 1
-            }
-        }
+        for stage in stages.reversed() { g = try stage.backward(g, inputGradient: true) }
         return g
     }
 
@@ -160,36 +129,9 @@ public final class Sequential {
     /// are uniquely held again and the next step reuses them without allocating.
     public func backwardParameters(_ outputGradient: Tensor) throws {
         defer { releaseCaches() }
-        guard let first = firstTrainable else { return }
+        guard let first = firstTrainableStage else { return }
         var g = outputGradient
-        var index = layers.count - 1
-        while index > first {
-            if let (conv, pool) = pooledConvolution(endingAt: index) {
-                // The first trainable layer's input gradient is not needed.
-                if index - 2 == first {
-                    _ = try conv.backwardThroughReLUAndMaxPool(g, pool: pool, inputGradient: false)
-                    return
-                }
-                g = try conv.backwardThroughReLUAndMaxPool(g, pool: pool)
-                index -= 3
-            } else if let conv = fusedConvolution(beforeReLUAt: index) {
-                // The first trainable layer's input gradient is not needed.
-                if index - 1 == first {
-                    _ = try conv.backwardThroughReLU(g, inputGradient: false)
-                    return
-                }
-                g = try conv.backwardThroughReLU(g)
-                index -= 2
-            } else {
-                g = try layers[index].backward(g)
-                index -= 1
-            }
-        }
-        if let layer = layers[first] as? any ParameterGradientOnly {
-            try layer.backwardParameters(g)
-        } else {
-            _ = try layers[first].backward(g)
-        }
+        for s in stages.indices[first...].reversed() { g = try stages[s].backward(g, inputGradient: s != first) }
     }
 
     /// Drops every layer's forward caches (see `Layer.releaseCaches`); `forward` and
@@ -224,5 +166,82 @@ public final class Sequential {
         lines.insert(String(repeating: "-", count: lines[0].count), at: 1)
         lines.append("total parameters: \(parameterCount)")
         return lines.joined(separator: "\n")
+    }
+}
+
+/// A step of `Sequential`'s passes: one layer, or layers that run as one (compiled once, when the network
+/// is built). The fused stages call the convolution's fused passes instead of each layer's own `forward`
+/// and `backward`; they give the same outputs and gradients as the layers run in turn (the pooled
+/// backward up to rounding), which FusionTests checks.
+struct Stage {
+    enum Kind {
+        /// A layer on its own.
+        case layer(any Layer)
+        /// conv -> ReLU: the convolution applies the ReLU per sample while its output is in cache and
+        /// applies its mask to dL/dy in its backward; the ReLU layer only keeps the output as its cache.
+        case convReLU(Conv2D, ReLU)
+        /// conv -> ReLU -> maxpool: as `convReLU`, and where the convolution's plan says so, pools each sample
+        /// in cache in inference (`ConvPlan.poolsInCache`) and runs backward through the pooling's winners
+        /// (`ConvPlan.pooledBackward`).
+        case convReLUMaxPool(Conv2D, ReLU, MaxPool2D)
+    }
+
+    let kind: Kind
+    /// The indices of its layers in `Sequential.layers`.
+    let layers: Range<Int>
+
+    static func compile(_ layers: [any Layer]) -> [Stage] {
+        var stages: [Stage] = []
+        var i = 0
+        while i < layers.count {
+            if let conv = layers[i] as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
+                if i + 2 < layers.count, let pool = layers[i + 2] as? MaxPool2D {
+                    stages.append(Stage(kind: .convReLUMaxPool(conv, relu, pool), layers: i..<(i + 3)))
+                    i += 3
+                } else {
+                    stages.append(Stage(kind: .convReLU(conv, relu), layers: i..<(i + 2)))
+                    i += 2
+                }
+                continue
+            }
+            stages.append(Stage(kind: .layer(layers[i]), layers: i..<(i + 1)))
+            i += 1
+        }
+        return stages
+    }
+
+    /// dL/dinput of the stage from dL/doutput, writing its parameters' gradients; with `inputGradient ==
+    /// false`, a layer that can skip dL/dinput does (the returned tensor is then not meaningful).
+    func backward(_ g: Tensor, inputGradient: Bool) throws -> Tensor {
+        switch kind {
+        case .layer(let layer):
+            if !inputGradient, let layer = layer as? any ParameterGradientOnly {
+                try layer.backwardParameters(g)
+                return .empty
+            }
+            return try layer.backward(g)
+        case .convReLU(let conv, let relu):
+            guard conv.hasFusedForward else { return try Self.backwardInTurn([conv, relu], g, inputGradient: inputGradient) }
+            return try conv.backwardThroughReLU(g, inputGradient: inputGradient)
+        case .convReLUMaxPool(let conv, let relu, let pool):
+            guard conv.hasFusedForward else {
+                return try Self.backwardInTurn([conv, relu, pool], g, inputGradient: inputGradient)
+            }
+            return try conv.backwardThroughReLUAndMaxPool(g, pool: pool, inputGradient: inputGradient)
+        }
+    }
+
+    /// The layers' own backward passes in turn: after a caller ran each layer's own `forward` (which the
+    /// fused passes cannot continue from).
+    private static func backwardInTurn(_ layers: [any Layer], _ g: Tensor, inputGradient: Bool) throws -> Tensor {
+        var g = g
+        for (i, layer) in layers.enumerated().reversed() {
+            if i == 0, !inputGradient, let layer = layer as? any ParameterGradientOnly {
+                try layer.backwardParameters(g)
+                return .empty
+            }
+            g = try layer.backward(g)
+        }
+        return g
     }
 }

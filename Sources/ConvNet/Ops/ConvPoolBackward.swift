@@ -9,29 +9,19 @@ import CKernels
 // gradients as `maxPoolBackward`, `reluBackward` and `conv2dBackward` in turn, up to rounding (sums
 // run over windows instead of pixels). Same batch split and fixed-order reduction as the other paths.
 
-/// Lanes per kernel row in the pooled backward (one or two 8-float vectors), or nil where the dense
-/// path is faster or needed: kernels wider than 16, and rows that fill less than half their lanes
-/// (two-conv's 3x3 layers ran 24% slower pooled: 3 of 8 lanes against a dense GEMM near peak), unless
-/// there are so few filters that the dense GEMM is slow too (tiny-cnn's 3: +43% pooled).
-func pooledBackwardLanes(_ g: ConvGeometry) -> Int? {
-    let lanes = g.kernelWidth <= 8 ? 8 : g.kernelWidth <= 16 ? 16 : 0
-    guard lanes > 0, 2 &* g.kernelWidth > lanes || g.outChannels < 8 else { return nil }
-    return lanes
-}
-
 /// Gradients of conv -> ReLU -> max pooling from dL/dpool: `pooledGradient` (N x OC x PH x PW), the
 /// pooling's `argmax` (per pooled value, the winner's offset in its OH x OW plane) and its output
 /// `pooledOutput` (N x OC x PH x PW): the ReLU's output at each winner, so its mask (read in order,
 /// rather than at the winners' scattered positions in the ReLU's whole output).
-/// Needs `pooledBackwardLanes(g) != nil`.
+/// Needs `plan.pooledBackward != .dense`.
 func conv2dBackwardThroughMaxPool(
     pooledGradient: Tensor, argmax: [Int32], pooledOutput: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry,
-    workspace: ConvWorkspace, inputGradient: Bool, into grads: inout ConvGradients
+    plan convPlan: ConvPlan, workspace: ConvWorkspace, inputGradient: Bool, into grads: inout ConvGradients
 ) {
     let plan = workspace.plan(for: g)
-    let lanes = pooledBackwardLanes(g)!
+    let lanes = convPlan.pooledBackward.lanes!
     let n = input.batchSize
-    let parts = batchParts(n, g)
+    let parts = convPlan.batchParts
     let rows = g.inChannels &* g.kernelHeight
     let pooled = pooledGradient.count / max(1, n &* g.outChannels)
     let planes = g.inChannels &* plan.paddedHeight &* plan.paddedWidth

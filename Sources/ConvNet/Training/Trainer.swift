@@ -90,6 +90,10 @@ public final class Trainer {
     public let optimizer: any Optimizer
     public var progress = TrainingProgress()
     public private(set) var epochRecords: [EpochRecord] = []
+    /// The ranks of a data-parallel run (see `TrainingGroup`); nil, or a group of one, trains in this process alone.
+    public var group: (any TrainingGroup)?
+    /// The group's checked replicas (`joinGroup`).
+    var groupRun: DataParallelRun?
 
     public init(network: Sequential, options: TrainingOptions) throws {
         try options.validate()
@@ -132,6 +136,14 @@ public final class Trainer {
         labels.reserveCapacity(batchSize)
         var lossBuffers = LossBuffers()
         let perSample = train.sampleShape.reduce(1, *)
+        if groupRun?.group !== group || groupRun?.checked.progress != progress || groupRun?.checked.images != train.count {
+            try joinGroup(train: train, evaluated: [validation, test].compactMap { $0 })
+        }
+        let parallel = groupRun
+        let score = { (data: Dataset) throws -> Double in
+            try parallel?.accuracy(of: self.network, on: data, loss: self.options.loss)
+                ?? evaluate(self.network, on: data, loss: self.options.loss).accuracy
+        }
 
         while progress.epochsDone < options.epochs && !progress.stoppedEarly {
             let epoch = progress.epochsDone + 1
@@ -148,44 +160,54 @@ public final class Trainer {
             for b in progress.batchesInEpoch..<batches {
                 indices.removeAll(keepingCapacity: true)
                 labels.removeAll(keepingCapacity: true)
-                for i in (b * batchSize)..<min((b + 1) * batchSize, train.count) {
+                let batch = (b * batchSize)..<min((b + 1) * batchSize, train.count)
+                for i in parallel?.slice(batch) ?? batch {
                     indices.append(order[i])
                     labels.append(train.labels[order[i]])
                 }
-                images.overwrite(shape: [indices.count] + train.sampleShape) { dst in
-                    train.images.withUnsafeBufferPointer { src in
-                        for (row, index) in indices.enumerated() {
-                            (dst.baseAddress! + row * perSample).update(from: src.baseAddress! + index * perSample, count: perSample)
+                var stepLoss: Float = 0, stepCorrect = 0
+                if !indices.isEmpty {
+                    images.overwrite(shape: [indices.count] + train.sampleShape) { dst in
+                        train.images.withUnsafeBufferPointer { src in
+                            for (row, index) in indices.enumerated() {
+                                (dst.baseAddress! + row * perSample).update(from: src.baseAddress! + index * perSample, count: perSample)
+                            }
                         }
                     }
+                    let output = try network.forward(images, training: true)
+                    let result: LossResult
+                    do {
+                        result = try options.loss.evaluate(output: output, labels: labels, buffers: &lossBuffers)
+                    } catch ValueError.nonFiniteLoss(_, let value) {
+                        throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
+                    }
+                    try network.backwardParameters(result.gradient)
+                    stepLoss = result.value
+                    stepCorrect = countCorrect(output, labels: labels, loss: options.loss)
                 }
-                let output = try network.forward(images, training: true)
-                let result: LossResult
-                do {
-                    result = try options.loss.evaluate(output: output, labels: labels, buffers: &lossBuffers)
-                } catch ValueError.nonFiniteLoss(_, let value) {
-                    throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
+                if let parallel {
+                    (stepLoss, stepCorrect) = try parallel.reduce(
+                        parameters, local: indices.count, global: batch.count, loss: stepLoss, correct: stepCorrect)
                 }
-                try network.backwardParameters(result.gradient)
                 clipping.apply(to: parameters)
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
                 optimizer.step(parameters)
                 progress.iteration += 1
-                lossSum += Double(result.value) * Double(indices.count)
-                seen += indices.count
-                correct += countCorrect(output, labels: labels, loss: options.loss)
+                lossSum += Double(stepLoss) * Double(batch.count)
+                seen += batch.count
+                correct += stepCorrect
                 // After the last batch this says "all batches done": a checkpoint written now resumes at the epoch's end.
                 progress.batchesInEpoch = b + 1
                 (progress.epochLossSum, progress.epochCorrect, progress.epochSeen) = (lossSum, correct, seen)
                 let elapsed = Date().timeIntervalSince(started)
                 try onEvent(.iteration(IterationRecord(
-                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: result.value,
+                    epoch: epoch, iteration: progress.iteration, batch: b + 1, batches: batches, loss: stepLoss,
                     learningRate: optimizer.learningRate, seconds: elapsed,
                     imagesPerSecond: elapsed > 0 ? Double(seen - resumedSeen) / elapsed : 0)))
             }
             let seconds = Date().timeIntervalSince(started)
-            let validationAccuracy = try validation.map { try evaluate(network, on: $0, loss: options.loss).accuracy }
-            let testAccuracy = try test.map { try evaluate(network, on: $0, loss: options.loss).accuracy }
+            let validationAccuracy = try validation.map(score)
+            let testAccuracy = try test.map(score)
             let trainAccuracy = Double(correct) / Double(max(seen, 1))
             progress.epochsDone = epoch
             progress.batchesInEpoch = 0

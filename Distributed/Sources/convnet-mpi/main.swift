@@ -1,0 +1,3 @@
+import ConvNetMPI
+
+MPITool.runAsRank()

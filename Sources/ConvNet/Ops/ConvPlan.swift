@@ -1,0 +1,171 @@
+import Synchronization
+
+/// How one convolution layer runs: the kernel of each pass and the batch split, chosen by `ConvPlan.init`
+/// from the layer's shape, the batch size, the thread count and the mode. Every measured rule lives in
+/// that one function (1 thread, release, on the 2-core machine unless said otherwise); the executors
+/// (`ConvolutionColumns.swift`, `ConvolutionImplicit.swift`, `ConvPoolBackward.swift`) only follow
+/// it. Tests and `convnet bench conv` force choices with `ConvPlan.forcing`.
+///
+/// To add a path: a case in the pass's enum, its rule (and where the geometry allows it, `allows`) in
+/// `init`, and its executor in `conv2dForward` / `conv2dBackward`.
+public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
+    public enum Forward: String, CaseIterable, Sendable {
+        /// A direct convolution of a padded copy of each one-channel sample (`cn_conv_direct_c1`), no column matrix.
+        case direct
+        /// im2col + GEMM per sample; a 1x1, stride-1, unpadded layer uses its input as the column matrix.
+        case im2col
+        /// Implicit GEMM from a padded copy of each sample (`ImplicitConvPlan`).
+        case implicit
+    }
+
+    public enum WeightGradient: String, CaseIterable, Sendable {
+        /// Dot products of rows of dL/dy and of the column matrix (`Gemm.dotNT`).
+        case dot
+        /// The packed GEMM, dL/dy times the column matrix transposed.
+        case gemm
+        /// Implicit GEMM from the padded sample and the transposed dL/dy; the input gradient is then
+        /// computed in the same pass (`InputGradient`).
+        case implicit
+    }
+
+    public enum InputGradient: String, CaseIterable, Sendable {
+        /// W^T dL/dy per sample, then col2im (a pointwise layer writes dL/dx directly).
+        case col2im
+        /// The stride-1 adjoint as a convolution of the padded dL/dy with the flipped weight; only with
+        /// the implicit weight gradient.
+        case implicit
+    }
+
+    /// conv -> ReLU -> maxpool backward through the pooling's winners (`conv2dBackwardThroughMaxPool`),
+    /// with kernel rows padded to 8 or 16 lanes, or the layers' dense backward passes in turn.
+    public enum PooledBackward: String, CaseIterable, Sendable {
+        case dense
+        case lanes8 = "8 lanes"
+        case lanes16 = "16 lanes"
+
+        /// Floats per kernel row (nil: dense).
+        var lanes: Int? { self == .lanes8 ? 8 : self == .lanes16 ? 16 : nil }
+    }
+
+    /// Training keeps every layer's output for backward; inference may pool a conv -> ReLU -> maxpool's
+    /// samples in cache.
+    public enum Mode: Sendable { case training, inference }
+
+    /// Choices to force instead of the measured rules (nil: measured), where the geometry allows them.
+    public struct Choices: Equatable, Sendable {
+        public var forward: Forward?
+        public var weightGradient: WeightGradient?
+        public var inputGradient: InputGradient?
+        public var pooledBackward: PooledBackward?
+
+        public init(
+            forward: Forward? = nil, weightGradient: WeightGradient? = nil, inputGradient: InputGradient? = nil,
+            pooledBackward: PooledBackward? = nil
+        ) {
+            self.forward = forward
+            self.weightGradient = weightGradient
+            self.inputGradient = inputGradient
+            self.pooledBackward = pooledBackward
+        }
+    }
+
+    public let forward: Forward
+    public let weightGradient: WeightGradient
+    public let inputGradient: InputGradient
+    public let pooledBackward: PooledBackward
+    /// Threads that split the batch (thread t takes samples [n*t/T, n*(t+1)/T)); 1: the samples run in
+    /// turn and the im2col path's GEMMs are threaded instead.
+    public let batchParts: Int
+    /// conv -> ReLU -> maxpool pools each sample while it is in cache and never stores the convolution's output.
+    public let poolsInCache: Bool
+
+    /// Multiply-adds of a whole-batch convolution below which the batch is not split across threads
+    /// (tests set 0 to exercise the split on small shapes).
+    static let minParallelMACs = Atomic<Int>(1 << 19)
+
+    private static let forced = Mutex(Choices())
+
+    /// Runs `body` with `choices` forced on every plan made meanwhile (process-wide), then restores the
+    /// previous choices.
+    public static func forcing<R>(_ choices: Choices, _ body: () throws -> R) rethrows -> R {
+        let saved = forced.withLock { current in
+            defer { current = choices }
+            return current
+        }
+        defer { forced.withLock { $0 = saved } }
+        return try body()
+    }
+
+    /// The plan of a convolution of geometry `g` on a batch of `batch`, with `threads` threads.
+    public init(_ g: ConvGeometry, batch: Int, threads: Int = Threading.threads, mode: Mode = .training) {
+        let forced = Self.forced.withLock { $0 }
+
+        // Batch split: layers with very little work (tiny-cnn's 3-filter layer: ~0.1 ms a batch) stay on
+        // one thread, where waking a second thread costs more than it saves.
+        let macs = batch &* g.outputSize &* g.patchSize
+        batchParts = macs < Self.minParallelMACs.load(ordering: .relaxed) || batch < threads ? 1 : threads
+
+        // Forward. Multi-channel inputs run as implicit GEMMs (lenet5's second layer: training +22%;
+        // tf-cnn's: fwd and bwd 75 -> 175 GFLOP/s), and so does the forward pass of one-channel layers
+        // with large kernels and many filters (tf-cnn's 32 10x10: inference +4%). Other one-channel,
+        // stride-1 layers run the direct kernel where that measured faster than im2col + GEMM: few
+        // filters (tiny-cnn's 3: +24% training img/s) or kernels of 25 taps and more (lenet5's 5x5: +4%);
+        // two-conv's 50 filters 3x3 ran 1-3% slower direct, so keep the GEMM. Short reductions (25 and
+        // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
+        let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
+        if let f = forced.forward, f != .direct || direct {
+            forward = f
+        } else if !g.isPointwise && (g.inChannels > 1 || (g.patchSize >= 64 && g.outChannels >= 16)) {
+            forward = .implicit
+        } else if direct && (g.outChannels <= 8 || g.kernelHeight &* g.kernelWidth >= 25) {
+            forward = .direct
+        } else {
+            forward = .im2col
+        }
+
+        // Weight gradient. Multi-channel inputs: implicit (above); one-channel layers (tf-cnn's 10x10
+        // ran 10% slower implicitly): dot products of rows for patches up to 128 (40-70 vs 5-63 GFLOP/s
+        // for patches of 9 to 100 over 196 to 784 pixels), the packed GEMM from 150 on.
+        if let w = forced.weightGradient {
+            weightGradient = w
+        } else if !g.isPointwise && g.inChannels > 1 {
+            weightGradient = .implicit
+        } else {
+            weightGradient = g.patchSize <= 128 ? .dot : .gemm
+        }
+
+        // Input gradient: implicit (stride 1, each padding smaller than the kernel) from 12 input channels,
+        // enough to fill most of a 16-channel panel (tf-cnn's 32, two-conv's 50); lenet5's 6 would use
+        // 6 of 16 columns and ran slower.
+        let implicitInput = weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)
+        if let i = forced.inputGradient, i != .implicit || implicitInput {
+            inputGradient = i
+        } else {
+            inputGradient = implicitInput && g.inChannels >= 12 ? .implicit : .col2im
+        }
+
+        // Pooled backward: kernel rows in one or two 8-float vectors, unless they fill less than half
+        // their lanes (two-conv's 3x3 layers ran 24% slower pooled: 3 of 8 lanes against a dense GEMM
+        // near peak) and there are enough filters for the dense GEMM to be fast (tiny-cnn's 3: +43% pooled).
+        let lanes: PooledBackward = g.kernelWidth <= 8 ? .lanes8 : g.kernelWidth <= 16 ? .lanes16 : .dense
+        if let p = forced.pooledBackward, p.lanes.map({ g.kernelWidth <= $0 }) ?? true {
+            pooledBackward = p
+        } else {
+            pooledBackward = lanes != .dense && (2 &* g.kernelWidth > lanes.lanes! || g.outChannels < 8) ? lanes : .dense
+        }
+
+        // Pooling in cache (its backward is the pooled one): tf-cnn +7%, lenet5 +4% images/s in
+        // inference; in training it measured no faster for tf-cnn and 5% slower for lenet5.
+        poolsInCache = mode == .inference && pooledBackward != .dense
+    }
+
+    public var description: String {
+        var parts = [
+            "forward \(forward.rawValue)", "weight gradient \(weightGradient.rawValue)",
+            "input gradient \(inputGradient.rawValue)", "pooled backward \(pooledBackward.rawValue)",
+        ]
+        if poolsInCache { parts.append("pools in cache") }
+        parts.append(batchParts == 1 ? "batch in turn" : "batch split \(batchParts) ways")
+        return parts.joined(separator: ", ")
+    }
+}

@@ -1,0 +1,3 @@
+import ConvNetCLI
+
+ConvNetTool.main()

@@ -1,0 +1,100 @@
+import Testing
+@testable import ConvNet
+
+/// `ConvPlan`: the measured rules on the zoo's layers, the batch split, the mode, and forcing.
+@Suite("Convolution plans", .serialized)
+struct ConvPlanTests {
+    static func geometry(_ input: [Int], filters: Int, kernel: Int, padding: Padding) throws -> ConvGeometry {
+        try ConvGeometry(
+            inChannels: input[0], inHeight: input[1], inWidth: input[2], outChannels: filters, kernelHeight: kernel,
+            kernelWidth: kernel, strideH: 1, strideW: 1, padding: padding, operation: "test")
+    }
+
+    struct Expected: Sendable, CustomTestStringConvertible {
+        var label: String
+        var input: [Int], filters: Int, kernel: Int, padding: Padding
+        var forward: ConvPlan.Forward, weightGradient: ConvPlan.WeightGradient, inputGradient: ConvPlan.InputGradient
+        var pooledBackward: ConvPlan.PooledBackward
+        var testDescription: String { label }
+    }
+
+    /// What the comments in `ConvPlan.init` say each zoo layer runs.
+    static let zoo: [Expected] = [
+        Expected(label: "tiny-cnn conv", input: [1, 14, 14], filters: 3, kernel: 3, padding: .symmetric(1),
+                 forward: .direct, weightGradient: .dot, inputGradient: .col2im, pooledBackward: .lanes8),
+        Expected(label: "lenet5 conv1", input: [1, 32, 32], filters: 6, kernel: 5, padding: .valid,
+                 forward: .direct, weightGradient: .dot, inputGradient: .col2im, pooledBackward: .lanes8),
+        Expected(label: "lenet5 conv2", input: [6, 14, 14], filters: 16, kernel: 5, padding: .valid,
+                 forward: .implicit, weightGradient: .implicit, inputGradient: .col2im, pooledBackward: .lanes8),
+        Expected(label: "tf-cnn conv1", input: [1, 28, 28], filters: 32, kernel: 10, padding: .same,
+                 forward: .implicit, weightGradient: .dot, inputGradient: .col2im, pooledBackward: .lanes16),
+        Expected(label: "tf-cnn conv2", input: [32, 14, 14], filters: 16, kernel: 5, padding: .same,
+                 forward: .implicit, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .lanes8),
+        Expected(label: "two-conv conv1", input: [1, 28, 28], filters: 50, kernel: 3, padding: .symmetric(1),
+                 forward: .im2col, weightGradient: .dot, inputGradient: .col2im, pooledBackward: .dense),
+        Expected(label: "two-conv conv2", input: [50, 14, 14], filters: 100, kernel: 3, padding: .symmetric(1),
+                 forward: .implicit, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+    ]
+
+    @Test("The measured rules give the zoo's layers the paths their comments name", arguments: zoo)
+    func zooPlans(_ e: Expected) throws {
+        let g = try Self.geometry(e.input, filters: e.filters, kernel: e.kernel, padding: e.padding)
+        ProcessSettings.exclusive {
+            let plan = ConvPlan(g, batch: 64, threads: 2)
+            #expect(plan.forward == e.forward)
+            #expect(plan.weightGradient == e.weightGradient)
+            #expect(plan.inputGradient == e.inputGradient)
+            #expect(plan.pooledBackward == e.pooledBackward)
+            // tiny-cnn's layer has too little work to wake a second thread.
+            #expect(plan.batchParts == (e.label == "tiny-cnn conv" ? 1 : 2))
+            #expect(!plan.poolsInCache)
+            #expect(ConvPlan(g, batch: 64, threads: 2, mode: .inference).poolsInCache == (e.pooledBackward != .dense))
+            // A forced choice is taken where the geometry allows it and is gone afterwards.
+            let other: ConvPlan.Forward = e.forward == .im2col ? .implicit : .im2col
+            ConvPlan.forcing(ConvPlan.Choices(forward: other, pooledBackward: .dense)) {
+                let forced = ConvPlan(g, batch: 64, threads: 2, mode: .inference)
+                #expect(forced.forward == other && forced.pooledBackward == .dense && !forced.poolsInCache)
+                #expect(forced.weightGradient == e.weightGradient)
+            }
+            #expect(ConvPlan(g, batch: 64, threads: 2) == plan)
+        }
+    }
+
+    @Test("Choices the geometry does not allow fall back to the measured rule")
+    func disallowedChoices() throws {
+        try ProcessSettings.exclusive {
+            // Two channels: no direct kernel. Stride 2: no implicit input gradient. 10 wide: no 8-lane rows.
+            let g = try ConvGeometry(
+                inChannels: 2, inHeight: 12, inWidth: 12, outChannels: 4, kernelHeight: 3, kernelWidth: 10, strideH: 2,
+                strideW: 1, padding: .valid, operation: "test")
+            let measured = ConvPlan(g, batch: 4, threads: 1)
+            ConvPlan.forcing(ConvPlan.Choices(forward: .direct, inputGradient: .implicit, pooledBackward: .lanes8)) {
+                let plan = ConvPlan(g, batch: 4, threads: 1)
+                #expect(plan.forward == measured.forward && plan.forward != .direct)
+                #expect(plan.inputGradient == .col2im)
+                #expect(plan.pooledBackward == measured.pooledBackward && plan.pooledBackward != .lanes8)
+            }
+            // The implicit input gradient only comes with the implicit weight gradient.
+            let h = try Self.geometry([16, 8, 8], filters: 4, kernel: 3, padding: .symmetric(1))
+            #expect(ConvPlan(h, batch: 4, threads: 1).inputGradient == .implicit)
+            ConvPlan.forcing(ConvPlan.Choices(weightGradient: .dot, inputGradient: .implicit)) {
+                let plan = ConvPlan(h, batch: 4, threads: 1)
+                #expect(plan.weightGradient == .dot && plan.inputGradient == .col2im)
+            }
+        }
+    }
+
+    @Test("The batch is split across threads only with enough samples and work")
+    func batchSplit() throws {
+        try ProcessSettings.exclusive {
+            let g = try Self.geometry([6, 14, 14], filters: 16, kernel: 5, padding: .valid)
+            #expect(ConvPlan(g, batch: 64, threads: 3).batchParts == 3)
+            #expect(ConvPlan(g, batch: 200, threads: 200).batchParts == 200)
+            #expect(ConvPlan(g, batch: 64, threads: 200).batchParts == 1)
+            #expect(ConvPlan(g, batch: 1, threads: 2).batchParts == 1)
+            // tiny-cnn's layer: too little work to wake a second thread.
+            let tiny = try Self.geometry([1, 14, 14], filters: 3, kernel: 3, padding: .symmetric(1))
+            #expect(ConvPlan(tiny, batch: 64, threads: 2).batchParts == 1)
+        }
+    }
+}
