@@ -56,7 +56,7 @@ public struct Picture: Sendable {
     }
 
     /// Area-average when shrinking, bilinear when growing.
-    static func resample(_ p: [Float], width: Int, height: Int, toWidth w: Int, toHeight h: Int) -> [Float] {
+    public static func resample(_ p: [Float], width: Int, height: Int, toWidth w: Int, toHeight h: Int) -> [Float] {
         if w == width && h == height { return p }
         var out = [Float](repeating: 0, count: w * h)
         let sx = Double(width) / Double(w), sy = Double(height) / Double(h)

@@ -61,37 +61,10 @@ public struct DrawnImage: Sendable, Equatable {
         let raw = try Tensor(shape: [1] + drawn, scalars: values)
         if shape == drawn { return raw }
         if let transform = try? InputTransform.choose(from: drawn, to: shape) { return try transform.apply(raw) }
-        let plane = DrawnImage.resample(values, width: 28, height: 28, toWidth: shape[2], toHeight: shape[1])
+        let plane = Picture.resample(values, width: 28, height: 28, toWidth: shape[2], toHeight: shape[1])
         var out: [Float] = []
         for _ in 0..<shape[0] { out += plane }
         return try Tensor(shape: [1] + shape, scalars: out)
-    }
-
-    /// The resampling of `Picture.fitted(to:)`, kept identical (a test compares the two on PGM files).
-    static func resample(_ p: [Float], width: Int, height: Int, toWidth w: Int, toHeight h: Int) -> [Float] {
-        if w == width && h == height { return p }
-        var out = [Float](repeating: 0, count: w * h)
-        let sx = Double(width) / Double(w), sy = Double(height) / Double(h)
-        for y in 0..<h {
-            for x in 0..<w {
-                if sx >= 1 && sy >= 1 {
-                    let x0 = Int(Double(x) * sx), x1 = max(x0 + 1, Int(Double(x + 1) * sx))
-                    let y0 = Int(Double(y) * sy), y1 = max(y0 + 1, Int(Double(y + 1) * sy))
-                    var s: Float = 0
-                    for yy in y0..<min(y1, height) { for xx in x0..<min(x1, width) { s += p[yy * width + xx] } }
-                    out[y * w + x] = s / Float((min(y1, height) - y0) * (min(x1, width) - x0))
-                } else {
-                    let fx = max(0, min(Double(width - 1), (Double(x) + 0.5) * sx - 0.5))
-                    let fy = max(0, min(Double(height - 1), (Double(y) + 0.5) * sy - 0.5))
-                    let x0 = Int(fx), y0 = Int(fy), x1 = min(x0 + 1, width - 1), y1 = min(y0 + 1, height - 1)
-                    let ax = Float(fx - Double(x0)), ay = Float(fy - Double(y0))
-                    let top = p[y0 * width + x0] * (1 - ax) + p[y0 * width + x1] * ax
-                    let bottom = p[y1 * width + x0] * (1 - ax) + p[y1 * width + x1] * ax
-                    out[y * w + x] = top * (1 - ay) + bottom * ay
-                }
-            }
-        }
-        return out
     }
 }
 
