@@ -13,6 +13,7 @@ public struct ConvNetTool: ParsableCommand {
             TrainCommand.self, EvalCommand.self, PredictCommand.self, ModelsCommand.self, DatasetsCommand.self,
             DownloadCommand.self, ReportCommand.self, PlotCommand.self, ExplainCommand.self, CompareCommand.self,
             GradCheckCommand.self, BenchCommand.self, ExportCommand.self, StudioCommand.self,
+            RecipesCommand.self,
         ]
     )
 

@@ -37,6 +37,21 @@ public enum ModelZoo {
                  inputShape: [0, 32, 32],
                  spec: "conv 6 5x5; relu; maxpool 2; conv 16 5x5; relu; maxpool 2; flatten; dense 120; relu; dense 84; relu; dense 10",
                  loss: .softmaxCrossEntropy, defaultDataset: "mnist-sample"),
+        ZooModel(name: "vgg-bn", summary: "built for accuracy on 28x28 images: two blocks of two 3x3 convs (32, then 64 filters) with batch norm, maxpool, dense 10",
+                 inputShape: [1, 28, 28],
+                 spec: "conv 32 3x3 pad 1; batchnorm; relu; conv 32 3x3 pad 1; relu; maxpool 2; batchnorm; "
+                     + "conv 64 3x3 pad 1; batchnorm; relu; conv 64 3x3 pad 1; relu; maxpool 2; batchnorm; flatten; dense 10",
+                 loss: .softmaxCrossEntropy, defaultDataset: "mnist-sample"),
+        ZooModel(name: "fast-bn", summary: "built for accuracy per second on 28x28 images: 32 and 64 filters 3x3, each with maxpool and batch norm, dense 128, dense 10",
+                 inputShape: [1, 28, 28],
+                 spec: "conv 32 3x3 pad 1; relu; maxpool 2; batchnorm; conv 64 3x3 pad 1; relu; maxpool 2; batchnorm; flatten; dense 128; relu; dense 10",
+                 loss: .softmaxCrossEntropy, defaultDataset: "mnist-sample"),
+        ZooModel(name: "cifar-vgg", summary: "built for 32x32 colour images (CIFAR-10; gray digits are padded to 32x32 and copied to 3 channels): three blocks of 3x3 convs (32, 64, 128 filters) with batch norm and maxpool, dense 10",
+                 inputShape: [3, 32, 32],
+                 spec: "conv 32 3x3 pad 1; batchnorm; relu; conv 32 3x3 pad 1; relu; maxpool 2; batchnorm; "
+                     + "conv 64 3x3 pad 1; batchnorm; relu; conv 64 3x3 pad 1; relu; maxpool 2; batchnorm; "
+                     + "conv 128 3x3 pad 1; batchnorm; relu; conv 128 3x3 pad 1; relu; maxpool 2; batchnorm; flatten; dense 10",
+                 loss: .softmaxCrossEntropy, defaultDataset: "mnist-sample"),
         ZooModel(name: "toy", summary: "the 6x6 toy: one 3x3 filter tells noise from noise with a square",
                  inputShape: [1, 6, 6], spec: ToySquares.spec, loss: .binaryCrossEntropy, defaultDataset: "toy-squares"),
     ]

@@ -1,0 +1,172 @@
+import Foundation
+
+/// What a recipe reached on this machine: one test accuracy per seed, and how it was measured.
+public struct RecipeResult: Sendable, Equatable, Codable {
+    /// The seeds run, and each one's test accuracy (a fraction) on `testImages` images, in the same order.
+    public var seeds: [UInt64]
+    public var accuracies: [Double]
+    public var testImages: Int
+    /// Wall-clock minutes of one run (the mean over the seeds): `seconds` of `convnet train --json`, which
+    /// counts every epoch's training steps and its test-set evaluation, but not loading the data.
+    public var minutes: Double
+    /// The date, machine, build and load the figures come from.
+    public var measured: String
+
+    public init(seeds: [UInt64], accuracies: [Double], testImages: Int, minutes: Double, measured: String) {
+        self.seeds = seeds
+        self.accuracies = accuracies
+        self.testImages = testImages
+        self.minutes = minutes
+        self.measured = measured
+    }
+
+    public var mean: Double { accuracies.reduce(0, +) / Double(max(accuracies.count, 1)) }
+
+    /// The sample standard deviation over the seeds (0 for one seed).
+    public var standardDeviation: Double {
+        guard accuracies.count > 1 else { return 0 }
+        let m = mean
+        return (accuracies.map { ($0 - m) * ($0 - m) }.reduce(0, +) / Double(accuracies.count - 1)).squareRoot()
+    }
+
+    /// `94.12% ± 0.10 (seeds 1, 2, 3)` or `94.12% (seed 1 only)`.
+    public var accuracyText: String {
+        let seedText = seeds.map(String.init).joined(separator: ", ")
+        if accuracies.count > 1 {
+            return String(format: "%.2f%% ± %.2f", 100 * mean, 100 * standardDeviation) + " (seeds \(seedText))"
+        }
+        return String(format: "%.2f%%", 100 * mean) + " (seed \(seedText) only)"
+    }
+}
+
+/// A named training recipe: a network, a data set and every training option, set at once by
+/// `convnet train --recipe NAME` (options given on the command line override single settings).
+public struct Recipe: Sendable {
+    public var name: String
+    public var summary: String
+    /// A zoo network (`ModelZoo`), trained with its layers unchanged.
+    public var model: String
+    public var dataset: String
+    /// Train on the first N training images only (nil: all).
+    public var trainLimit: Int?
+    /// The weight initialiser, as `--init` takes it.
+    public var initializer: String
+    /// Epochs, batch size, optimizer, learning rate and its schedule, weight decay and the rest.
+    public var options: TrainingOptions
+    /// What it reached here; nil until measured.
+    public var reached: RecipeResult?
+
+    public init(name: String, summary: String, model: String, dataset: String, trainLimit: Int? = nil, initializer: String = "pytorch",
+                options: TrainingOptions, reached: RecipeResult? = nil) {
+        self.name = name
+        self.summary = summary
+        self.model = model
+        self.dataset = dataset
+        self.trainLimit = trainLimit
+        self.initializer = initializer
+        self.options = options
+        self.reached = reached
+    }
+
+    /// The settings the recipe makes, as `(option, value)` pairs in the words of `convnet train`.
+    public var settings: [(key: String, value: String)] {
+        let o = options
+        var rows: [(key: String, value: String)] = [("--model", model), ("--dataset", dataset)]
+        if let n = trainLimit { rows.append(("--train-limit", String(n))) }
+        rows.append(("--epochs", String(o.epochs)))
+        rows.append(("--batch-size", String(o.batchSize)))
+        rows.append(("--optimizer", o.optimizer.rawValue))
+        rows.append(("--lr", "\(o.learningRate)"))
+        if o.optimizer == .sgd {
+            rows.append(("--momentum", "\(o.momentum)"))
+            if o.nesterov { rows.append(("--nesterov", "on")) }
+        }
+        if o.lrDecay != 1 { rows.append(("--lr-decay", "\(o.lrDecay) every \(o.decayEvery) iterations")) }
+        if o.weightDecay > 0 { rows.append(("--weight-decay", "\(o.weightDecay)")) }
+        if initializer != "pytorch" { rows.append(("--init", initializer)) }
+        return rows
+    }
+
+    /// One line: `--model bn-vgg --dataset fashion-mnist --epochs 30 ...`.
+    public var settingsLine: String {
+        settings.map { $0.value == "on" ? $0.key : "\($0.key) \($0.value)" }.joined(separator: " ")
+    }
+}
+
+/// A recipe name that is not in the table.
+public enum RecipeError: Error, Equatable, CustomStringConvertible {
+    case unknown(String, known: [String])
+
+    public var description: String {
+        switch self {
+        case .unknown(let name, let known):
+            return "unknown recipe '\(name)'; the recipes are \(known.joined(separator: ", ")) (convnet recipes lists them)"
+        }
+    }
+}
+
+/// The recipes, by name, with what they reached on this machine.
+public enum Recipes {
+    /// How the figures below were measured.
+    static let machine = "2-core AMD EPYC Zen 4 VM (AVX2 kernels), release build, 2 threads, shared with other builds (times pessimistic)"
+
+    public static let all: [Recipe] = [
+        Recipe(
+            name: "fashion-best", summary: "the most accurate Fashion-MNIST recipe, within 20 minutes on 2 cores (goal >= 94.0%)",
+            model: "vgg-bn", dataset: "fashion-mnist",
+            options: options { o in
+                o.epochs = 20; o.batchSize = 128; o.optimizer = .sgd; o.learningRate = 0.05; o.momentum = 0.9; o.nesterov = true
+                o.weightDecay = 5e-4; o.lrDecay = 0.5; o.decayEvery = 1880
+            }),
+        Recipe(
+            name: "fashion-fast", summary: "Fashion-MNIST within 3 minutes on 2 cores (goal >= 92.5%)",
+            model: "fast-bn", dataset: "fashion-mnist",
+            options: options { o in
+                o.epochs = 6; o.batchSize = 128; o.optimizer = .sgd; o.learningRate = 0.05; o.momentum = 0.9; o.nesterov = true
+                o.weightDecay = 5e-4; o.lrDecay = 0.5; o.decayEvery = 940
+            }),
+        Recipe(
+            name: "two-conv-fashion", summary: "two-conv itself, layers unchanged, on Fashion-MNIST (goal >= 92.5%)",
+            model: "two-conv", dataset: "fashion-mnist",
+            options: options { o in
+                o.epochs = 12; o.batchSize = 64; o.optimizer = .sgd; o.learningRate = 0.02; o.momentum = 0.9; o.nesterov = true
+                o.weightDecay = 5e-4; o.lrDecay = 0.5; o.decayEvery = 2810
+            }),
+        Recipe(
+            name: "mnist-best", summary: "the most accurate recipe on mnist-sample's 4,000 training digits (goal >= 98.5% on its 1,000 test digits)",
+            model: "vgg-bn", dataset: "mnist-sample",
+            options: options { o in
+                o.epochs = 30; o.batchSize = 64; o.optimizer = .sgd; o.learningRate = 0.05; o.momentum = 0.9; o.nesterov = true
+                o.weightDecay = 5e-4; o.lrDecay = 0.5; o.decayEvery = 630
+            }),
+        Recipe(
+            name: "cifar", summary: "CIFAR-10 with the colour network (not measured here: CIFAR-10 is not on this machine)",
+            model: "cifar-vgg", dataset: "cifar10",
+            options: options { o in
+                o.epochs = 30; o.batchSize = 128; o.optimizer = .sgd; o.learningRate = 0.05; o.momentum = 0.9; o.nesterov = true
+                o.weightDecay = 5e-4; o.lrDecay = 0.5; o.decayEvery = 3910
+            }),
+        Recipe(
+            name: "plain", summary: "the default run: two-conv on mnist-sample, SGD 0.01 with momentum, 10 epochs (the baseline recipes beat)",
+            model: "two-conv", dataset: "mnist-sample",
+            options: options { o in
+                o.epochs = 10; o.batchSize = 64; o.optimizer = .sgd; o.learningRate = 0.01; o.momentum = 0.9
+            }),
+    ]
+
+    public static var names: [String] { all.map(\.name) }
+
+    public static func recipe(named name: String) throws(RecipeError) -> Recipe {
+        guard let r = all.first(where: { $0.name == name.lowercased() }) else { throw .unknown(name, known: names) }
+        return r
+    }
+
+    /// The recipes that train zoo network `model`.
+    public static func recipes(for model: String) -> [Recipe] { all.filter { $0.model == model } }
+
+    private static func options(_ set: (inout TrainingOptions) -> Void) -> TrainingOptions {
+        var o = TrainingOptions()
+        set(&o)
+        return o
+    }
+}
