@@ -26,6 +26,7 @@ struct ReportCommand: ParsableCommand {
         let metrics = try RunMetrics.load(from: dir.appendingPathComponent(RunMetrics.csvFileName))
         let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights.path)
         var settings: [(key: String, value: String)] = [("model", archive.modelName), ("spec", archive.network.spec), ("dataset", name)]
+        if !archive.augmentation.isEmpty { settings.append(("augmentation", archive.augmentation)) }
         let checkpointURL = dir.appendingPathComponent("checkpoint.npz")
         if let checkpoint = try? Checkpoint.read(from: checkpointURL),
            let run = try? JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8)) {

@@ -78,6 +78,9 @@ public struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use only the first N training images (N >= 1).")
     var trainLimit: Int?
 
+    @Option(help: "Augment each training image anew every step: a comma-separated list of shift=N (translate by up to N pixels, padding with the background), flip (mirror left-right with probability 0.5), erase=P (with probability P set a random rectangle to the mean); for example shift=2,flip,erase=0.25; none for no augmentation. Seeded, never at evaluation.")
+    var augment: String?
+
     @Option(help: "Directory for metrics, weights, checkpoints and the report (default runs/MODEL-TIME).")
     var out: String?
 
@@ -141,6 +144,7 @@ public struct TrainCommand: ParsableCommand {
         options.weightDecay = weightDecay
         options.seed = seed
         options.earlyStopping = try earlyStop.map(parseEarlyStop)
+        options.augmentation = try augment.flatMap(parseAugment)
         return options
     }
 
@@ -240,7 +244,7 @@ public struct TrainCommand: ParsableCommand {
         // Time and images of the epochs before a resume count in the summary too.
         let earlierEpochs = metrics?.metrics.epochs ?? []
         let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
-                                   dataset: settings.dataset)
+                                   dataset: settings.dataset, augmentation: options.augmentation?.description ?? "")
         let settingsJSON = try Terminal.json(settings)
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
@@ -382,6 +386,7 @@ struct RunSettings: Codable {
         if options.weightDecay > 0 { rows.append(("weight decay", "\(options.weightDecay)")) }
         if let c = options.clipValue { rows.append(("clip", "±\(c)")) }
         if let c = options.clipNorm { rows.append(("clip norm", "\(c)")) }
+        if let a = options.augmentation { rows.append(("augmentation", a.description)) }
         if validation > 0 { rows.append(("validation", "\(validation)")) }
         return rows
     }
@@ -406,6 +411,16 @@ func parseEarlyStop(_ text: String) throws -> EarlyStopping {
         return .trainAccuracy(a)
     }
     throw ValidationError("--early-stop takes acc=0.97 (stop at that training accuracy) or patience=3 (epochs without validation gain), got '\(text)'")
+}
+
+/// `--augment shift=2,flip,erase=0.25`: nil for `none`; a bad text is a usage error naming the option and the accepted forms.
+func parseAugment(_ text: String) throws -> Augmentation? {
+    do {
+        let augmentation = try Augmentation(parsing: text)
+        return augmentation.isIdentity ? nil : augmentation
+    } catch {
+        throw ValidationError("\(error)")
+    }
 }
 
 /// A spec given inline, or the contents of the file it names.

@@ -27,7 +27,7 @@ public enum WeightsError: Error, CustomStringConvertible {
 /// - every parameter under its PyTorch-style name (`conv1.weight` [out, in, kh, kw], `dense1.weight`
 ///   [out, in], `conv1.bias`, ...) and batch-norm running statistics (`bn1.running_mean`, ...), float32;
 /// - `meta.spec`, `meta.model`, `meta.loss`, `meta.dataset`, `meta.classes` (newline-separated) as UTF-8
-///   bytes (uint8);
+///   bytes (uint8), and `meta.augmentation` (`--augment`'s settings) when the training augmented;
 /// - `meta.input_shape` (int64), `norm_mean` and `norm_std` (float32, one per channel): the input
 ///   preprocessing.
 public struct ModelArchive {
@@ -38,11 +38,16 @@ public struct ModelArchive {
     public var normalization: Normalization
     /// The data set it was trained on (empty when unknown).
     public var dataset: String
+    /// The training's `--augment` settings (`Augmentation.description`; empty when none or unknown),
+    /// stored as `meta.augmentation` when not empty.
+    public var augmentation: String
 
     public init(
-        network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization, dataset: String = ""
+        network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization, dataset: String = "",
+        augmentation: String = ""
     ) {
         self.network = network
+        self.augmentation = augmentation
         self.dataset = dataset
         self.modelName = modelName
         self.loss = loss
@@ -61,6 +66,7 @@ public struct ModelArchive {
         out.append(("meta.loss", NumPyArray(string: loss.rawValue)))
         out.append(("meta.classes", NumPyArray(string: classNames.joined(separator: "\n"))))
         out.append(("meta.dataset", NumPyArray(string: dataset)))
+        if !augmentation.isEmpty { out.append(("meta.augmentation", NumPyArray(string: augmentation))) }
         return out
     }
 
@@ -124,7 +130,8 @@ public struct ModelArchive {
         }
         let classes = try string("meta.classes").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         self.init(network: network, modelName: try string("meta.model"), loss: loss, classNames: classes,
-                  normalization: normalization, dataset: (try? arrays["meta.dataset"]?.string()) ?? "")
+                  normalization: normalization, dataset: (try? arrays["meta.dataset"]?.string()) ?? "",
+                  augmentation: (try? arrays["meta.augmentation"]?.string()) ?? "")
     }
 
     /// Copies every parameter and buffer of `network` from `arrays`, checking names, shapes and that

@@ -145,6 +145,7 @@ public final class Trainer {
                 ?? evaluate(self.network, on: data, loss: self.options.loss).accuracy
         }
 
+        let augmenter = try options.augmentation.flatMap { $0.isIdentity ? nil : try BatchAugmenter($0, seed: options.seed, train: train) }
         while progress.epochsDone < options.epochs && !progress.stoppedEarly {
             let epoch = progress.epochsDone + 1
             let order = epochOrder(progress.epochsDone, count: train.count)
@@ -174,6 +175,7 @@ public final class Trainer {
                             }
                         }
                     }
+                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: (parallel?.slice(batch).lowerBound ?? batch.lowerBound) - batch.lowerBound)
                     let output = try network.forward(images, training: true)
                     let result: LossResult
                     do {

@@ -25,6 +25,8 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var earlyStopping: EarlyStopping?
     public var seed: UInt64 = 1
     public var loss = LossFunction.softmaxCrossEntropy
+    /// Random changes to each training image (`--augment`); nil (also in runs saved before it existed): none.
+    public var augmentation: Augmentation?
 
     public init() {}
 
@@ -40,6 +42,7 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         guard decayEvery > 0 else { throw fail("--decay-every must be positive, got \(decayEvery)") }
         if let c = clipValue, !(c > 0) { throw fail("--clip must be positive, got \(c)") }
         if let c = clipNorm, !(c > 0) { throw fail("--clip-norm must be positive, got \(c)") }
+        try augmentation?.validate()
         switch earlyStopping {
         case .trainAccuracy(let a) where !(a > 0 && a <= 1):
             throw fail("--early-stop accuracy must be in (0, 1], got \(a)")

@@ -34,4 +34,5 @@ func checkResumeOptions(_ command: TrainCommand, against settings: RunSettings, 
     if given("--momentum"), command.momentum != o.momentum { throw refuse("--momentum", "\(command.momentum)", "--momentum \(o.momentum)") }
     if given("--init"), command.initializer != settings.initializer { throw refuse("--init", command.initializer, "--init \(settings.initializer)") }
     if given("--weight-decay"), command.weightDecay != o.weightDecay { throw refuse("--weight-decay", "\(command.weightDecay)", "--weight-decay \(o.weightDecay)") }
+    if let a = command.augment, try parseAugment(a) != o.augmentation { throw refuse("--augment", a, "--augment \(o.augmentation?.description ?? "none")") }
 }
