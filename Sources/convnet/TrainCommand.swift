@@ -14,7 +14,12 @@ public struct TrainCommand: ParsableCommand {
               convnet train --model lenet5 --dataset fashion-mnist --epochs 5
               convnet train --spec 'conv 8 3x3 pad 1; relu; maxpool 2; flatten; dense 10' --optimizer adam --lr 0.001
               convnet train --model toy --out runs/toy --json
+              convnet train --recipe fashion-fast                # a recipe from convnet recipes
+              convnet train --recipe fashion-fast --epochs 3     # the recipe with one setting changed
             """)
+
+    @Option(help: "A training recipe (convnet recipes lists them): sets the network, data set, optimizer, schedule, augmentation and epochs at once; options given with it override single settings.")
+    var recipe: String?
 
     @Option(help: "A zoo network: \(ModelZoo.names.joined(separator: ", ")).")
     var model: String?
@@ -31,26 +36,32 @@ public struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Passes over the training set, at least 1 (default 10; with --resume, the new total).")
     var epochs: Int?
 
-    @Option(parsing: .unconditional, help: "Images per mini-batch, at least 1.")
-    var batchSize: Int = 64
+    @Option(parsing: .unconditional, help: "Images per mini-batch, at least 1 (default 64).")
+    var batchSize: Int?
 
-    @Option(help: "sgd, adagrad or adam.")
-    var optimizer: String = "sgd"
+    @Option(help: "sgd, adagrad, adam or adamw (default sgd).")
+    var optimizer: String?
 
-    @Option(parsing: .unconditional, help: "Learning rate, a positive number (default 0.01, 0.001 for adam).")
+    @Option(parsing: .unconditional, help: "Learning rate, a positive number (default 0.01, 0.001 for adam and adamw); with --schedule cosine or one-cycle, the peak.")
     var lr: Float?
 
-    @Option(parsing: .unconditional, help: "SGD momentum, in [0, 1).")
-    var momentum: Float = 0.9
+    @Option(parsing: .unconditional, help: "SGD momentum, in [0, 1) (default 0.9).")
+    var momentum: Float?
 
-    @Flag(help: "Nesterov momentum (SGD).")
-    var nesterov = false
+    @Flag(inversion: .prefixedNo, help: "Nesterov momentum (SGD; default off).")
+    var nesterov: Bool?
 
-    @Option(parsing: .unconditional, help: "Multiply the learning rate by this, in (0, 1], every --decay-every iterations.")
-    var lrDecay: Float = 1
+    @Option(help: "The learning rate's curve: step (the rate times --lr-decay every --decay-every iterations; the default), cosine (down to 0 at the end, after --warmup), one-cycle (PyTorch's OneCycleLR: up from lr/25 for 30% of the run or for --warmup, then down).")
+    var schedule: String?
 
-    @Option(parsing: .unconditional, help: "Iterations between learning-rate decays, at least 1.")
-    var decayEvery: Int = 1000
+    @Option(help: "Raise the learning rate linearly from near 0 over this many epochs (1, 0.5) or iterations (500it) at the start (default none).")
+    var warmup: String?
+
+    @Option(parsing: .unconditional, help: "Multiply the learning rate by this, in (0, 1], every --decay-every iterations (the step schedule; default 1, no decay).")
+    var lrDecay: Float?
+
+    @Option(parsing: .unconditional, help: "Iterations between learning-rate decays, at least 1 (default 1000).")
+    var decayEvery: Int?
 
     @Option(parsing: .unconditional, help: "Clip each gradient element to ±VALUE (VALUE > 0).")
     var clip: Float?
@@ -58,14 +69,20 @@ public struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Scale gradients so their global L2 norm is at most VALUE (VALUE > 0).")
     var clipNorm: Float?
 
-    @Option(parsing: .unconditional, help: "L2 weight decay, 0 or more.")
-    var weightDecay: Float = 0
+    @Option(parsing: .unconditional, help: "Weight decay, 0 or more (default 0; 0.01 for adamw): L2 for sgd, adagrad and adam, decoupled for adamw.")
+    var weightDecay: Float?
 
-    @Option(name: .customLong("init"), help: "Weight initialiser: pytorch, gaussian[:std], truncated-normal[:std], uniform[:limit], xavier, xavier-normal, he, he-uniform.")
-    var initializer: String = "pytorch"
+    @Option(help: "Which parameters weight decay applies to: all (the default), or weights (not biases and batch norm's scale and shift, the parameters of rank 1).")
+    var decayScope: String?
 
-    @Option(parsing: .unconditional, help: "Random seed, a whole number from 0 to 2^64-1: the same seed and thread count give the same weights, bit for bit.")
-    var seed: UInt64 = 1
+    @Option(parsing: .unconditional, help: "Train softmax cross-entropy against targets smoothed by this, in [0, 1): (1 - e) on the label, e / classes on every class (default 0).")
+    var labelSmoothing: Float?
+
+    @Option(name: .customLong("init"), help: "Weight initialiser: pytorch (the default), gaussian[:std], truncated-normal[:std], uniform[:limit], xavier, xavier-normal, he, he-uniform.")
+    var initializer: String?
+
+    @Option(parsing: .unconditional, help: "Random seed, a whole number from 0 to 2^64-1 (default 1): the same seed and thread count give the same weights, bit for bit.")
+    var seed: UInt64?
 
     @OptionGroup var threadsOption: ThreadsOption
 
@@ -110,13 +127,16 @@ public struct TrainCommand: ParsableCommand {
         if let n = trainLimit, n < 1 { throw ValidationError("--train-limit must be at least 1, got \(n)") }
         if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
         if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every takes a number of iterations >= 1, got \(n)") }
-        guard OptimizerKind(rawValue: optimizer.lowercased()) != nil else {
-            throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
+        _ = try chosenRecipe()
+        if let o = optimizer, OptimizerKind(rawValue: o.lowercased()) == nil {
+            throw ValidationError("unknown optimizer '\(o)'; use sgd, adagrad, adam or adamw")
         }
-        do {
-            _ = try WeightInit(parsing: initializer)
-        } catch {
-            throw ValidationError("--init: \(error)")
+        if let i = initializer {
+            do {
+                _ = try WeightInit(parsing: i)
+            } catch {
+                throw ValidationError("--init: \(error)")
+            }
         }
         do {
             try makeOptions().validate()
@@ -125,26 +145,64 @@ public struct TrainCommand: ParsableCommand {
         }
     }
 
-    /// The training options the flags give (the loss is set from the network later).
+    /// The recipe `--recipe` names, if any.
+    func chosenRecipe() throws -> Recipe? {
+        guard let name = recipe else { return nil }
+        do { return try Recipes.recipe(named: name) } catch { throw ValidationError("--recipe: \(error)") }
+    }
+
+    /// The training options the flags give (the loss is set from the network later): the recipe's, or the
+    /// defaults, with every option given on the command line put over them.
     func makeOptions() throws -> TrainingOptions {
-        var options = TrainingOptions()
-        options.epochs = epochs ?? 10
-        options.batchSize = batchSize
-        guard let kind = OptimizerKind(rawValue: optimizer.lowercased()) else {
-            throw ValidationError("unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
+        let chosen = try chosenRecipe()
+        var options = chosen?.options ?? TrainingOptions()
+        if chosen == nil { options.epochs = 10 }
+        if let e = epochs { options.epochs = e }
+        if let b = batchSize { options.batchSize = b }
+        if let name = optimizer {
+            guard let kind = OptimizerKind(rawValue: name.lowercased()) else {
+                throw ValidationError("unknown optimizer '\(name)'; use sgd, adagrad, adam or adamw")
+            }
+            // An optimizer other than the recipe's starts from its own default rate and decay.
+            if kind != options.optimizer || chosen == nil {
+                options.learningRate = kind == .adam || kind == .adamw ? 0.001 : 0.01
+                options.weightDecay = kind == .adamw ? 0.01 : 0
+            }
+            options.optimizer = kind
         }
-        options.optimizer = kind
-        options.learningRate = lr ?? (kind == .adam ? 0.001 : 0.01)
-        options.momentum = momentum
-        options.nesterov = nesterov
-        options.lrDecay = lrDecay
-        options.decayEvery = decayEvery
-        options.clipValue = clip
-        options.clipNorm = clipNorm
-        options.weightDecay = weightDecay
-        options.seed = seed
-        options.earlyStopping = try earlyStop.map(parseEarlyStop)
-        options.augmentation = try augment.flatMap(parseAugment)
+        if let r = lr { options.learningRate = r }
+        if let m = momentum { options.momentum = m }
+        if let n = nesterov { options.nesterov = n }
+        if let text = schedule {
+            guard let kind = ScheduleKind(rawValue: text.lowercased()) else {
+                throw ValidationError("--schedule takes step, cosine or one-cycle, got '\(text)'")
+            }
+            options.scheduleKind = kind == .step ? nil : kind
+            if kind != .step && lrDecay == nil { options.lrDecay = 1 }
+        }
+        if let text = warmup {
+            do {
+                let w = try Warmup(parsing: text)
+                options.warmup = w == .epochs(0) || w == .iterations(0) ? nil : w
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        if let d = lrDecay { options.lrDecay = d }
+        if let n = decayEvery { options.decayEvery = n }
+        if let c = clip { options.clipValue = c }
+        if let c = clipNorm { options.clipNorm = c }
+        if let w = weightDecay { options.weightDecay = w }
+        if let text = decayScope {
+            guard let scope = WeightDecayScope(rawValue: text.lowercased()) else {
+                throw ValidationError("--decay-scope takes all or weights, got '\(text)'")
+            }
+            options.decayScope = scope == .all ? nil : scope
+        }
+        if let e = labelSmoothing { options.labelSmoothing = e == 0 ? nil : e }
+        if let s = seed { options.seed = s }
+        if let e = earlyStop { options.earlyStopping = try parseEarlyStop(e) }
+        if let a = augment { options.augmentation = try parseAugment(a) }
         return options
     }
 
@@ -199,16 +257,22 @@ public struct TrainCommand: ParsableCommand {
     }
 
     func makeSettings() throws -> RunSettings {
-        let network = try NetworkChoice(model: model, spec: spec)
+        let chosen = try chosenRecipe()
+        // A --model or --spec given with a recipe replaces the recipe's network.
+        let network = try NetworkChoice(model: model ?? (spec == nil ? chosen?.model : nil), spec: spec)
         var options = try makeOptions()
         options.loss = network.loss
-        try options.validate()
+        do {
+            try options.validate()
+        } catch let error as ValueError {
+            throw ValidationError("\(error)")
+        }
         var fraction = validation ?? 0
         if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
         return RunSettings(
-            network: network, dataset: dataset ?? network.defaultDataset, dataDirectory: dataDir, trainLimit: trainLimit,
-            validation: fraction, initializer: initializer, options: options, exportHW5: export != nil, report: !noReport,
-            checkpointEvery: checkpointEvery)
+            network: network, dataset: dataset ?? chosen?.dataset ?? network.defaultDataset, dataDirectory: dataDir,
+            trainLimit: trainLimit ?? chosen?.trainLimit, validation: fraction, initializer: initializer ?? chosen?.initializer ?? "pytorch",
+            options: options, exportHW5: export != nil, report: !noReport, checkpointEvery: checkpointEvery, recipe: chosen?.name)
     }
 
     func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
@@ -248,7 +312,7 @@ public struct TrainCommand: ParsableCommand {
         let settingsJSON = try Terminal.json(settings)
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
-            + "batch \(options.batchSize), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
+            + "batch \(options.batchSize)\(settings.recipe.map { ", recipe \($0)" } ?? ""), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
         if checkpoint != nil { Terminal.error("resuming after epoch \(trainer.progress.epochsDone) of \(options.epochs)") }
 
         var display = ProgressDisplay(epochs: options.epochs)
@@ -323,7 +387,8 @@ public struct TrainCommand: ParsableCommand {
                 ?? earlierEpochs.last.map { (trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy) }
             print(try Terminal.json(TrainSummary(
                 model: settings.network.name, dataset: settings.dataset, epochs: trainer.progress.epochsDone, batch_size: options.batchSize,
-                optimizer: options.optimizer.rawValue, seed: options.seed, train_images: train.count, test_images: test.count,
+                optimizer: options.optimizer.rawValue, seed: options.seed, recipe: settings.recipe,
+                augmentation: options.augmentation?.description, train_images: train.count, test_images: test.count,
                 train_loss: last?.trainLoss, train_accuracy: last?.trainAccuracy, test_accuracy: testAccuracy, seconds: seconds,
                 images_per_second: trainSeconds > 0 ? trainedImages / trainSeconds : 0, weights: weightsURL.path)))
         }
@@ -336,16 +401,19 @@ struct TrainSummary: Encodable {
     var epochs, batch_size: Int
     var optimizer: String
     var seed: UInt64
+    /// nil (the key left out) when the run used no recipe, or no augmentation.
+    var recipe, augmentation: String?
     var train_images, test_images: Int
     var train_loss, train_accuracy: Double?
     var test_accuracy, seconds, images_per_second: Double
     var weights: String
 
     func encode(to encoder: Encoder) throws {
-        enum K: String, CodingKey { case model, dataset, epochs, batch_size, optimizer, seed, train_images, test_images, train_loss, train_accuracy, test_accuracy, seconds, images_per_second, weights }
+        enum K: String, CodingKey { case model, dataset, epochs, batch_size, optimizer, seed, recipe, augmentation, train_images, test_images, train_loss, train_accuracy, test_accuracy, seconds, images_per_second, weights }
         var c = encoder.container(keyedBy: K.self)
         try c.encode(model, forKey: .model); try c.encode(dataset, forKey: .dataset); try c.encode(epochs, forKey: .epochs)
         try c.encode(batch_size, forKey: .batch_size); try c.encode(optimizer, forKey: .optimizer); try c.encode(seed, forKey: .seed)
+        try c.encodeIfPresent(recipe, forKey: .recipe); try c.encodeIfPresent(augmentation, forKey: .augmentation)
         try c.encode(train_images, forKey: .train_images); try c.encode(test_images, forKey: .test_images)
         try c.encode(train_loss, forKey: .train_loss); try c.encode(train_accuracy, forKey: .train_accuracy)
         try c.encode(test_accuracy, forKey: .test_accuracy); try c.encode(seconds, forKey: .seconds)
@@ -366,6 +434,8 @@ struct RunSettings: Codable {
     var report: Bool
     /// `--checkpoint-every N` (iterations); nil in runs saved before it existed.
     var checkpointEvery: Int?
+    /// The `--recipe` the run started from; nil without one (and in runs saved before recipes existed).
+    var recipe: String?
 
     /// The checks the options get on the command line, for settings read back from a checkpoint.
     func validate() throws {
@@ -382,8 +452,14 @@ struct RunSettings: Codable {
             ("initialiser", initializer), ("threads", String(Threading.threads)),
         ]
         if options.optimizer == .sgd { rows.append(("momentum", "\(options.momentum)\(options.nesterov ? " (Nesterov)" : "")")) }
+        if let r = recipe { rows.insert(("recipe", r), at: 0) }
+        rows.append(("schedule", (options.scheduleKind ?? .step).rawValue + (options.warmup.map { ", warm-up \($0)" } ?? "")))
         if options.lrDecay != 1 { rows.append(("lr decay", "×\(options.lrDecay) every \(options.decayEvery) iterations")) }
-        if options.weightDecay > 0 { rows.append(("weight decay", "\(options.weightDecay)")) }
+        if options.weightDecay > 0 {
+            let how = (options.optimizer == .adamw ? " (decoupled)" : "") + (options.decayScope == .weights ? ", weights only" : "")
+            rows.append(("weight decay", "\(options.weightDecay)" + how))
+        }
+        if let e = options.labelSmoothing { rows.append(("label smoothing", "\(e)")) }
         if let c = options.clipValue { rows.append(("clip", "±\(c)")) }
         if let c = options.clipNorm { rows.append(("clip norm", "\(c)")) }
         if let a = options.augmentation { rows.append(("augmentation", a.description)) }

@@ -77,7 +77,7 @@ struct RecipeTests {
         #expect(try Recipes.recipe(named: "two-conv-fashion").model == "two-conv", "two-conv's recipe must train two-conv itself")
         #expect(try Recipes.recipe(named: "mnist-best").dataset == "mnist-sample")
         #expect(try Recipes.recipe(named: "cifar").model == "cifar-vgg")
-        #expect(Recipes.recipes(for: "vgg-bn").map(\.name).contains("fashion-best"))
+        #expect(Recipes.recipes(for: "fast-bn").map(\.name).contains("fashion-best"))
     }
 
     @Test("a recipe's result: mean and sample standard deviation over its seeds, worked out by hand")
@@ -129,4 +129,70 @@ struct RecipeCLITests {
             #expect(r.stdout.contains(text), "\(recipe.name)")
         }
     }
+
+    @Test("train --recipe sets the recipe's network and options; options given with it override single settings")
+    func trainRecipeOverrides() throws {
+        let dir = try makeTemporaryFolder()
+        let run = dir.appendingPathComponent("run")
+        let r = try convnet(["train", "--recipe", "MNIST-best", "--epochs", "2", "--train-limit", "128", "--batch-size", "32",
+                             "--label-smoothing", "0", "--out", run.path, "--no-report", "--json"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let j = try r.json()
+        #expect(j["recipe"] as? String == "mnist-best")
+        #expect(j["model"] as? String == "vgg-bn")
+        #expect(j["dataset"] as? String == "mnist-sample")
+        #expect(j["epochs"] as? Int == 2 && j["batch_size"] as? Int == 32 && j["train_images"] as? Int == 128)
+        #expect(j["optimizer"] as? String == "sgd")
+        #expect(j["augmentation"] as? String == Recipes.all.first { $0.name == "mnist-best" }?.options.augmentation?.description)
+        #expect(r.stderr.contains("recipe mnist-best") || r.stdout.contains("recipe mnist-best"))
+        #expect(FileManager.default.fileExists(atPath: run.appendingPathComponent("model.npz").path))
+
+        // --model replaces the recipe's network; another optimizer starts from its own defaults.
+        let other = try convnet(["train", "--recipe", "mnist-best", "--model", "fast-bn", "--optimizer", "adamw", "--epochs", "2",
+                                 "--train-limit", "64", "--out", dir.appendingPathComponent("run2").path, "--no-report", "--json"])
+        #expect(other.status == 0, "\(other.stderr)")
+        let k = try other.json()
+        #expect(k["model"] as? String == "fast-bn" && k["optimizer"] as? String == "adamw" && k["recipe"] as? String == "mnist-best")
+    }
+
+    @Test("bad --recipe, --schedule, --warmup, --decay-scope and --label-smoothing are usage errors (64) naming the option, before any data loads")
+    func badScheduleOptions() throws {
+        let dir = try makeTemporaryFolder()
+        let missing = dir.appendingPathComponent("missing.npz").path
+        let cases: [(args: [String], says: String)] = [
+            (["--recipe", "fashion-worst"], "fashion-best"),
+            (["--schedule", "linear"], "--schedule"),
+            (["--warmup", "x"], "--warmup"),
+            (["--warmup", "3", "--epochs", "2"], "--warmup"),
+            (["--decay-scope", "biases"], "--decay-scope"),
+            (["--label-smoothing", "1"], "--label-smoothing"),
+            (["--label-smoothing", "-0.1"], "--label-smoothing"),
+            (["--schedule", "cosine", "--lr-decay", "0.5"], "--lr-decay"),
+        ]
+        for c in cases {
+            let r = try convnet(["train", "--dataset", missing] + c.args + ["--out", dir.appendingPathComponent("run").path])
+            #expect(r.status == 64, "\(c.args): \(r.stderr)")
+            #expect(r.stderr.contains(c.says), "\(c.args): \(r.stderr)")
+            #expect(!r.stderr.contains("missing.npz"), "\(c.args): refused before the data loads")
+        }
+        #expect(!FileManager.default.fileExists(atPath: dir.appendingPathComponent("run").path))
+        // Label smoothing is for softmax cross-entropy only: the toy net (binary cross-entropy) refuses it.
+        let toy = try convnet(["train", "--model", "toy", "--label-smoothing", "0.1", "--epochs", "1", "--out", dir.appendingPathComponent("toy").path])
+        #expect(toy.status != 0 && toy.stderr.contains("label smoothing") || toy.stderr.contains("--label-smoothing"), "\(toy.stderr)")
+    }
+
+    #if !DEBUG
+    @Test("a short recipe on mnist-sample beats the plain recipe over the same 3 epochs (release build)")
+    func recipeBeatsPlain() throws {
+        let dir = try makeTemporaryFolder()
+        func accuracy(_ recipe: String) throws -> Double {
+            let r = try convnet(["train", "--recipe", recipe, "--epochs", "3", "--out", dir.appendingPathComponent(recipe).path, "--no-report", "--json"])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try r.json()["test_accuracy"] as? Double ?? 0
+        }
+        let best = try accuracy("mnist-best"), plain = try accuracy("plain")
+        #expect(best > plain, "mnist-best \(best) vs plain \(plain)")
+        #expect(best > 0.95)
+    }
+    #endif
 }

@@ -35,9 +35,9 @@ public struct GradientChecker {
     /// Checks dL/dinput and every parameter gradient of `network` on `input`.
     ///
     /// With `loss` nil the loss is a fixed random projection of the output, sum(out * r), summed in
-    /// Double so rounding stays far below the differences measured.
+    /// Double so rounding stays far below the differences measured. `labelSmoothing` goes to the loss.
     public func check(
-        _ network: Sequential, input: Tensor, labels: [Int] = [], loss: LossFunction? = nil, label: String
+        _ network: Sequential, input: Tensor, labels: [Int] = [], loss: LossFunction? = nil, labelSmoothing: Float = 0, label: String
     ) throws -> [GradientCheckResult] {
         var random = SeededGenerator(seed: seed)
         for case let dropout as Dropout in network.layers { dropout.freezesMask = true }
@@ -47,7 +47,7 @@ public struct GradientChecker {
         let projection = (0..<output.count).map { _ in Double(random.uniform(-1, 1)) }
         func lossAndGradient(_ out: Tensor) throws -> (Double, Tensor) {
             if let loss {
-                let r = try loss.evaluate(output: out, labels: labels)
+                let r = try loss.evaluate(output: out, labels: labels, labelSmoothing: labelSmoothing)
                 return (Double(r.value), r.gradient)
             }
             var total = 0.0

@@ -11,6 +11,8 @@ public enum GradientCheckSuite {
         public var classes: Int
         /// A smaller step for layers with kinks close together (overlapping max windows).
         public var epsilon: Float? = nil
+        /// Softmax cross-entropy's label smoothing (`--label-smoothing`).
+        public var labelSmoothing: Float = 0
     }
 
     public static let cases: [Case] = [
@@ -31,6 +33,7 @@ public enum GradientCheckSuite {
         Case(name: "batchnorm 1d", spec: "dense 5; batchnorm", inputShape: [4], batch: 6, loss: nil, classes: 0),
         Case(name: "dropout 0.3", spec: "dense 8; dropout 0.3", inputShape: [5], batch: 3, loss: nil, classes: 0),
         Case(name: "softmax cross-entropy", spec: "dense 4", inputShape: [6], batch: 5, loss: .softmaxCrossEntropy, classes: 4),
+        Case(name: "softmax cross-entropy, label smoothing 0.2", spec: "dense 4", inputShape: [6], batch: 5, loss: .softmaxCrossEntropy, classes: 4, labelSmoothing: 0.2),
         Case(name: "log-softmax + NLL", spec: "dense 4; logsoftmax", inputShape: [6], batch: 5, loss: .negativeLogLikelihood, classes: 4),
         Case(name: "sigmoid binary cross-entropy", spec: "dense 1", inputShape: [6], batch: 5, loss: .sigmoidBinaryCrossEntropy, classes: 2),
         Case(name: "binary cross-entropy", spec: "dense 1; sigmoid", inputShape: [6], batch: 5, loss: .binaryCrossEntropy, classes: 2),
@@ -49,7 +52,7 @@ public enum GradientCheckSuite {
         let labels = (0..<c.batch).map { _ in c.classes > 0 ? random.below(c.classes) : 0 }
         var checker = checker
         if let e = c.epsilon { checker.epsilon = min(checker.epsilon, e) }
-        return try checker.check(network, input: input, labels: labels, loss: c.loss, label: c.name)
+        return try checker.check(network, input: input, labels: labels, loss: c.loss, labelSmoothing: c.labelSmoothing, label: c.name)
     }
 
     /// Runs every case.

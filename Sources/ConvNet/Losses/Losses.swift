@@ -23,11 +23,24 @@ public func softmaxCrossEntropy(logits: Tensor, labels: [Int]) throws -> LossRes
     return LossResult(value: loss, gradient: gradient)
 }
 
+/// Softmax cross-entropy against smoothed targets (PyTorch's `CrossEntropyLoss(label_smoothing: e)`): the
+/// target of sample s is q_j = (1 - e) [j = y_s] + e / C, so the loss is -sum_j q_j log softmax(x)_j, mean
+/// over the batch, and dL/dlogits = (softmax - q) / N. `smoothing` 0 is `softmaxCrossEntropy` itself.
+public func softmaxCrossEntropy(logits: Tensor, labels: [Int], smoothing: Float) throws -> LossResult {
+    var gradient = Tensor.empty
+    let loss = try softmaxCrossEntropy(logits: logits, labels: labels, smoothing: smoothing, gradient: &gradient)
+    return LossResult(value: loss, gradient: gradient)
+}
+
 /// `softmaxCrossEntropy` writing dL/dlogits into a reusable buffer (see `Tensor.overwrite`); returns
-/// the loss.
-func softmaxCrossEntropy(logits: Tensor, labels: [Int], gradient: inout Tensor) throws -> Float {
+/// the loss. `smoothing` e in [0, 1) mixes the one-hot target with the uniform one (see above).
+func softmaxCrossEntropy(logits: Tensor, labels: [Int], smoothing: Float = 0, gradient: inout Tensor) throws -> Float {
     let (n, c) = try classShape(logits, labels: labels, operation: "softmax cross-entropy")
+    guard smoothing >= 0, smoothing < 1 else {
+        throw ValueError.invalidArgument("label smoothing must be in [0, 1), got \(smoothing)")
+    }
     var total = 0.0
+    let onTarget = 1 - smoothing, uniform = smoothing / Float(c)
     gradient.overwrite(shape: logits.shape) { g in
         logits.withUnsafeBufferPointer { x in
             for s in 0..<n {
@@ -41,10 +54,19 @@ func softmaxCrossEntropy(logits: Tensor, labels: [Int], gradient: inout Tensor) 
                     sum += e
                 }
                 let logSum = logf(sum) + m
-                total += Double(logSum - row[labels[s]])
                 let scale = 1 / (sum * Float(n))
                 for j in 0..<c { out[j] *= scale }
-                out[labels[s]] -= 1 / Float(n)
+                if smoothing == 0 {
+                    total += Double(logSum - row[labels[s]])
+                    out[labels[s]] -= 1 / Float(n)
+                } else {
+                    // -sum_j q_j (x_j - logSum) = logSum - (1 - e) x_y - (e / C) sum_j x_j
+                    var rowSum: Float = 0
+                    for j in 0..<c { rowSum += row[j] }
+                    total += Double(logSum - onTarget * row[labels[s]] - uniform * rowSum)
+                    for j in 0..<c { out[j] -= uniform / Float(n) }
+                    out[labels[s]] -= onTarget / Float(n)
+                }
             }
         }
     }
@@ -241,19 +263,23 @@ public enum LossFunction: String, CaseIterable, Sendable, Codable {
     case meanSquaredError = "mse"
 
     /// Loss and dL/doutput for a batch of network outputs and integer labels.
-    public func evaluate(output: Tensor, labels: [Int]) throws -> LossResult {
+    public func evaluate(output: Tensor, labels: [Int], labelSmoothing: Float = 0) throws -> LossResult {
         var buffers = LossBuffers()
-        return try evaluate(output: output, labels: labels, buffers: &buffers)
+        return try evaluate(output: output, labels: labels, labelSmoothing: labelSmoothing, buffers: &buffers)
     }
 
     /// `evaluate` with the gradient and targets written into `buffers`, reused from call to call (a
     /// training loop keeps one `LossBuffers`; see `Tensor.overwrite`). The result's gradient shares the
     /// buffer's storage: drop it before the next call and that call allocates nothing.
-    func evaluate(output: Tensor, labels: [Int], buffers: inout LossBuffers) throws -> LossResult {
+    /// `labelSmoothing` (in [0, 1)) applies to softmax cross-entropy only; the other losses refuse it.
+    func evaluate(output: Tensor, labels: [Int], labelSmoothing: Float = 0, buffers: inout LossBuffers) throws -> LossResult {
         let loss: Float
+        if labelSmoothing != 0 && self != .softmaxCrossEntropy {
+            throw ValueError.invalidArgument("label smoothing applies to softmax cross-entropy only, not to the \(rawValue) loss")
+        }
         switch self {
         case .softmaxCrossEntropy:
-            loss = try ConvNet.softmaxCrossEntropy(logits: output, labels: labels, gradient: &buffers.gradient)
+            loss = try ConvNet.softmaxCrossEntropy(logits: output, labels: labels, smoothing: labelSmoothing, gradient: &buffers.gradient)
         case .negativeLogLikelihood:
             loss = try ConvNet.nllLoss(logProbabilities: output, labels: labels, gradient: &buffers.gradient)
         case .binaryCrossEntropy:

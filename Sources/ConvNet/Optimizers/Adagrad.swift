@@ -4,19 +4,22 @@ public final class Adagrad: Optimizer {
     public var learningRate: Float
     public let epsilon: Float
     public let weightDecay: Float
+    public let decayScope: WeightDecayScope
     public var state: [String: Tensor] = [:]
     public var steps = 0
     private var keys = StateKeys(".sum_squares")
 
-    public init(learningRate: Float, epsilon: Float = 1e-10, weightDecay: Float = 0) {
+    public init(learningRate: Float, epsilon: Float = 1e-10, weightDecay: Float = 0, decayScope: WeightDecayScope = .all) {
         self.learningRate = learningRate
+        self.decayScope = decayScope
         self.epsilon = epsilon
         self.weightDecay = weightDecay
     }
 
     public func step(_ parameters: [Parameter]) {
-        let lr = learningRate, eps = epsilon, wd = weightDecay
+        let lr = learningRate, eps = epsilon
         for p in parameters {
+            let wd = decayScope.decays(p) ? weightDecay : 0
             let key = keys[p.name]
             // Taken out of `state` while it is updated, so it is uniquely held and written in place.
             var sums = state[key] ?? Tensor(shape: p.value.shape)

@@ -33,7 +33,21 @@ struct StateKeys {
 
 /// The optimizers `convnet train` offers, by name.
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
-    case sgd, adagrad, adam
+    case sgd, adagrad, adam, adamw
+}
+
+/// Which parameters weight decay applies to (`--decay-scope`).
+public enum WeightDecayScope: String, CaseIterable, Sendable, Codable {
+    /// Every parameter (PyTorch's default, and this tool's before the option existed).
+    case all
+    /// Weight matrices and kernels only: parameters of rank 1 or less (biases, batch norm's scale and shift)
+    /// are not decayed, as the usual recipes for batch-norm networks do.
+    case weights
+
+    /// Whether `parameter` is decayed.
+    public func decays(_ parameter: Parameter) -> Bool {
+        self == .all || parameter.value.shape.count > 1
+    }
 }
 
 /// Learning rate that is multiplied by `decay` every `every` iterations (the course's step decay).

@@ -7,20 +7,23 @@ public final class SGD: Optimizer {
     public let momentum: Float
     public let nesterov: Bool
     public let weightDecay: Float
+    public let decayScope: WeightDecayScope
     public var state: [String: Tensor] = [:]
     public var steps = 0
     private var keys = StateKeys(".momentum")
 
-    public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0) {
+    public init(learningRate: Float, momentum: Float = 0, nesterov: Bool = false, weightDecay: Float = 0, decayScope: WeightDecayScope = .all) {
         self.learningRate = learningRate
+        self.decayScope = decayScope
         self.momentum = momentum
         self.nesterov = nesterov
         self.weightDecay = weightDecay
     }
 
     public func step(_ parameters: [Parameter]) {
-        let lr = learningRate, mu = momentum, wd = weightDecay, nesterov = nesterov
+        let lr = learningRate, mu = momentum, nesterov = nesterov
         for p in parameters {
+            let wd = decayScope.decays(p) ? weightDecay : 0
             let key = keys[p.name]
             // Taken out of `state` while it is updated, so it is uniquely held and written in place.
             var velocity = mu != 0 ? (state[key] ?? Tensor(shape: p.value.shape)) : Tensor(shape: [0])

@@ -87,7 +87,7 @@ extension Trainer {
         let suffixes: [String]
         switch optimizer.kind {
         case "sgd": suffixes = [".momentum"]
-        case "adam": suffixes = [".m", ".v"]
+        case "adam", "adamw": suffixes = [".m", ".v"]
         case "adagrad": suffixes = [".sum_squares"]
         default: suffixes = []
         }

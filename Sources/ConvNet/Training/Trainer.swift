@@ -125,7 +125,12 @@ public final class Trainer {
         guard train.count > 0 else { throw TrainingError.incompatibleData("the training set '\(train.name)' is empty") }
         let batchSize = options.batchSize
         let batches = (train.count + batchSize - 1) / batchSize
-        let schedule = options.schedule, clipping = options.clipping
+        let schedule = options.schedule(batchesPerEpoch: batches), clipping = options.clipping
+        if schedule.warmupIterations >= schedule.totalIterations && schedule.warmupIterations > 0 {
+            throw TrainingError.incompatibleData(
+                "--warmup \(options.warmup!) is not shorter than the run's \(schedule.totalIterations) iterations "
+                    + "(\(options.epochs) epochs of \(batches) batches)")
+        }
         let parameters = network.parameters
         // Reused from step to step, like the layers' buffers (see `Tensor.overwrite`): the batch, its
         // indices and labels, and the loss's gradient. `backwardParameters` releases the layers'
@@ -179,7 +184,7 @@ public final class Trainer {
                     let output = try network.forward(images, training: true)
                     let result: LossResult
                     do {
-                        result = try options.loss.evaluate(output: output, labels: labels, buffers: &lossBuffers)
+                        result = try options.loss.evaluate(output: output, labels: labels, labelSmoothing: options.labelSmoothing ?? 0, buffers: &lossBuffers)
                     } catch ValueError.nonFiniteLoss(_, let value) {
                         throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: value)
                     }

@@ -15,9 +15,17 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var momentum: Float = 0.9
     public var nesterov = false
     public var weightDecay: Float = 0
-    /// Step decay: the rate is multiplied by `lrDecay` every `decayEvery` iterations.
+    /// Step decay: the rate is multiplied by `lrDecay` every `decayEvery` iterations (the `step` schedule only).
     public var lrDecay: Float = 1
     public var decayEvery = 1000
+    /// The learning rate's curve (`--schedule`); nil (also in runs saved before it existed): step decay.
+    public var scheduleKind: ScheduleKind?
+    /// The linear warm-up at the start (`--warmup`); nil: none.
+    public var warmup: Warmup?
+    /// Which parameters weight decay applies to (`--decay-scope`); nil: all of them.
+    public var decayScope: WeightDecayScope?
+    /// Softmax cross-entropy against targets smoothed by this (`--label-smoothing`, in [0, 1)); nil: none.
+    public var labelSmoothing: Float?
     /// Clip each gradient element to ±clipValue.
     public var clipValue: Float?
     /// Scale all gradients so their global norm is at most clipNorm.
@@ -43,6 +51,19 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         if let c = clipValue, !(c > 0) { throw fail("--clip must be positive, got \(c)") }
         if let c = clipNorm, !(c > 0) { throw fail("--clip-norm must be positive, got \(c)") }
         try augmentation?.validate()
+        if let e = labelSmoothing {
+            guard e >= 0, e < 1 else { throw fail("--label-smoothing must be in [0, 1), got \(e)") }
+            guard e == 0 || loss == .softmaxCrossEntropy else {
+                throw fail("--label-smoothing applies to softmax cross-entropy only; this network trains with the \(loss.rawValue) loss")
+            }
+        }
+        if case .epochs(let e)? = warmup, !(e >= 0 && e < Double(epochs)) {
+            throw fail("--warmup must be shorter than the run's \(epochs) epochs, got \(e) epochs")
+        }
+        if case .iterations(let n)? = warmup, n < 0 { throw fail("--warmup must not be negative, got \(n) iterations") }
+        if scheduleKind != nil && scheduleKind != .step && lrDecay != 1 {
+            throw fail("--lr-decay belongs to the step schedule; --schedule \(scheduleKind!.rawValue) sets the rate's whole curve, so leave out --lr-decay")
+        }
         switch earlyStopping {
         case .trainAccuracy(let a) where !(a > 0 && a <= 1):
             throw fail("--early-stop accuracy must be in (0, 1], got \(a)")
@@ -54,14 +75,21 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
 
     /// A fresh optimizer of the chosen kind.
     public func makeOptimizer() -> any Optimizer {
+        let scope = decayScope ?? .all
         switch optimizer {
-        case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay)
-        case .adagrad: return Adagrad(learningRate: learningRate, weightDecay: weightDecay)
-        case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay)
+        case .sgd: return SGD(learningRate: learningRate, momentum: momentum, nesterov: nesterov, weightDecay: weightDecay, decayScope: scope)
+        case .adagrad: return Adagrad(learningRate: learningRate, weightDecay: weightDecay, decayScope: scope)
+        case .adam: return Adam(learningRate: learningRate, weightDecay: weightDecay, decayScope: scope)
+        case .adamw: return Adam.adamW(learningRate: learningRate, weightDecay: weightDecay, decayScope: scope)
         }
     }
 
-    public var schedule: StepDecay { StepDecay(base: learningRate, decay: lrDecay, every: decayEvery) }
+    /// The learning rate of each iteration of a run with `batchesPerEpoch` batches per epoch.
+    public func schedule(batchesPerEpoch: Int) -> LearningRateSchedule {
+        LearningRateSchedule(
+            kind: scheduleKind ?? .step, base: learningRate, stepDecay: StepDecay(base: learningRate, decay: lrDecay, every: decayEvery),
+            warmupIterations: warmup?.iterations(batchesPerEpoch: batchesPerEpoch) ?? 0, totalIterations: epochs * batchesPerEpoch)
+    }
 
     public var clipping: GradientClipping {
         if let c = clipNorm { return .globalNorm(c) }
