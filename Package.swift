@@ -35,6 +35,8 @@ let package = Package(
         ),
         .executableTarget(name: "convnet", dependencies: ["ConvNetCLI"], path: "Sources/ConvNetMain"),
         .testTarget(name: "ConvNetTests", dependencies: ["ConvNet"], resources: [.copy("Fixtures")]),
+        // The CLI's option table and settings (ConvNetCLI's internals).
+        .testTarget(name: "ConvNetCLITests", dependencies: ["ConvNetCLI"]),
         // Only the public API (no @testable import), as a package depending on ConvNet sees it.
         .testTarget(name: "ConvNetAPITests", dependencies: ["ConvNet"]),
     ],

@@ -8,13 +8,16 @@ struct CompareCommand: ParsableCommand {
         abstract: "Train one network with several optimizers, several seeds each, and chart their accuracy per epoch.",
         discussion: "Example: convnet compare --optimizers sgd,adam --runs 3 --model tiny-cnn --epochs 5 --out runs/compare")
 
-    @Option(help: "Comma-separated optimizers: sgd, adagrad, adam.")
+    @Option(help: "Comma-separated optimizers: \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var optimizers: String = "sgd,adam"
 
     @Option(parsing: .unconditional, help: "Runs per optimizer (seeds 1...N).")
     var runs: Int = 3
 
-    @Option(help: "A zoo network (default tiny-cnn).")
+    @Option(help: "A training recipe (convnet recipes) whose network, data set and settings every run starts from.")
+    var recipe: String?
+
+    @Option(help: "A zoo network (default tiny-cnn, or the recipe's).")
     var model: String?
 
     @Option(help: "A network as a text spec, inline or a file path.")
@@ -26,17 +29,17 @@ struct CompareCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
-    @Option(parsing: .unconditional, help: "Epochs per run.")
-    var epochs: Int = 5
+    @Option(parsing: .unconditional, help: "Epochs per run (default 5, or the recipe's).")
+    var epochs: Int?
 
-    @Option(parsing: .unconditional, help: "Images per mini-batch.")
-    var batchSize: Int = 64
+    @Option(parsing: .unconditional, help: "Images per mini-batch (default 64, or the recipe's).")
+    var batchSize: Int?
 
-    @Option(parsing: .unconditional, help: "Learning rate for SGD and Adagrad (Adam uses --adam-lr).")
-    var lr: Float = 0.01
+    @Option(parsing: .unconditional, help: "Learning rate for SGD and Adagrad (default 0.01; Adam and AdamW use --adam-lr).")
+    var lr: Float?
 
-    @Option(parsing: .unconditional, help: "Learning rate for Adam.")
-    var adamLr: Float = 0.001
+    @Option(parsing: .unconditional, help: "Learning rate for Adam and AdamW (default 0.001).")
+    var adamLr: Float?
 
     @OptionGroup var threadsOption: ThreadsOption
 
@@ -48,28 +51,40 @@ struct CompareCommand: ParsableCommand {
 
     func validate() throws {
         if runs < 1 { throw ValidationError("--runs must be at least 1, got \(runs)") }
-        if epochs < 1 { throw ValidationError("--epochs must be at least 1, got \(epochs)") }
-        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1, got \(batchSize)") }
-        if !(lr.isFinite && lr > 0) { throw ValidationError("--lr must be a positive number, got \(lr)") }
-        if !(adamLr.isFinite && adamLr > 0) { throw ValidationError("--adam-lr must be a positive number, got \(adamLr)") }
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
-        for name in optimizers.split(separator: ",", omittingEmptySubsequences: false)
-        where OptimizerKind(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) == nil {
-            throw ValidationError("--optimizers: unknown optimizer '\(name)'; use sgd, adagrad or adam, comma-separated")
+        for kind in try kinds() { _ = try RunSettings(setup(for: kind, seed: 1)) }
+    }
+
+    func kinds() throws -> [OptimizerKind] {
+        try optimizers.split(separator: ",", omittingEmptySubsequences: false).map { name in
+            guard let k = OptimizerKind(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
+                throw ValidationError("--optimizers: unknown optimizer '\(name)'; use \(OptimizerKind.allCases.map(\.rawValue).joined(separator: ", ")), comma-separated")
+            }
+            return k
         }
+    }
+
+    /// One run's settings, made by convnet train's option table (`TrainOptionTable`): the recipe or compare's
+    /// defaults, then the options given, then the optimizer, its rate and the seed.
+    func setup(for kind: OptimizerKind, seed: UInt64) throws -> TrainSetup {
+        var setup = TrainSetup()
+        var given: [(String, String?)] = [("--recipe", recipe), ("--model", model ?? (spec == nil && recipe == nil ? "tiny-cnn" : nil)), ("--spec", spec),
+                                          ("--dataset", dataset), ("--data-dir", dataDir)]
+        given += [("--epochs", epochs.map { "\($0)" } ?? (recipe == nil ? "5" : nil)), ("--batch-size", batchSize.map { "\($0)" }),
+                  ("--optimizer", kind.rawValue), ("--seed", "\(seed)")]
+        let rate = kind == .adam || kind == .adamw ? adamLr : lr
+        given.append(("--lr", rate.map { "\($0)" }))
+        for case let (flag, text?) in given { try TrainOptionTable.apply(flag, text, to: &setup) }
+        return setup
     }
 
     func run() throws {
         threadsOption.apply()
-        let kinds = try optimizers.split(separator: ",").map { name -> OptimizerKind in
-            guard let k = OptimizerKind(rawValue: name.trimmingCharacters(in: .whitespaces).lowercased()) else {
-                throw ValidationError("--optimizers: unknown optimizer '\(name)'; use sgd, adagrad or adam, comma-separated")
-            }
-            return k
-        }
-        let choice = try NetworkChoice(model: spec == nil ? (model ?? "tiny-cnn") : nil, spec: spec)
-        let datasetName = dataset ?? choice.defaultDataset
-        let (data, inputShape) = try prepareData(datasetName, dataDirectory: dataDir, network: choice, seed: 1)
+        let kinds = try kinds()
+        let base = try RunSettings(setup(for: kinds[0], seed: 1))
+        let choice = base.network
+        let datasetName = base.dataset
+        let (data, inputShape) = try prepareData(datasetName, dataDirectory: base.dataDirectory, trainLimit: base.trainLimit, network: choice, seed: 1)
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
@@ -77,19 +92,16 @@ struct CompareCommand: ParsableCommand {
         for kind in kinds {
             var results: [RunMetrics] = []
             for run in 1...runs {
-                var options = TrainingOptions()
-                options.epochs = epochs
-                options.batchSize = batchSize
-                options.optimizer = kind
-                options.learningRate = kind == .adam ? adamLr : lr
-                options.seed = UInt64(run)
-                options.loss = choice.loss
-                let network = try Sequential(spec: choice.spec, inputShape: inputShape, seed: UInt64(run))
+                let settings = try RunSettings(setup(for: kind, seed: UInt64(run)))
+                let options = settings.options
+                let weightInit = try WeightInit(parsing: settings.initializer)
+                let network = try Sequential(spec: choice.spec, inputShape: inputShape, seed: UInt64(run), weightInit: weightInit,
+                                             biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0))
                 try checkClasses(network, loss: choice.loss, dataset: data.split.train, name: datasetName)
                 let trainer = try Trainer(network: network, options: options)
                 var metrics = RunMetrics()
                 Terminal.error("\(kind.rawValue) run \(run)/\(runs)")
-                var display = ProgressDisplay(epochs: epochs)
+                var display = ProgressDisplay(epochs: options.epochs)
                 try trainer.train(on: data.split.train, test: data.split.test) { event in
                     display.show(event)
                     if case .epoch(let e) = event {

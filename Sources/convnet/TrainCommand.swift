@@ -120,90 +120,15 @@ public struct TrainCommand: ParsableCommand {
     var events = false
 
     /// Every option value is checked here, before anything runs: a bad one is a usage error (exit 64)
-    /// that names the option and what it accepts.
+    /// that names the option and what it accepts. The options are read through `TrainOptionTable`.
     public mutating func validate() throws {
         if model != nil && spec != nil { throw ValidationError("give either --model or --spec, not both") }
-        if let v = validation, !(0..<1).contains(v) { throw ValidationError("--validation must be in [0, 1), got \(v)") }
-        if let n = trainLimit, n < 1 { throw ValidationError("--train-limit must be at least 1, got \(n)") }
-        if let e = export, e.lowercased() != "hw5" { throw ValidationError("--export knows only 'hw5', got '\(e)'") }
-        if let n = checkpointEvery, n < 1 { throw ValidationError("--checkpoint-every takes a number of iterations >= 1, got \(n)") }
-        _ = try chosenRecipe()
-        if let o = optimizer, OptimizerKind(rawValue: o.lowercased()) == nil {
-            throw ValidationError("unknown optimizer '\(o)'; use sgd, adagrad, adam or adamw")
+        if let dir = resume, let out, URL(fileURLWithPath: out).standardizedFileURL != URL(fileURLWithPath: dir).standardizedFileURL {
+            throw ValidationError("--resume \(dir) continues the run in its own folder; leave out --out \(out)")
         }
-        if let i = initializer {
-            do {
-                _ = try WeightInit(parsing: i)
-            } catch {
-                throw ValidationError("--init: \(error)")
-            }
-        }
-        do {
-            try makeOptions().validate()
-        } catch let error as ValueError {
-            throw ValidationError("\(error)")
-        }
-    }
-
-    /// The recipe `--recipe` names, if any.
-    func chosenRecipe() throws -> Recipe? {
-        guard let name = recipe else { return nil }
-        do { return try Recipes.recipe(named: name) } catch { throw ValidationError("--recipe: \(error)") }
-    }
-
-    /// The training options the flags give (the loss is set from the network later): the recipe's, or the
-    /// defaults, with every option given on the command line put over them.
-    func makeOptions() throws -> TrainingOptions {
-        let chosen = try chosenRecipe()
-        var options = chosen?.options ?? TrainingOptions()
-        if chosen == nil { options.epochs = 10 }
-        if let e = epochs { options.epochs = e }
-        if let b = batchSize { options.batchSize = b }
-        if let name = optimizer {
-            guard let kind = OptimizerKind(rawValue: name.lowercased()) else {
-                throw ValidationError("unknown optimizer '\(name)'; use sgd, adagrad, adam or adamw")
-            }
-            // An optimizer other than the recipe's starts from its own default rate and decay.
-            if kind != options.optimizer || chosen == nil {
-                options.learningRate = kind == .adam || kind == .adamw ? 0.001 : 0.01
-                options.weightDecay = kind == .adamw ? 0.01 : 0
-            }
-            options.optimizer = kind
-        }
-        if let r = lr { options.learningRate = r }
-        if let m = momentum { options.momentum = m }
-        if let n = nesterov { options.nesterov = n }
-        if let text = schedule {
-            guard let kind = ScheduleKind(rawValue: text.lowercased()) else {
-                throw ValidationError("--schedule takes step, cosine or one-cycle, got '\(text)'")
-            }
-            options.scheduleKind = kind == .step ? nil : kind
-            if kind != .step && lrDecay == nil { options.lrDecay = 1 }
-        }
-        if let text = warmup {
-            do {
-                let w = try Warmup(parsing: text)
-                options.warmup = w == .epochs(0) || w == .iterations(0) ? nil : w
-            } catch {
-                throw ValidationError("\(error)")
-            }
-        }
-        if let d = lrDecay { options.lrDecay = d }
-        if let n = decayEvery { options.decayEvery = n }
-        if let c = clip { options.clipValue = c }
-        if let c = clipNorm { options.clipNorm = c }
-        if let w = weightDecay { options.weightDecay = w }
-        if let text = decayScope {
-            guard let scope = WeightDecayScope(rawValue: text.lowercased()) else {
-                throw ValidationError("--decay-scope takes all or weights, got '\(text)'")
-            }
-            options.decayScope = scope == .all ? nil : scope
-        }
-        if let e = labelSmoothing { options.labelSmoothing = e == 0 ? nil : e }
-        if let s = seed { options.seed = s }
-        if let e = earlyStop { options.earlyStopping = try parseEarlyStop(e) }
-        if let a = augment { options.augmentation = try parseAugment(a) }
-        return options
+        let setup = try TrainOptionTable.setup(from: self)
+        // Without --resume the run is this setup; with it, its options are checked against the checkpoint in run().
+        if resume == nil { _ = try RunSettings(setup) }
     }
 
     public func run() throws {
@@ -220,24 +145,31 @@ public struct TrainCommand: ParsableCommand {
                 throw CommandError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
             }
             let checkpoint = try Checkpoint.read(from: url)
-            var settings: RunSettings
+            let saved: RunSettings
             do {
-                settings = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
+                saved = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
             } catch {
                 throw CommandError("\(url.path): its run settings (train.settings) cannot be read: \(plainWords(error)); "
                     + "the checkpoint is damaged or was written by another version of convnet")
             }
-            try checkResumeOptions(self, against: settings, directory: dir)
-            if let e = epochs { settings.options.epochs = e }
-            if let n = checkpointEvery { settings.checkpointEvery = n }
+            let setup = try TrainOptionTable.resumed(TrainSetup(saved), command: self, directory: dir)
+            let done = checkpoint.progress.epochsDone
+            if setup.options.epochs < done {
+                throw ValidationError(
+                    "--epochs \(setup.options.epochs) is fewer than the \(done) epochs the run in \(dir) has already trained; "
+                        + "give --epochs \(done + 1) or more to train it further, or use \(directory.appendingPathComponent("model.npz").path) as it is")
+            }
             do {
-                try settings.validate()
+                try saved.validate()
             } catch {
                 throw CommandError("\(url.path): its run settings (train.settings) do not make a run: \(plainWords(error))")
             }
+            var settings = saved
+            settings.take(setup)
+            do { try settings.validate() } catch let error as ValueError { throw ValidationError("\(error)") }
             try execute(settings, directory: directory, checkpoint: checkpoint)
         } else {
-            let settings = try makeSettings()
+            let settings = try RunSettings(TrainOptionTable.setup(from: self))
             let directory = URL(fileURLWithPath: out ?? defaultRunDirectory(settings.network.name))
             // Only rank 0 of a data-parallel run (see ProcessRanks) looks at and writes the run folder.
             switch ProcessRanks.isWriter ? try RunFolder.inspect(directory) : .new {
@@ -254,25 +186,6 @@ public struct TrainCommand: ParsableCommand {
             }
             try execute(settings, directory: directory, checkpoint: nil)
         }
-    }
-
-    func makeSettings() throws -> RunSettings {
-        let chosen = try chosenRecipe()
-        // A --model or --spec given with a recipe replaces the recipe's network.
-        let network = try NetworkChoice(model: model ?? (spec == nil ? chosen?.model : nil), spec: spec)
-        var options = try makeOptions()
-        options.loss = network.loss
-        do {
-            try options.validate()
-        } catch let error as ValueError {
-            throw ValidationError("\(error)")
-        }
-        var fraction = validation ?? 0
-        if case .patience = options.earlyStopping, validation == nil { fraction = 0.1 }
-        return RunSettings(
-            network: network, dataset: dataset ?? chosen?.dataset ?? network.defaultDataset, dataDirectory: dataDir,
-            trainLimit: trainLimit ?? chosen?.trainLimit, validation: fraction, initializer: initializer ?? chosen?.initializer ?? "pytorch",
-            options: options, exportHW5: export != nil, report: !noReport, checkpointEvery: checkpointEvery, recipe: chosen?.name)
     }
 
     func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
@@ -294,9 +207,6 @@ public struct TrainCommand: ParsableCommand {
         let trainer = try Trainer(network: network, options: options)
         let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
         if let checkpoint { try trainer.restore(from: checkpoint, path: checkpointURL.path) }
-        if settings.exportHW5 && !["mlp", "tiny-cnn"].contains(settings.network.name) {
-            throw ValidationError("--export hw5 writes mlp.npz for --model mlp and cnn.npz for --model tiny-cnn only")
-        }
         trainer.group = ProcessRanks.current
         try trainer.joinGroup(train: train, evaluated: [data.validation, test].compactMap { $0 })
 
@@ -308,12 +218,18 @@ public struct TrainCommand: ParsableCommand {
         // Time and images of the epochs before a resume count in the summary too.
         let earlierEpochs = metrics?.metrics.epochs ?? []
         let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
-                                   dataset: settings.dataset, augmentation: options.augmentation?.description ?? "")
+                                   dataset: settings.dataset, augmentation: options.augmentation?.description ?? "",
+                                   training: TrainOptionTable.commandLine(TrainSetup(settings)).map(shellQuoted).joined(separator: " "))
         let settingsJSON = try Terminal.json(settings)
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
             + "batch \(options.batchSize)\(settings.recipe.map { ", recipe \($0)" } ?? ""), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
-        if checkpoint != nil { Terminal.error("resuming after epoch \(trainer.progress.epochsDone) of \(options.epochs)") }
+        if checkpoint != nil {
+            let done = trainer.progress.epochsDone
+            Terminal.error(done < options.epochs || trainer.progress.batchesInEpoch > 0
+                ? "resuming after epoch \(done) of \(options.epochs)"
+                : "the run has trained all its \(done) epoch\(done == 1 ? "" : "s"); nothing to train (give --epochs \(done + 1) or more to train further)")
+        }
 
         var display = ProgressDisplay(epochs: options.epochs)
         let started = Date()
@@ -379,8 +295,9 @@ public struct TrainCommand: ParsableCommand {
         }
         let trainSeconds = earlierEpochs.map(\.seconds).reduce(0, +) + trainer.epochRecords.map(\.seconds).reduce(0, +)
         let trainedImages = Double((earlierEpochs.count + trainer.epochRecords.count) * train.count)
-        print(String(format: "test accuracy %.2f%% (%d images) after %d epochs in %.1fs; weights in %@",
-                     100 * testAccuracy, test.count, trainer.progress.epochsDone, seconds, weightsURL.path))
+        let epochsDone = trainer.progress.epochsDone
+        print(String(format: "test accuracy %.2f%% (%d images) after %d epoch%@ in %.1fs; weights in %@",
+                     100 * testAccuracy, test.count, epochsDone, epochsDone == 1 ? "" : "s", seconds, weightsURL.path))
         if json {
             // A resume of a finished run trains no epoch: the last epoch is then the one its metrics hold.
             let last = trainer.epochRecords.last.map { (trainLoss: $0.trainLoss, trainAccuracy: $0.trainAccuracy) }
@@ -437,34 +354,58 @@ struct RunSettings: Codable {
     /// The `--recipe` the run started from; nil without one (and in runs saved before recipes existed).
     var recipe: String?
 
+    /// The run `setup` describes, its network resolved and every value checked (a usage error naming the option).
+    init(_ setup: TrainSetup) throws {
+        network = try setup.spec.map { try NetworkChoice(specText: $0) } ?? NetworkChoice(model: setup.model, spec: nil)
+        dataset = setup.dataset ?? network.defaultDataset
+        dataDirectory = setup.dataDirectory
+        trainLimit = setup.trainLimit
+        options = setup.options
+        options.loss = network.loss
+        if let v = setup.validation {
+            validation = v
+        } else if case .patience = options.earlyStopping {
+            validation = 0.1
+        } else {
+            validation = 0
+        }
+        initializer = setup.initializer
+        exportHW5 = setup.exportHW5
+        report = setup.report
+        checkpointEvery = setup.checkpointEvery
+        recipe = setup.recipe
+        do {
+            try validate()
+        } catch let error as ValueError {
+            throw ValidationError("\(error)")
+        }
+    }
+
+    /// Takes from `setup` what a resume may change: the epochs' new total and the settings that do not
+    /// change the math (see `TrainOption.OnResume`).
+    mutating func take(_ setup: TrainSetup) {
+        options.epochs = setup.options.epochs
+        dataDirectory = setup.dataDirectory
+        exportHW5 = setup.exportHW5
+        report = setup.report
+        checkpointEvery = setup.checkpointEvery
+    }
+
     /// The checks the options get on the command line, for settings read back from a checkpoint.
     func validate() throws {
         try options.validate()
-        guard (0..<1).contains(validation) else { throw ValueError.invalidArgument("validation fraction \(validation) is not in [0, 1)") }
-        if let n = trainLimit, n < 1 { throw ValueError.invalidArgument("train limit \(n) is not at least 1") }
-        _ = try WeightInit(parsing: initializer)
+        guard (0..<1).contains(validation) else { throw ValueError.invalidArgument("--validation must be in [0, 1), got \(validation)") }
+        if let n = trainLimit, n < 1 { throw ValueError.invalidArgument("--train-limit must be at least 1, got \(n)") }
+        if let n = checkpointEvery, n < 1 { throw ValueError.invalidArgument("--checkpoint-every takes a number of iterations >= 1, got \(n)") }
+        do { _ = try WeightInit(parsing: initializer) } catch { throw ValueError.invalidArgument("--init: \(error)") }
+        if exportHW5 { try CourseExport.check(model: network.name) }
     }
 
+    /// The report's settings rows (`TrainOptionTable.rows`), after the options that repeat the run.
     var table: [(key: String, value: String)] {
-        var rows: [(key: String, value: String)] = [
-            ("model", network.name), ("spec", network.spec), ("dataset", dataset), ("epochs", String(options.epochs)), ("batch size", String(options.batchSize)),
-            ("optimizer", options.optimizer.rawValue), ("learning rate", "\(options.learningRate)"), ("seed", String(options.seed)),
-            ("initialiser", initializer), ("threads", String(Threading.threads)),
-        ]
-        if options.optimizer == .sgd { rows.append(("momentum", "\(options.momentum)\(options.nesterov ? " (Nesterov)" : "")")) }
-        if let r = recipe { rows.insert(("recipe", r), at: 0) }
-        rows.append(("schedule", (options.scheduleKind ?? .step).rawValue + (options.warmup.map { ", warm-up \($0)" } ?? "")))
-        if options.lrDecay != 1 { rows.append(("lr decay", "×\(options.lrDecay) every \(options.decayEvery) iterations")) }
-        if options.weightDecay > 0 {
-            let how = (options.optimizer == .adamw ? " (decoupled)" : "") + (options.decayScope == .weights ? ", weights only" : "")
-            rows.append(("weight decay", "\(options.weightDecay)" + how))
-        }
-        if let e = options.labelSmoothing { rows.append(("label smoothing", "\(e)")) }
-        if let c = options.clipValue { rows.append(("clip", "±\(c)")) }
-        if let c = options.clipNorm { rows.append(("clip norm", "\(c)")) }
-        if let a = options.augmentation { rows.append(("augmentation", a.description)) }
-        if validation > 0 { rows.append(("validation", "\(validation)")) }
-        return rows
+        let setup = TrainSetup(self, threads: Threading.threads)
+        let command = "convnet train " + TrainOptionTable.commandLine(setup).map(shellQuoted).joined(separator: " ")
+        return [("command", command)] + TrainOptionTable.rows(setup)
     }
 }
 
@@ -499,16 +440,28 @@ func parseAugment(_ text: String) throws -> Augmentation? {
     }
 }
 
-/// A spec given inline, or the contents of the file it names.
+/// A spec given inline, or the contents of the file it names. A text that is neither a file nor a spec is a
+/// usage error: a missing file when it looks like a file name (`mynet.txt`, `nets/a`), else the spec's error.
 func readSpec(_ text: String) throws -> String {
     var isDirectory: ObjCBool = false
-    guard FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory) else { return text }
-    guard !isDirectory.boolValue else {
-        throw ValidationError("--spec \(text) is a folder; give the spec itself or a file that holds it")
+    if FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory) {
+        guard !isDirectory.boolValue else {
+            throw ValidationError("--spec \(text) is a folder; give the spec itself or a file that holds it")
+        }
+        do {
+            return try String(contentsOfFile: text, encoding: .utf8)
+        } catch {
+            throw CommandError("--spec \(text): cannot read the file: \(plainWords(error))")
+        }
     }
     do {
-        return try String(contentsOfFile: text, encoding: .utf8)
+        _ = try NetworkSpec.parse(text)
     } catch {
-        throw CommandError("--spec \(text): cannot read the file: \(plainWords(error))")
+        let oneWord = !text.contains(";") && !text.contains("\n") && !text.trimmingCharacters(in: .whitespaces).contains(" ")
+        if oneWord && (text.contains("/") || text.range(of: #"\.[A-Za-z0-9]+$"#, options: .regularExpression) != nil) {
+            throw ValidationError("--spec \(text): there is no such file (and the text is not a spec either)")
+        }
+        throw ValidationError("--spec: \(error)")
     }
+    return text
 }

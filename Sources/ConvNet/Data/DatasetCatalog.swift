@@ -67,21 +67,29 @@ public enum DatasetCatalog {
         options.dataDirectory ?? defaultDataDirectory(environment: options.environment)
     }
 
-    /// Loads a data set by name (see `names`) or an .npz file by path. Pixels are scaled to [0, 1].
+    /// The name in `names` that `name` or its alias (`sample`, `toy`, `fashion`, `cifar-10`) stands for, in any
+    /// case; nil for anything else (an .npz path).
+    public static func canonicalName(_ name: String) -> String? {
+        let aliases = ["sample": "mnist-sample", "toy": "toy-squares", "fashion": "fashion-mnist", "cifar-10": "cifar10"]
+        let lower = name.lowercased()
+        return names.contains(lower) ? lower : aliases[lower]
+    }
+
+    /// Loads a data set by name (see `names`, `canonicalName`) or an .npz file by path. Pixels are scaled to [0, 1].
     public static func load(_ name: String, options: DatasetOptions = DatasetOptions()) throws -> DataSplit {
         let split: DataSplit
-        switch name.lowercased() {
-        case "mnist-sample", "sample":
+        switch canonicalName(name) {
+        case "mnist-sample":
             split = try loadSample()
-        case "toy-squares", "toy":
+        case "toy-squares":
             let train = try ToySquares.make(count: options.trainCount ?? 2_000, seed: options.seed)
             let test = try ToySquares.make(count: options.testCount ?? 1_000, seed: options.seed &+ 0x9E37_79B9)
             return DataSplit(train: train, test: test)
         case "mnist":
             split = try loadIDX(name: "mnist", folders: idxFolders("mnist", options), classNames: digitNames)
-        case "fashion-mnist", "fashion":
+        case "fashion-mnist":
             split = try loadIDX(name: "fashion-mnist", folders: idxFolders("fashion-mnist", options) + [systemFashionMNIST], classNames: fashionNames)
-        case "cifar10", "cifar-10":
+        case "cifar10":
             split = try loadCIFAR10(folders: cifarFolders(options))
         default:
             if name.hasSuffix(".npz") || FileManager.default.fileExists(atPath: name) {

@@ -34,6 +34,11 @@ struct StateKeys {
 /// The optimizers `convnet train` offers, by name.
 public enum OptimizerKind: String, CaseIterable, Sendable, Codable {
     case sgd, adagrad, adam, adamw
+
+    /// The rate a run with this optimizer starts from when none is given (PyTorch's for Adam and AdamW).
+    public var defaultLearningRate: Float { self == .adam || self == .adamw ? 0.001 : 0.01 }
+    /// The weight decay a run with this optimizer uses when none is given (PyTorch's `AdamW`: 0.01).
+    public var defaultWeightDecay: Float { self == .adamw ? 0.01 : 0 }
 }
 
 /// Which parameters weight decay applies to (`--decay-scope`).

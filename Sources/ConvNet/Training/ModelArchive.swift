@@ -27,7 +27,8 @@ public enum WeightsError: Error, CustomStringConvertible {
 /// - every parameter under its PyTorch-style name (`conv1.weight` [out, in, kh, kw], `dense1.weight`
 ///   [out, in], `conv1.bias`, ...) and batch-norm running statistics (`bn1.running_mean`, ...), float32;
 /// - `meta.spec`, `meta.model`, `meta.loss`, `meta.dataset`, `meta.classes` (newline-separated) as UTF-8
-///   bytes (uint8), and `meta.augmentation` (`--augment`'s settings) when the training augmented;
+///   bytes (uint8), `meta.augmentation` (`--augment`'s settings) when the training augmented, and
+///   `meta.training` (the `convnet train` options that repeat the run: `--recipe NAME` and its overrides) when known;
 /// - `meta.input_shape` (int64), `norm_mean` and `norm_std` (float32, one per channel): the input
 ///   preprocessing.
 public struct ModelArchive {
@@ -41,13 +42,17 @@ public struct ModelArchive {
     /// The training's `--augment` settings (`Augmentation.description`; empty when none or unknown),
     /// stored as `meta.augmentation` when not empty.
     public var augmentation: String
+    /// The `convnet train` options the model was trained with (`--recipe fashion-fast --epochs 3`), stored as
+    /// `meta.training` when not empty.
+    public var training: String
 
     public init(
         network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization, dataset: String = "",
-        augmentation: String = ""
+        augmentation: String = "", training: String = ""
     ) {
         self.network = network
         self.augmentation = augmentation
+        self.training = training
         self.dataset = dataset
         self.modelName = modelName
         self.loss = loss
@@ -67,6 +72,7 @@ public struct ModelArchive {
         out.append(("meta.classes", NumPyArray(string: classNames.joined(separator: "\n"))))
         out.append(("meta.dataset", NumPyArray(string: dataset)))
         if !augmentation.isEmpty { out.append(("meta.augmentation", NumPyArray(string: augmentation))) }
+        if !training.isEmpty { out.append(("meta.training", NumPyArray(string: training))) }
         return out
     }
 
@@ -131,7 +137,7 @@ public struct ModelArchive {
         let classes = try string("meta.classes").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         self.init(network: network, modelName: try string("meta.model"), loss: loss, classNames: classes,
                   normalization: normalization, dataset: (try? arrays["meta.dataset"]?.string()) ?? "",
-                  augmentation: (try? arrays["meta.augmentation"]?.string()) ?? "")
+                  augmentation: (try? arrays["meta.augmentation"]?.string()) ?? "", training: (try? arrays["meta.training"]?.string()) ?? "")
     }
 
     /// Copies every parameter and buffer of `network` from `arrays`, checking names, shapes and that
@@ -155,6 +161,16 @@ public struct ModelArchive {
 /// The course handout's weight files (`--export hw5`): `mlp.npz` (w1, b1, w2, b2) and `cnn.npz`
 /// (w_conv [h, w, C1, C2], b_conv, w_fc, b_fc), biases as (n, 1) columns.
 public enum CourseExport {
+    /// The zoo networks the handout has a file for.
+    public static let models = ["mlp", "tiny-cnn"]
+
+    /// Throws unless the handout has a file for zoo network `model`.
+    public static func check(model: String) throws(ValueError) {
+        guard models.contains(model) else {
+            throw .invalidArgument("--export hw5 writes mlp.npz for --model mlp and cnn.npz for --model tiny-cnn only, not for '\(model)'")
+        }
+    }
+
     /// Writes the handout's file for `mlp` or `tiny-cnn` into `directory`; returns its URL.
     public static func write(model: String, network: Sequential, to directory: URL) throws -> URL {
         let p = Dictionary(uniqueKeysWithValues: network.parameters.map { ($0.name, $0.value) })
@@ -187,6 +203,7 @@ public enum CourseExport {
             return url
         default: break
         }
-        throw ValueError.invalidArgument("--export hw5 writes mlp.npz for --model mlp and cnn.npz for --model tiny-cnn only, not for '\(model)'")
+        try check(model: model)
+        throw ValueError.invalidArgument("--export hw5: \(model) does not have the handout's layers (\(network.parameters.map(\.name).joined(separator: ", ")))")
     }
 }

@@ -67,43 +67,6 @@ public struct Recipe: Sendable {
         self.options = options
         self.reached = reached
     }
-
-    /// The settings the recipe makes, as `(option, value)` pairs in the words of `convnet train`.
-    public var settings: [(key: String, value: String)] {
-        let o = options
-        var rows: [(key: String, value: String)] = [("--model", model), ("--dataset", dataset)]
-        if let n = trainLimit { rows.append(("--train-limit", String(n))) }
-        rows.append(("--epochs", String(o.epochs)))
-        rows.append(("--batch-size", String(o.batchSize)))
-        rows.append(("--optimizer", o.optimizer.rawValue))
-        rows.append(("--lr", "\(o.learningRate)"))
-        if o.optimizer == .sgd {
-            rows.append(("--momentum", "\(o.momentum)"))
-            if o.nesterov { rows.append(("--nesterov", "on")) }
-        }
-        if let kind = o.scheduleKind, kind != .step { rows.append(("--schedule", kind.rawValue)) }
-        if let w = o.warmup {
-            switch w {
-            case .epochs(let e): rows.append(("--warmup", e == e.rounded() ? String(Int(e)) : String(e)))
-            case .iterations(let n): rows.append(("--warmup", "\(n)it"))
-            }
-        }
-        if o.lrDecay != 1 {
-            rows.append(("--lr-decay", "\(o.lrDecay)"))
-            rows.append(("--decay-every", String(o.decayEvery)))
-        }
-        if o.weightDecay > 0 { rows.append(("--weight-decay", "\(o.weightDecay)")) }
-        if let scope = o.decayScope, scope != .all { rows.append(("--decay-scope", scope.rawValue)) }
-        if let e = o.labelSmoothing, e > 0 { rows.append(("--label-smoothing", "\(e)")) }
-        if let a = o.augmentation, !a.isIdentity { rows.append(("--augment", a.description)) }
-        if initializer != "pytorch" { rows.append(("--init", initializer)) }
-        return rows
-    }
-
-    /// One line: `--model bn-vgg --dataset fashion-mnist --epochs 30 ...`.
-    public var settingsLine: String {
-        settings.map { $0.value == "on" ? $0.key : "\($0.key) \($0.value)" }.joined(separator: " ")
-    }
 }
 
 /// A recipe name that is not in the table.

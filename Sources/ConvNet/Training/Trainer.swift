@@ -8,11 +8,16 @@ public enum TrainingError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .diverged(let epoch, let iteration, let loss):
-            return "training diverged: the loss became \(loss) at iteration \(iteration) (epoch \(epoch)); "
+            let why = loss.isFinite ? " (over \(Self.explodingLoss): the weights are blowing up)" : ""
+            return "training diverged: the loss became \(loss) at iteration \(iteration) (epoch \(epoch))\(why); "
                 + "try a smaller --lr, gradient clipping (--clip 1 or --clip-norm 5), or another --init"
         case .incompatibleData(let m): return m
         }
     }
+
+    /// A batch's mean loss above this stops training as `diverged`: no classification loss of a network
+    /// that is learning comes near it (cross-entropy starts at ln(classes)), and a run past it only grows.
+    public static let explodingLoss: Float = 1e6
 }
 
 /// One mini-batch step, as reported to the caller.
@@ -195,6 +200,10 @@ public final class Trainer {
                 if let parallel {
                     (stepLoss, stepCorrect) = try parallel.reduce(
                         parameters, local: indices.count, global: batch.count, loss: stepLoss, correct: stepCorrect)
+                }
+                // The batch's loss over every rank, so all of them stop together.
+                if !(stepLoss <= TrainingError.explodingLoss) {
+                    throw TrainingError.diverged(epoch: epoch, iteration: progress.iteration + 1, loss: stepLoss)
                 }
                 clipping.apply(to: parameters)
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)

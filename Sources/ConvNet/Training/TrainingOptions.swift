@@ -38,18 +38,21 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
 
     public init() {}
 
+    /// Upper bounds that keep every count derived from these (iterations, batch buffers) far from overflow.
+    public static let maxEpochs = 1_000_000, maxBatchSize = 1 << 20
+
     /// Checks every value; the message names the option and what it must be.
     public func validate() throws {
         func fail(_ m: String) -> ValueError { .invalidArgument(m) }
-        guard epochs > 0 else { throw fail("--epochs must be positive, got \(epochs)") }
-        guard batchSize > 0 else { throw fail("--batch-size must be positive, got \(batchSize)") }
-        guard learningRate.isFinite, learningRate > 0 else { throw fail("--lr must be a positive number, got \(learningRate)") }
+        guard (1...Self.maxEpochs).contains(epochs) else { throw fail("--epochs must be from 1 to \(Self.maxEpochs), got \(epochs)") }
+        guard (1...Self.maxBatchSize).contains(batchSize) else { throw fail("--batch-size must be from 1 to \(Self.maxBatchSize), got \(batchSize)") }
+        guard learningRate.isFinite, learningRate > 0 else { throw fail("--lr must be a positive finite number, got \(learningRate)") }
         guard momentum >= 0, momentum < 1 else { throw fail("--momentum must be in [0, 1), got \(momentum)") }
-        guard weightDecay >= 0 else { throw fail("--weight-decay must not be negative, got \(weightDecay)") }
+        guard weightDecay.isFinite, weightDecay >= 0 else { throw fail("--weight-decay must be a finite number, 0 or more, got \(weightDecay)") }
         guard lrDecay > 0, lrDecay <= 1 else { throw fail("--lr-decay must be in (0, 1], got \(lrDecay)") }
         guard decayEvery > 0 else { throw fail("--decay-every must be positive, got \(decayEvery)") }
-        if let c = clipValue, !(c > 0) { throw fail("--clip must be positive, got \(c)") }
-        if let c = clipNorm, !(c > 0) { throw fail("--clip-norm must be positive, got \(c)") }
+        if let c = clipValue, !(c.isFinite && c > 0) { throw fail("--clip must be a positive finite number, got \(c)") }
+        if let c = clipNorm, !(c.isFinite && c > 0) { throw fail("--clip-norm must be a positive finite number, got \(c)") }
         try augmentation?.validate()
         if let e = labelSmoothing {
             guard e >= 0, e < 1 else { throw fail("--label-smoothing must be in [0, 1), got \(e)") }

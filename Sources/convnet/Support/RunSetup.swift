@@ -10,28 +10,39 @@ struct NetworkChoice: Codable {
     var loss: LossFunction
     var defaultDataset: String
 
+    /// The name of a network given as a spec.
+    static let customName = "custom"
+
     /// `--model NAME` or `--spec TEXT|FILE` (two-conv when neither is given).
     init(model: String?, spec: String?) throws {
         if let spec {
-            let text = try readSpec(spec)
-            let parsed = try NetworkSpec.parse(text)
-            name = "custom"
-            self.spec = text
-            zooInput = nil
-            switch parsed.layers.last?.kind {
-            case "sigmoid": loss = .binaryCrossEntropy
-            case "logsoftmax": loss = .negativeLogLikelihood
-            default: loss = .softmaxCrossEntropy
-            }
-            defaultDataset = "mnist-sample"
+            try self.init(specText: readSpec(spec))
         } else {
-            let zoo = try ModelZoo.model(named: model ?? "two-conv")
-            name = zoo.name
-            self.spec = zoo.spec
-            zooInput = zoo.inputShape
-            loss = zoo.loss
-            defaultDataset = zoo.defaultDataset
+            try self.init(zoo: ModelZoo.model(named: model ?? "two-conv"))
         }
+    }
+
+    /// A zoo network.
+    init(zoo: ZooModel) {
+        name = zoo.name
+        spec = zoo.spec
+        zooInput = zoo.inputShape
+        loss = zoo.loss
+        defaultDataset = zoo.defaultDataset
+    }
+
+    /// A network given as a spec's text.
+    init(specText text: String) throws {
+        let parsed = try NetworkSpec.parse(text)
+        name = Self.customName
+        spec = text
+        zooInput = nil
+        switch parsed.layers.last?.kind {
+        case "sigmoid": loss = .binaryCrossEntropy
+        case "logsoftmax": loss = .negativeLogLikelihood
+        default: loss = .softmaxCrossEntropy
+        }
+        defaultDataset = "mnist-sample"
     }
 
     /// The network's input shape for data whose images are `sampleShape`, checked with
