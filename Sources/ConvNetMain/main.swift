@@ -1,3 +1,4 @@
 import ConvNetCLI
 
-ConvNetTool.main()
+// Not `ConvNetTool.main()`: that is ArgumentParser's, which prints Foundation's errors raw.
+ConvNetTool.mainWithPlainErrors()

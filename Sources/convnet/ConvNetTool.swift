@@ -17,14 +17,27 @@ public struct ConvNetTool: ParsableCommand {
         ]
     )
 
-    /// Runs the command like ArgumentParser's `main()`, but an error that Foundation raised (a file that
-    /// cannot be read, bad JSON) is printed in plain words, without its domain and internals.
-    static func main() {
+    /// Runs the command like ArgumentParser's `main()`, but in plain words: an error that Foundation or the
+    /// JSON coders raised (a file that cannot be read, bad JSON) is printed without its domain and
+    /// internals, and a `ValidationError` thrown from a subcommand's `run()` shows that subcommand's usage.
+    /// `Sources/ConvNetMain/main.swift` calls this; a plain `ConvNetTool.main()` from another module would
+    /// be ArgumentParser's, without any of it.
+    public static func mainWithPlainErrors(_ arguments: [String]? = nil) -> Never {
+        var command: ParsableCommand
         do {
-            var command = try parseAsRoot()
+            command = try parseAsRoot(arguments)
+        } catch {
+            exit(withError: PlainErrors.translate(error))
+        }
+        do {
             try command.run()
         } catch {
-            exit(withError: isFoundationError(error) ? CommandError(plainWords(error)) : error)
+            let report = PlainErrors.report(error, root: self, command: command)
+            if !report.text.isEmpty {
+                FileHandle(fileDescriptor: report.code == 0 ? STDOUT_FILENO : STDERR_FILENO).write(Data((report.text + "\n").utf8))
+            }
+            Foundation.exit(report.code)
         }
+        Foundation.exit(0)
     }
 }

@@ -20,6 +20,10 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Print one JSON object.")
     var json = false
 
+    func validate() throws {
+        try checkInputFile(weights, option: "--weights")
+    }
+
     func run() throws {
         threadsOption.apply()
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))

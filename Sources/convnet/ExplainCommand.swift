@@ -28,6 +28,7 @@ struct ExplainCommand: ParsableCommand {
         if !(learningRate.isFinite && learningRate > 0) {
             throw ValidationError("--learning-rate must be a positive number, got \(learningRate)")
         }
+        if let html { try checkOutputFile(html, option: "--html", creatingFolder: true) }
     }
 
     func run() throws {
@@ -36,12 +37,7 @@ struct ExplainCommand: ParsableCommand {
         print(walkthrough.text(colors: colors), terminator: "")
         if let html {
             let url = URL(fileURLWithPath: html)
-            do {
-                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                try AtomicFile.write(Data(walkthrough.html().utf8), to: url)
-            } catch {
-                throw ValidationError("cannot write \(url.path): \(error.localizedDescription)")
-            }
+            try AtomicFile.write(Data(walkthrough.html().utf8), to: url)  // creates the folder; errors name the path
             print("\nwrote \(url.path)")
         }
     }

@@ -32,6 +32,8 @@ struct ExportCommand: ParsableCommand {
         if let inputShape, parseShape(inputShape) == nil {
             throw ValidationError("--input-shape takes C x H x W with positive sizes, like 1x28x28, got '\(inputShape)'")
         }
+        try checkInputFile(weights, option: "--weights")
+        try checkOutputFile(output, option: "--output")
     }
 
     func run() throws {
@@ -39,7 +41,7 @@ struct ExportCommand: ParsableCommand {
         let dataShape = inputShape.flatMap(parseShape)
         let model = try ONNXExport.model(from: archive, dataShape: dataShape)
         let data = model.serialized()
-        try data.write(to: URL(fileURLWithPath: output), options: .atomic)
+        try AtomicFile.write(data, to: URL(fileURLWithPath: output), creatingFolder: false)
         let input = model.graph.inputs[0], out = model.graph.outputs[0]
         func dims(_ v: ONNXValueInfo) -> String {
             v.dims.map { d in

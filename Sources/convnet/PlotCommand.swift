@@ -19,6 +19,7 @@ struct PlotCommand: ParsableCommand {
 
     func validate() throws {
         guard smoothing >= 0, smoothing < 1 else { throw ValidationError("--smoothing must be in [0, 1), got \(smoothing)") }
+        if let out { try checkOutputFolder(out, option: "--out") }
     }
 
     func run() throws {
@@ -32,7 +33,11 @@ struct PlotCommand: ParsableCommand {
         let target = out.map { URL(fileURLWithPath: $0) } ?? (isDirectory.boolValue ? source : source.deletingLastPathComponent())
         var charts = RunCharts.all(metrics)
         charts[0].svg = RunCharts.lossPerIteration(metrics, smoothing: smoothing).svg()
-        try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+        } catch {
+            throw CommandError("cannot create the folder \(target.path): \(plainWords(error))")
+        }
         for chart in charts {
             let url = target.appendingPathComponent(chart.fileName)
             try AtomicFile.write(Data(SVG.document(chart.svg).utf8), to: url)

@@ -443,16 +443,9 @@ func parseAugment(_ text: String) throws -> Augmentation? {
 /// A spec given inline, or the contents of the file it names. A text that is neither a file nor a spec is a
 /// usage error: a missing file when it looks like a file name (`mynet.txt`, `nets/a`), else the spec's error.
 func readSpec(_ text: String) throws -> String {
-    var isDirectory: ObjCBool = false
-    if FileManager.default.fileExists(atPath: text, isDirectory: &isDirectory) {
-        guard !isDirectory.boolValue else {
-            throw ValidationError("--spec \(text) is a folder; give the spec itself or a file that holds it")
-        }
-        do {
-            return try String(contentsOfFile: text, encoding: .utf8)
-        } catch {
-            throw CommandError("--spec \(text): cannot read the file: \(plainWords(error))")
-        }
+    if let kind = try? CheckedFile.kind(atPath: text) {
+        guard kind != .folder else { throw ValidationError("--spec \(text) is a folder; give the spec itself or a file that holds it") }
+        do { return try readUserTextFile(text) } catch { throw ValidationError("--spec: \(plainWords(error))") }
     }
     do {
         _ = try NetworkSpec.parse(text)

@@ -43,15 +43,7 @@ struct ClassifierReadmeTests {
 
     @Test("is the Classifier code block in README.md, line for line")
     func matchesReadme() throws {
-        let here = URL(fileURLWithPath: #filePath)
-        let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let source = try String(contentsOf: here, encoding: .utf8)
-        let blocks = readme.components(separatedBy: "```swift\n").dropFirst().compactMap { $0.components(separatedBy: "\n```").first }
-        let block = try #require(blocks.first { $0.contains("Classifier(contentsOf") })
-        let begin = try #require(source.range(of: "// README example begins\n")), end = try #require(source.range(of: "        // README example ends"))
-        let lines = source[begin.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        let code = lines.map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : String($0) }.joined(separator: "\n")
-        #expect("import ConvNet\n" + code == block)
+        let block = try ReadmeBlocks.block(containing: "Classifier(contentsOf")
+        #expect("import ConvNet\n" + (try ReadmeBlocks.markedCode(inFile: #filePath)) == block)
     }
 }

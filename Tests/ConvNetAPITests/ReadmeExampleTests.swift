@@ -49,14 +49,7 @@ struct ReadmeExampleTests {
 
     @Test("is the code block in README.md, line for line")
     func matchesReadme() throws {
-        let here = URL(fileURLWithPath: #filePath)
-        let root = here.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let readme = try String(contentsOf: root.appendingPathComponent("README.md"), encoding: .utf8)
-        let source = try String(contentsOf: here, encoding: .utf8)
-        let block = try #require(readme.components(separatedBy: "```swift\n").dropFirst().first?.components(separatedBy: "\n```").first)
-        let begin = try #require(source.range(of: "// README example begins\n")), end = try #require(source.range(of: "        // README example ends"))
-        let lines = source[begin.upperBound..<end.lowerBound].split(separator: "\n", omittingEmptySubsequences: false).dropLast()
-        let code = lines.map { $0.hasPrefix("        ") ? String($0.dropFirst(8)) : String($0) }.joined(separator: "\n")
-        #expect("import ConvNet\n\n" + code == block)
+        let block = try ReadmeBlocks.block(containing: "DatasetCatalog.load(\"mnist-sample\"")
+        #expect("import ConvNet\n\n" + (try ReadmeBlocks.markedCode(inFile: #filePath)) == block)
     }
 }

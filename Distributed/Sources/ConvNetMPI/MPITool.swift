@@ -37,9 +37,10 @@ public struct MPITool: ParsableCommand {
             command = try parseAsRoot()
         } catch {
             // Every rank parsed the same arguments and failed alike: rank 0 prints, all end with its code.
-            let code = exitCode(for: error).rawValue
+            let plain = PlainErrors.translate(error)  // Foundation's errors in plain words, as in convnet
+            let code = exitCode(for: plain).rawValue
             if world.rank == 0 {
-                let text = fullMessage(for: error)
+                let text = fullMessage(for: plain)
                 FileHandle(fileDescriptor: code == 0 ? STDOUT_FILENO : STDERR_FILENO).write(Data((text + "\n").utf8))
             }
             MPIRuntime.finalize()
@@ -49,9 +50,10 @@ public struct MPITool: ParsableCommand {
         do {
             try command.run()
         } catch {
-            let code = exitCode(for: error).rawValue
+            // Plain words, and a ValidationError with the usage of the subcommand that threw it, as in convnet.
+            let (text, code) = PlainErrors.report(error, root: self, command: command)
             let prefix = world.size > 1 ? "rank \(world.rank) of \(world.size): " : ""
-            errors.write(Data(("convnet-mpi: " + prefix + fullMessage(for: error) + "\n").utf8))
+            errors.write(Data(("convnet-mpi: " + prefix + text + "\n").utf8))
             MPIRuntime.abort(world, code: code == 0 ? 1 : code)
         }
         MPIRuntime.finalize()

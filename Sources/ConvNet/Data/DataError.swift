@@ -33,6 +33,9 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
     case io(path: String, problem: String)
     /// An option or argument that makes no sense.
     case invalidOption(String)
+    /// A path that holds something other than a regular file (a folder, a named pipe, a device) where a
+    /// file is read or written.
+    case notAFile(path: String, kind: CheckedFile.Kind)
 
     public var description: String {
         switch self {
@@ -67,6 +70,8 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
             return "\(path): \(problem)"
         case .invalidOption(let message):
             return message
+        case .notAFile(let path, let kind):
+            return "\(path) is \(kind.notAFileWords)"
         }
     }
 }
@@ -74,17 +79,7 @@ public enum DataError: Error, Equatable, CustomStringConvertible {
 /// Files are read whole: data sets are tens of megabytes.
 enum FileBytes {
     static func read(_ url: URL, hint: String = "") throws -> Data {
-        let path = url.path
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
-            throw DataError.fileNotFound(path: path, hint: hint)
-        }
-        if isDirectory.boolValue { throw DataError.io(path: path, problem: "is a directory, expected a file") }
-        do {
-            return try Data(contentsOf: url, options: .alwaysMapped)
-        } catch {
-            throw DataError.io(path: path, problem: "cannot read: \(error.localizedDescription)")
-        }
+        try CheckedFile.read(url, hint: hint)
     }
 
     /// Reads a file and inflates it when it is gzip-compressed (by content, not by name).
@@ -116,14 +111,17 @@ enum FileBytes {
 /// write (disk full, the file-size limit, no permission) removes the temporary file, leaves the old file
 /// as it was and throws `DataError.io` with the operating system's reason.
 public enum AtomicFile {
-    /// Writes `data` to `url` as described above, creating the folder when needed.
-    public static func write(_ data: Data, to url: URL) throws {
+    /// Writes `data` to `url` as described above, creating the folder when needed (unless `creatingFolder`
+    /// is false: then a missing folder is an error that says so, as for a file a user named). A path that
+    /// holds a folder, a named pipe or a device is refused (`DataError.notAFile`), never replaced.
+    public static func write(_ data: Data, to url: URL, creatingFolder: Bool = true) throws {
         _ = ignoreFileSizeSignal
+        try CheckedFile.checkWritable(url, creatingFolder: creatingFolder)
         let folder = url.deletingLastPathComponent()
         do {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         } catch {
-            throw DataError.io(path: folder.path, problem: "cannot create the folder: \(reason(of: error))")
+            throw DataError.io(path: folder.path, problem: "cannot create the folder: \(plainDescription(error))")
         }
         let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).\(UInt32.random(in: 0...UInt32.max)).tmp")
         let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
@@ -158,7 +156,9 @@ public enum AtomicFile {
     }
 
     /// Writes UTF-8 text crash-safely.
-    public static func write(_ text: String, to url: URL) throws { try write(Data(text.utf8), to: url) }
+    public static func write(_ text: String, to url: URL, creatingFolder: Bool = true) throws {
+        try write(Data(text.utf8), to: url, creatingFolder: creatingFolder)
+    }
 
     /// Beyond the file-size limit (`ulimit -f`) the kernel sends SIGXFSZ, which kills the process before
     /// `write` can report EFBIG: ignore it (once) so the write fails with an error like any other.
@@ -168,10 +168,4 @@ public enum AtomicFile {
             signal(SIGXFSZ, SIG_IGN)
         }
     }()
-
-    private static func reason(of error: Error) -> String {
-        let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey] as? NSError
-        if let code = underlying, code.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(code.code))) }
-        return error.localizedDescription
-    }
 }

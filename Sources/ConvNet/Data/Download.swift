@@ -77,7 +77,7 @@ public struct Downloader: Sendable {
     public func download(_ source: DownloadSource, into dataDirectory: URL) throws -> [URL] {
         let folder = dataDirectory.appendingPathComponent(source.folder, isDirectory: true)
         do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
-            throw DataError.io(path: folder.path, problem: "cannot create folder: \(error.localizedDescription)")
+            throw DataError.io(path: folder.path, problem: "cannot create folder: \(plainDescription(error))")
         }
         var results: [URL] = []
         for file in source.files {

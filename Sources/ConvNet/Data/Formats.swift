@@ -132,7 +132,7 @@ public enum CIFAR10File {
     /// Class names from `batches.meta.txt` when present, else the standard ones.
     static func classNames(in folder: URL) -> [String] {
         let meta = folder.appendingPathComponent("batches.meta.txt")
-        guard let text = try? String(contentsOf: meta, encoding: .utf8) else { return classNames }
+        guard let text = try? CheckedFile.readText(meta, limit: 1 << 16) else { return classNames }
         let names = text.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         return names.count == 10 ? names : classNames
     }

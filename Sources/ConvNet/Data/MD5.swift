@@ -83,15 +83,19 @@ public struct MD5: Sendable {
 
     /// MD5 of a file, read in 1 MiB chunks.
     public static func hex(ofFile url: URL) throws -> String {
-        guard let handle = try? FileHandle(forReadingFrom: url) else {
-            throw DataError.fileNotFound(path: url.path, hint: "")
+        // Checked before opening: a named pipe would block the open, a device never ends.
+        guard let kind = try CheckedFile.kind(atPath: url.path) else { throw DataError.fileNotFound(path: url.path, hint: "") }
+        guard kind == .regularFile else { throw DataError.notAFile(path: url.path, kind: kind) }
+        let handle: FileHandle
+        do { handle = try FileHandle(forReadingFrom: url) } catch {
+            throw DataError.io(path: url.path, problem: "cannot open: \(plainDescription(error))")
         }
         defer { try? handle.close() }
         var md5 = MD5()
         while true {
             let chunk: Data
             do { chunk = try handle.read(upToCount: 1 << 20) ?? Data() } catch {
-                throw DataError.io(path: url.path, problem: "cannot read: \(error.localizedDescription)")
+                throw DataError.io(path: url.path, problem: "cannot read: \(plainDescription(error))")
             }
             if chunk.isEmpty { break }
             md5.update(chunk)

@@ -94,10 +94,10 @@ public enum ONNXExport {
         return model
     }
 
-    /// Writes `archive` as an ONNX file atomically (a temporary file, then a rename).
+    /// Writes `archive` as an ONNX file through `AtomicFile` (a temporary file, fsync, then a rename).
     public static func write(_ archive: ModelArchive, to url: URL, dataShape: [Int]? = nil) throws {
         let data = try model(from: archive, dataShape: dataShape).serialized()
-        try data.write(to: url, options: .atomic)
+        try AtomicFile.write(data, to: url)
     }
 }
 

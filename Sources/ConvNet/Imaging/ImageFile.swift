@@ -18,14 +18,23 @@ public struct Picture: Sendable {
     /// (P2, P3, P5, P6) file. Alpha is dropped.
     public static func read(from url: URL) throws -> Picture {
         let data: Data
-        do { data = try Data(contentsOf: url) } catch {
-            throw ImageError(path: url.path, problem: FileManager.default.fileExists(atPath: url.path) ? "it cannot be opened" : "no such file")
+        do { data = try CheckedFile.read(url, limit: maximumFileBytes) } catch let error as DataError {
+            switch error {
+            case .fileNotFound: throw ImageError(path: url.path, problem: "no such file")
+            case .notAFile(_, let kind):
+                throw ImageError(path: url.path, problem: "it is \(kind.notAFileWords)")
+            case .io(_, let problem): throw ImageError(path: url.path, problem: problem)
+            default: throw ImageError(path: url.path, problem: error.description)
+            }
         }
         return try decode(data, source: url.path)
     }
 
     /// The largest picture read: 2^26 pixels (8192 x 8192).
     public static let maximumPixels = 1 << 26
+
+    /// The largest image file read: 1 GiB (a 16-bit RGBA 8192 x 8192 PNM is 512 MiB).
+    public static let maximumFileBytes = 1 << 30
 
     /// Decodes PNG or PGM/PPM content held in memory. `source` only labels errors.
     public static func decode(_ data: Data, source: String) throws -> Picture {

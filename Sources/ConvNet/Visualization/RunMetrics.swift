@@ -110,15 +110,19 @@ public struct RunMetrics: Sendable, Equatable {
         }
         let text: String
         do {
-            let data = try Data(contentsOf: file)
+            let data = try CheckedFile.read(file)
             guard let decoded = String(data: data, encoding: .utf8) else {
                 throw MetricsError.unreadable(path: file.path, reason: "not UTF-8 text")
             }
             text = decoded
         } catch let error as MetricsError {
             throw error
+        } catch DataError.notAFile(_, let kind) {
+            throw MetricsError.unreadable(path: file.path, reason: "it is \(kind.notAFileWords)")
+        } catch DataError.io(_, let problem) {
+            throw MetricsError.unreadable(path: file.path, reason: problem)
         } catch {
-            throw MetricsError.unreadable(path: file.path, reason: error.localizedDescription)
+            throw MetricsError.unreadable(path: file.path, reason: plainDescription(error))
         }
         return file.pathExtension.lowercased() == "jsonl"
             ? try parseJSONLines(text, source: file.path) : try parseCSV(text, source: file.path)
@@ -314,7 +318,7 @@ public final class MetricsWriter {
         do {
             try fm.createDirectory(at: directory, withIntermediateDirectories: true)
         } catch {
-            throw MetricsError.unwritable(path: directory.path, reason: "cannot create the run directory: \(error.localizedDescription)")
+            throw MetricsError.unwritable(path: directory.path, reason: "cannot create the run directory: \(plainDescription(error))")
         }
         let csvURL = directory.appendingPathComponent(RunMetrics.csvFileName)
         let jsonURL = directory.appendingPathComponent(RunMetrics.jsonLinesFileName)
@@ -336,7 +340,7 @@ public final class MetricsWriter {
             try csv.seekToEnd()
             try jsonl.seekToEnd()
         } catch {
-            throw MetricsError.unwritable(path: csvURL.path, reason: error.localizedDescription)
+            throw MetricsError.unwritable(path: csvURL.path, reason: plainDescription(error))
         }
         metrics = existing
     }
@@ -391,7 +395,7 @@ public final class MetricsWriter {
             try csv.write(contentsOf: Data(csvText.utf8))
             try jsonl.write(contentsOf: Data(jsonText.utf8))
         } catch {
-            throw MetricsError.unwritable(path: directory.path, reason: "writing metrics failed: \(error.localizedDescription)")
+            throw MetricsError.unwritable(path: directory.path, reason: "writing metrics failed: \(plainDescription(error))")
         }
     }
 }

@@ -49,42 +49,6 @@ enum RunFolder: Equatable {
     }
 }
 
-/// An error in plain words: Foundation's and the JSON decoder's errors without their domains and
-/// coding paths' internals.
-func plainWords(_ error: Error) -> String {
-    switch error {
-    case let error as DecodingError:
-        func path(_ context: DecodingError.Context) -> String {
-            let keys = context.codingPath.map { $0.intValue.map(String.init) ?? $0.stringValue }
-            return keys.isEmpty ? "the top level" : "'\(keys.joined(separator: "."))'"
-        }
-        switch error {
-        case .dataCorrupted(let context):
-            return context.codingPath.isEmpty ? "it is not valid JSON" : "\(path(context)) has a value that does not fit"
-        case .keyNotFound(let key, let context):
-            return "'\(key.stringValue)' is missing at \(path(context))"
-        case .typeMismatch(let type, let context):
-            return "\(path(context)) is not a \(type)"
-        case .valueNotFound(let type, let context):
-            return "\(path(context)) is empty where a \(type) belongs"
-        @unknown default:
-            return "it is not the expected JSON"
-        }
-    case let described as CustomStringConvertible where !isFoundationError(error):
-        return described.description
-    default:
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
-    }
-}
-
-/// True for errors that Foundation raised (file and URL errors), whose descriptions show raw domains.
-func isFoundationError(_ error: Error) -> Bool {
-    if error is DecodingError || error is EncodingError || error is CocoaError { return true }
-    let domain = (error as NSError).domain
-    return domain == NSCocoaErrorDomain || domain == NSPOSIXErrorDomain || domain == NSURLErrorDomain
-}
+/// An error in plain words: Foundation's and the JSON coders' errors without their domains and coding
+/// paths' internals (`ConvNet.plainDescription`).
+func plainWords(_ error: Error) -> String { plainDescription(error) }
