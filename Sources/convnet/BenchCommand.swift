@@ -10,6 +10,9 @@ struct BenchCommand: ParsableCommand {
         abstract: "Speed: training and inference images/s per zoo network (default), GEMM GFLOP/s, per-layer conv times.",
         subcommands: [BenchModelsCommand.self, BenchGemmCommand.self, BenchConvCommand.self],
         defaultSubcommand: BenchModelsCommand.self)
+
+    /// "1 run", "3 runs": a count and its noun.
+    static func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 }
 
 /// `convnet bench gemm`: GFLOP/s of the single-precision GEMM on square and convolution shapes.
@@ -59,7 +62,7 @@ struct BenchGemmCommand: ParsableCommand {
         #endif
         if !json {
             print("convnet bench gemm: \(build), \(t) thread\(t == 1 ? "" : "s"), "
-                + "kernel \(kernels), median of \(repeats) runs")
+                + "kernel \(kernels), " + (repeats == 1 ? "one run" : "median of \(repeats) runs"))
         } else {
             #if DEBUG
             FileHandle.standardError.write(Data("warning: \(build)\n".utf8))
@@ -181,7 +184,7 @@ struct BenchConvCommand: ParsableCommand {
         #endif
         if !json {
             print("convnet bench conv: \(build), \(t) thread\(t == 1 ? "" : "s"), kernel \(kernels), batch \(batchSize), "
-                + "median of \(repeats) runs")
+                + (repeats == 1 ? "one run" : "median of \(repeats) runs"))
         }
         for c in Self.layers {
             let layer = Conv2D(filters: c.filters, kernel: (c.kernel, c.kernel), padding: c.padding)

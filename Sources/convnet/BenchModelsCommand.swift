@@ -6,7 +6,7 @@ import Foundation
 struct BenchModelsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "models",
-        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum; after a warm-up of at least 0.3 s, the median of several timed runs), and the latency of one inference call (median and 99th percentile in µs; --batch-size 1 --threads 1 for single-image latency).")
+        abstract: "Training and inference images/s, GFLOP/s, peak memory and tensor allocations per training step per zoo network (data in memory, SGD with momentum; after a warm-up of at least 0.3 s, the median of several timed runs of at least 0.1 s each), and the latency of one inference call (median and 99th percentile in µs; --batch-size 1 --threads 1 for single-image latency).")
 
     @Option(help: "A zoo network, or all.")
     var model: String = "all"
@@ -19,7 +19,7 @@ struct BenchModelsCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed runs; the median is reported.")
     var repeats: Int = 5
 
-    @Option(parsing: .unconditional, help: "Training steps per timed run.")
+    @Option(parsing: .unconditional, help: "Training steps per timed run, at least (a run goes on until it lasts 0.1 s).")
     var steps: Int = 10
 
     @Flag(help: "One JSON object per line.")
@@ -42,13 +42,19 @@ struct BenchModelsCommand: ParsableCommand {
             #if DEBUG
             print("warning: debug build; numbers are meaningless. Use swift build -c release.")
             #endif
-            print("convnet bench: \(buildConfiguration) build, \(Threading.threads) threads, kernel \(kernels), median of \(repeats) runs of \(steps) steps")
+            let runs = repeats == 1 ? "one run" : "median of \(repeats) runs"
+            print("convnet bench: \(buildConfiguration) build, \(BenchCommand.counted(Threading.threads, "thread")), kernel \(kernels), "
+                + "\(runs) of at least \(BenchCommand.counted(steps, "step")) and 0.1 s")
             print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step"
                 + "   latency µs median / p99")
         }
         for m in models {
             for b in sizes {
                 let r = try ModelBenchmark.run(model: m, batchSize: b, steps: steps, repeats: repeats)
+                if r.trainRunSpread > 0.25 {
+                    FileHandle.standardError.write(Data(("note: \(m.name) batch \(b): the slowest timed run was \(Int((100 * r.trainRunSpread).rounded()))% "
+                        + "slower than the fastest, so its figures are not steady (another program using the CPU?); run it again or with more --repeats\n").utf8))
+                }
                 if json {
                     print(try Terminal.json(r))
                 } else {

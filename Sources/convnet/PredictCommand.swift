@@ -6,13 +6,22 @@ struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
         abstract: "Classify PGM/PPM and PNG images with trained weights.",
-        discussion: "Images are converted to the network's channels and resized to its input; the weights file's normalisation is applied.")
+        discussion: """
+            Images are converted to the network's channels and resized to its input; the weights file's normalisation is applied.
+
+            MNIST and Fashion-MNIST images are light on a dark background. A picture whose border is light (a dark drawing \
+            on white paper) is inverted before a model trained on them classifies it, and a line on stderr names it; \
+            --invert never classifies every picture as it is, --invert always inverts each one.
+            """)
 
     @Option(help: "A model.npz written by convnet train.")
     var weights: String
 
     @Option(parsing: .unconditional, help: "How many classes to show per image.")
     var top: Int = 3
+
+    @Option(help: ArgumentHelp("When to invert a picture: auto (when its border is light and the training images' background dark, or the other way round), never or always.", valueName: "when"))
+    var invert: String = Inversion.auto.rawValue
 
     @Flag(help: "One JSON object per image.")
     var json = false
@@ -25,6 +34,7 @@ struct PredictCommand: ParsableCommand {
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one image file") }
         if top < 1 { throw ValidationError("--top must be at least 1") }
+        if Inversion(rawValue: invert) == nil { throw ValidationError("--invert '\(invert)' is not a choice; use auto, never or always") }
     }
 
     func run() throws {
@@ -33,15 +43,24 @@ struct PredictCommand: ParsableCommand {
         let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights))
         // Read every image first: one bad file stops the command before any output.
         let pictures = try images.map { try Picture.read(from: URL(fileURLWithPath: $0)) }
-        let predictions = try classifier.predict(pictures)
+        let inversion = Inversion(rawValue: invert) ?? .auto
+        let inverted = pictures.map { classifier.invertsPicture($0, inversion: inversion) }
+        if inversion == .auto, let background = classifier.trainingBackground {
+            let trainedOn = classifier.dataset.isEmpty ? "" : " (\(classifier.dataset))"
+            for (path, flag) in zip(images, inverted) where flag {
+                FileHandle.standardError.write(Data(("note: \(path) has a \(background == .dark ? "light" : "dark") background and the model was trained on "
+                    + "\(background.rawValue) ones\(trainedOn): classifying its negative (--invert never keeps it as it is)\n").utf8))
+            }
+        }
+        let predictions = try classifier.predict(zip(pictures, inverted).map { $1 ? $0.inverted() : $0 })
         let names = classifier.classNames
         func label(_ i: Int) -> String { i < names.count && !names[i].isEmpty ? names[i] : String(i) }
-        for (path, prediction) in zip(images, predictions) {
+        for ((path, prediction), wasInverted) in zip(zip(images, predictions), inverted) {
             let ranked = prediction.probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)
             if json {
-                struct Row: Encodable { var image: String; var predictions: [Entry] }
+                struct Row: Encodable { var image: String; var inverted: Bool; var predictions: [Entry] }
                 struct Entry: Encodable { var `class`: Int; var label: String; var probability: Double }
-                print(try Terminal.json(Row(image: path, predictions: ranked.map {
+                print(try Terminal.json(Row(image: path, inverted: wasInverted, predictions: ranked.map {
                     Entry(class: $0.offset, label: label($0.offset), probability: Double($0.element))
                 })))
             } else {

@@ -55,6 +55,17 @@ public struct DownloadSource: Sendable {
             throw DataError.unknownDataset(name: name, known: ["mnist", "fashion-mnist", "cifar10"])
         }
     }
+
+    /// How to install the set without this download: the folder and the file names to put there.
+    public func byHand(dataDirectory: URL) -> String {
+        let folder = dataDirectory.appendingPathComponent(folder, isDirectory: true).path
+        let names = files.map(\.name).joined(separator: ", ")
+        if extractTarGz {
+            return "put \(names) in \(folder) and run this command again (it checks and unpacks it), "
+                + "or unpack it there yourself"
+        }
+        return "put \(names) in \(folder)"
+    }
 }
 
 /// Downloads files over HTTP(S) into `<file>.part`, resuming with a Range request after a dropped connection
@@ -73,19 +84,62 @@ public struct Downloader: Sendable {
     }
 
     /// Fetches every file of `source` into `dataDirectory/source.folder` and returns the final paths.
+    ///
+    /// After a failure nothing empty is left behind: empty `.part` files are deleted, and so are the
+    /// folders this call created when nothing is left in them. A `.part` file holding bytes is kept, so
+    /// that the next call resumes it, and so are files already verified.
     @discardableResult
     public func download(_ source: DownloadSource, into dataDirectory: URL) throws -> [URL] {
         let folder = dataDirectory.appendingPathComponent(source.folder, isDirectory: true)
+        // The folders that do not exist yet, innermost first: the ones a failure may remove again.
+        var created: [URL] = []
+        var missing = folder
+        while !FileManager.default.fileExists(atPath: missing.path), missing.pathComponents.count > 1 {
+            created.append(missing)
+            missing = missing.deletingLastPathComponent()
+        }
         do { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) } catch {
             throw DataError.io(path: folder.path, problem: "cannot create folder: \(plainDescription(error))")
         }
         var results: [URL] = []
-        for file in source.files {
-            let url = try fetch(file, mirrors: source.mirrors, into: folder)
-            if source.extractTarGz { try extract(url, into: folder) }
-            results.append(url)
+        do {
+            for file in source.files {
+                let url = try fetch(file, mirrors: source.mirrors, into: folder)
+                if source.extractTarGz { try extract(url, into: folder) }
+                results.append(url)
+            }
+        } catch {
+            Downloader.cleanUp(folder, files: source.files, created: created)
+            throw error
         }
         return results
+    }
+
+    /// After a failed download: deletes the empty `.part` files of `files` in `folder`, then each folder
+    /// of `created` (innermost first) that is empty.
+    static func cleanUp(_ folder: URL, files: [RemoteFile], created: [URL]) {
+        let manager = FileManager.default
+        for file in files {
+            let part = folder.appendingPathComponent(file.name + ".part")
+            if let size = (try? manager.attributesOfItem(atPath: part.path))?[.size] as? Int, size == 0 {
+                try? manager.removeItem(at: part)
+            }
+        }
+        for directory in created {
+            guard let content = try? manager.contentsOfDirectory(atPath: directory.path), content.isEmpty else { break }
+            try? manager.removeItem(at: directory)
+        }
+    }
+
+    /// The `.part` files of `source` that hold bytes in `dataDirectory/source.folder`: what a failed
+    /// download kept for the next attempt to resume.
+    public static func partialFiles(of source: DownloadSource, in dataDirectory: URL) -> [(url: URL, bytes: Int)] {
+        let folder = dataDirectory.appendingPathComponent(source.folder, isDirectory: true)
+        return source.files.compactMap { file in
+            let part = folder.appendingPathComponent(file.name + ".part")
+            guard let size = (try? FileManager.default.attributesOfItem(atPath: part.path))?[.size] as? Int, size > 0 else { return nil }
+            return (part, size)
+        }
     }
 
     /// One file: kept when already present and valid, else tried on each mirror in turn.
@@ -225,7 +279,8 @@ private final class TransferSink: NSObject, URLSessionDataDelegate, @unchecked S
             if let writeError {
                 failure = Downloader.TransferError(message: "cannot write the .part file: \(writeError)", retry: false)
             } else if let error, (error as? URLError)?.code != .cancelled {
-                failure = Downloader.TransferError(message: "\(error.localizedDescription) after \(received) bytes", retry: received > 0)
+                failure = Downloader.TransferError(
+                    message: received > 0 ? "\(error.localizedDescription) after \(received) bytes" : error.localizedDescription, retry: received > 0)
             }
         }
         done.signal()

@@ -7,6 +7,22 @@ public struct ImageError: Error, CustomStringConvertible {
     public var description: String { "\(path): cannot read image: \(problem)" }
 }
 
+/// Which way round a gray picture's tones are: light strokes on a dark background, as MNIST and
+/// Fashion-MNIST store their images, or dark strokes on a light background, as ink on paper.
+public enum Background: String, Sendable, Codable {
+    case dark, light
+}
+
+/// Whether `Classifier.predict(_:inversion:)` turns a picture into its negative first.
+public enum Inversion: String, Sendable, Codable, CaseIterable {
+    /// When the picture's background (its border) is not the one the model's training images have.
+    case auto
+    /// Never: the picture is classified as it is.
+    case never
+    /// Always.
+    case always
+}
+
 /// A decoded picture: `channels` planes (1 gray or 3 RGB) of height x width values in [0, 1], CHW.
 public struct Picture: Sendable {
     public var width: Int
@@ -62,6 +78,41 @@ public struct Picture: Sendable {
         out.reserveCapacity(c * h * w)
         for plane in planes { out += Picture.resample(plane, width: width, height: height, toWidth: w, toHeight: h) }
         return try Tensor(shape: [1, c, h, w], scalars: out)
+    }
+
+    /// Mean gray value of the picture's border (channels averaged): the outermost rows and columns, a ring
+    /// `max(1, min(width, height) / 14)` pixels wide (2 for a 28x28 picture). The border is where a drawing
+    /// shows its background.
+    public var borderMean: Float {
+        let ring = max(1, min(width, height) / 14)
+        let plane = width &* height
+        guard plane > 0, channels > 0, pixels.count >= plane &* channels else { return 0 }
+        var sum: Double = 0, count = 0
+        pixels.withUnsafeBufferPointer { buffer in
+            let p = buffer.baseAddress!
+            for y in 0..<height {
+                let edgeRow = y < ring || y >= height &- ring
+                for x in 0..<width where edgeRow || x < ring || x >= width &- ring {
+                    var v: Float = 0
+                    for c in 0..<channels { v += p[c &* plane &+ y &* width &+ x] }
+                    sum += Double(v)
+                    count &+= 1
+                }
+            }
+        }
+        return count == 0 ? 0 : Float(sum / Double(count * channels))
+    }
+
+    /// The picture's background as its border shows it: `.light` when the border's mean is above 0.5.
+    public var background: Background { borderMean > 0.5 ? .light : .dark }
+
+    /// The negative: every value v becomes 1 - v (dark strokes on white become white strokes on black).
+    public func inverted() -> Picture {
+        var out = self
+        out.pixels.withUnsafeMutableBufferPointer { buffer in
+            for i in buffer.indices { buffer[i] = 1 - buffer[i] }
+        }
+        return out
     }
 
     /// Area-average when shrinking, bilinear when growing.

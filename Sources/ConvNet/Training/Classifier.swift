@@ -38,6 +38,11 @@ public final class Classifier: @unchecked Sendable {
     public let spec: String
     /// Values per image in the network's output.
     public let outputCount: Int
+    /// The data set the model was trained on, as `model.npz` names it ("" when it does not).
+    public let dataset: String
+    /// The background of the model's training images: `.dark` for MNIST and Fashion-MNIST (light strokes
+    /// on black); nil when it is not known or the network takes colour images. See `trainingBackground(dataset:normalization:inputShape:)`.
+    public let trainingBackground: Background?
 
     /// Each parameter's and buffer's value by name, to build more copies of the network from.
     private let values: [(name: String, value: Tensor)]
@@ -64,6 +69,40 @@ public final class Classifier: @unchecked Sendable {
         values = (network.parameters + network.buffers).map { ($0.name, $0.value) }
         idle = [network]
         outputCount = network.outputShape.reduce(1, *)
+        dataset = archive.dataset
+        trainingBackground = Classifier.trainingBackground(dataset: archive.dataset, normalization: archive.normalization, inputShape: network.inputShape)
+    }
+
+    /// The background of a gray model's training images. By the data set's name: MNIST, the bundled
+    /// sample and Fashion-MNIST are light on dark; toy-squares and CIFAR-10 have none (nil). Otherwise by the
+    /// stored normalisation mean (the training images' mean value): below 0.35 dark, above 0.65 light,
+    /// in between or without normalisation not known (nil). Colour networks (3 channels): nil.
+    public static func trainingBackground(dataset: String, normalization: Normalization, inputShape: [Int]) -> Background? {
+        let channels = inputShape.count == 3 ? inputShape[0] : 1
+        guard channels == 1 else { return nil }
+        switch dataset.lowercased() {
+        case "mnist", "mnist-sample", "sample", "fashion-mnist", "fashion": return .dark
+        case "toy-squares", "toy", "cifar10", "cifar-10": return nil
+        default: break
+        }
+        guard normalization != .identity, normalization.mean.count == 1 else { return nil }
+        let mean = normalization.mean[0]
+        if mean < 0.35 { return .dark }
+        if mean > 0.65 { return .light }
+        return nil
+    }
+
+    /// Whether `inversion` turns `picture` into its negative before it is classified: `.always` does,
+    /// `.never` does not, `.auto` does when the model's training background is known and the picture's
+    /// border (`Picture.background`) shows the other one.
+    public func invertsPicture(_ picture: Picture, inversion: Inversion) -> Bool {
+        switch inversion {
+        case .always: return true
+        case .never: return false
+        case .auto:
+            guard let trainingBackground else { return false }
+            return picture.background != trainingBackground
+        }
     }
 
     /// Number of classes the predictions have (2 for a network with one binary output).
@@ -89,10 +128,15 @@ public final class Classifier: @unchecked Sendable {
     /// (28x28 for a 14x14 or 32x32 network, gray for RGB) is fitted the same way (2x2 averaging, zero
     /// padding, repeated channels), so it looks as the training images did; any other is resized
     /// (`Picture.fitted`: area averaging or bilinear sampling, channels averaged or repeated).
-    public func predict(_ pictures: [Picture]) throws -> [Prediction] {
+    ///
+    /// `inversion` first turns pictures into their negatives (`invertsPicture(_:inversion:)`): `.auto`
+    /// fits a dark-on-light drawing to a model trained on light-on-dark images, as `convnet predict` does.
+    /// The default, `.never`, classifies each picture as it is.
+    public func predict(_ pictures: [Picture], inversion: Inversion = .never) throws -> [Prediction] {
         guard !pictures.isEmpty else { return [] }
         var scalars: [Float] = []
-        for picture in pictures {
+        for original in pictures {
+            let picture = invertsPicture(original, inversion: inversion) ? original.inverted() : original
             let shape = [picture.channels, picture.height, picture.width]
             if inputShape.count == 3, shape != inputShape, let t = try? transform(from: shape) {
                 scalars += try t.apply(try Tensor(shape: [1] + shape, scalars: picture.pixels)).scalars

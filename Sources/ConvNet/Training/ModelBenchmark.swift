@@ -16,6 +16,11 @@ public struct ModelBenchmarkResult: Sendable, Codable {
     /// 99th percentile of many calls timed one by one (after the warm-up).
     public var latencyMedianMicroseconds: Double
     public var latencyP99Microseconds: Double
+    /// Training steps timed in all: `repeats` runs of at least `steps` steps and `minimumRunSeconds` each.
+    public var timedSteps: Int
+    /// How much slower the slowest timed training run was than the fastest, per step (0.4: 40%). Large
+    /// when other programs share the CPU; the figures are then not steady.
+    public var trainRunSpread: Double
 
     enum CodingKeys: String, CodingKey {
         case model, threads
@@ -27,6 +32,8 @@ public struct ModelBenchmarkResult: Sendable, Codable {
         case steadyStateAllocations = "steady_state_allocations"
         case latencyMedianMicroseconds = "latency_median_us"
         case latencyP99Microseconds = "latency_p99_us"
+        case timedSteps = "timed_steps"
+        case trainRunSpread = "train_run_spread"
     }
 }
 
@@ -48,15 +55,20 @@ extension Sequential {
 
 public enum ModelBenchmark {
     /// Times SGD-with-momentum training steps and inference passes on random data: a warm-up of at
-    /// least `warmup` steps and `warmupSeconds` first, then the median of `repeats` timed runs of
-    /// `steps` steps each. The warm-up is also timed because a fresh process runs its first parallel
-    /// steps slowly on this VM: lenet5 alone, 6 alternating runs, measured 39-70k img/s after 3 warm-up
-    /// steps and 73-103k after 1 s (0.3 s and 1 s gave the same). Then single inference calls are timed
-    /// one by one for `latencySeconds` (median and 99th percentile).
+    /// least `warmup` steps and `warmupSeconds` first, then the median time per step of `repeats` timed
+    /// runs, each of at least `steps` steps and at least `minimumRunSeconds`. The warm-up is also timed
+    /// because a fresh process runs its first parallel steps slowly on this VM: lenet5 alone, 6 alternating
+    /// runs, measured 39-70k img/s after 3 warm-up steps and 73-103k after 1 s (0.3 s and 1 s gave the
+    /// same). The minimum run length keeps a run of a few millisecond-long steps from being decided by
+    /// one pause of the machine (`--repeats 2 --steps 3` gave lenet5 a third of the default's figure).
+    /// Then single inference calls are timed one by one for `latencySeconds` (median and 99th percentile).
     public static func run(
         model: ZooModel, batchSize: Int, warmup: Int = 3, warmupSeconds: Double = 0.3, steps: Int = 10,
-        repeats: Int = 5, latencySeconds: Double = 0.5, seed: UInt64 = 1
+        repeats: Int = 5, minimumRunSeconds: Double = 0.1, latencySeconds: Double = 0.5, seed: UInt64 = 1
     ) throws -> ModelBenchmarkResult {
+        guard batchSize > 0, steps > 0, repeats > 0, minimumRunSeconds >= 0, minimumRunSeconds.isFinite else {
+            throw ValueError.invalidArgument("the benchmark needs a positive batch size, steps and repeats, and a finite minimum run time")
+        }
         let shape = model.inputShape(channels: 1)
         let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed)
         var random = SeededGenerator(seed: seed)
@@ -75,14 +87,26 @@ public enum ModelBenchmark {
             try network.backwardParameters(loss.gradient)
             sgd.step(parameters)
         }
-        func timed(_ body: () throws -> Void) throws -> Double {
-            var times: [Double] = []
+        /// Seconds per step of each of `repeats` runs (sorted), and the steps run in all.
+        func timed(_ body: () throws -> Void) throws -> (perStep: [Double], steps: Int) {
+            var perStep: [Double] = [], total = 0
             for _ in 0..<repeats {
                 let start = DispatchTime.now().uptimeNanoseconds
-                for _ in 0..<steps { try body() }
-                times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+                var done = 0, seconds = 0.0
+                while done < steps || seconds < minimumRunSeconds {
+                    try body()
+                    done += 1
+                    seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+                }
+                perStep.append(seconds / Double(done))
+                total += done
             }
-            return times.sorted()[times.count / 2]
+            return (perStep.sorted(), total)
+        }
+        /// The middle value of sorted `values` (the mean of the two middle ones for an even count).
+        func median(_ values: [Double]) -> Double {
+            let n = values.count
+            return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2
         }
         /// Runs `body` at least `warmup` times and for at least `warmupSeconds`.
         func warmUp(_ body: () throws -> Void) throws {
@@ -96,18 +120,20 @@ public enum ModelBenchmark {
         try warmUp(trainStep)
         // Tensors are allocated on the thread that runs the step (see `TensorAllocations`).
         let allocationsBefore = TensorAllocations.countOnCurrentThread
-        let trainSeconds = try timed(trainStep)
+        let train = try timed(trainStep)
         let allocations = TensorAllocations.countOnCurrentThread - allocationsBefore
         try warmUp { _ = try network.forward(images, training: false) }
-        let inferSeconds = try timed { _ = try network.forward(images, training: false) }
+        let infer = try timed { _ = try network.forward(images, training: false) }
         let latencies = try callLatencies(seconds: latencySeconds) { _ = try network.forward(images, training: false) }
-        let timedImages = Double(batchSize * steps)
+        let trainStepSeconds = median(train.perStep), inferStepSeconds = median(infer.perStep)
+        let batch = Double(batchSize)
         return ModelBenchmarkResult(
             model: model.name, batchSize: batchSize, threads: Threading.threads,
-            trainImagesPerSecond: timedImages / trainSeconds, inferImagesPerSecond: timedImages / inferSeconds,
-            trainGflops: 3 * network.forwardFlopsPerSample * timedImages / trainSeconds / 1e9,
-            peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(repeats * steps),
-            latencyMedianMicroseconds: percentile(latencies, 0.5), latencyP99Microseconds: percentile(latencies, 0.99))
+            trainImagesPerSecond: batch / trainStepSeconds, inferImagesPerSecond: batch / inferStepSeconds,
+            trainGflops: 3 * network.forwardFlopsPerSample * batch / trainStepSeconds / 1e9,
+            peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(train.steps),
+            latencyMedianMicroseconds: percentile(latencies, 0.5), latencyP99Microseconds: percentile(latencies, 0.99),
+            timedSteps: train.steps, trainRunSpread: train.perStep.last! / train.perStep.first! - 1)
     }
 
     /// Microseconds of each call of `body`, timed one by one: at least 100 calls and `seconds` of them
