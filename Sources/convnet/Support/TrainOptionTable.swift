@@ -160,14 +160,11 @@ enum TrainOptionTable {
         TrainOption(
             flag: "--data-dir", label: "data folder", form: .value, onResume: .honoured, core: false, example: "data",
             given: { $0.dataDir }, apply: { text, s in s.dataDirectory = text }, value: { $0.dataDirectory }),
-        TrainOption(
-            flag: "--train-limit", label: "training images", form: .value, onResume: .mustMatch, core: false, example: "100",
-            given: { $0.trainLimit.map { "\($0)" } },
-            apply: { text, s in s.trainLimit = try number(text, "--train-limit") }, value: { $0.trainLimit.map { "\($0)" } }),
+        .number("--train-limit", "training images", example: "100", given: \.trainLimit, field: \.trainLimit),
         TrainOption(
             flag: "--validation", label: "validation", form: .value, onResume: .mustMatch, core: false, example: "0.2",
             given: { $0.validation.map { "\($0)" } },
-            apply: { text, s in s.validation = try number(text, "--validation") },
+            apply: { text, s in s.validation = try parseNumber(text, "--validation") },
             value: { s in s.validation.flatMap { $0 > 0 ? "\($0)" : nil } }),
         TrainOption(
             flag: "--init", label: "initialiser", form: .value, onResume: .mustMatch, core: true, example: "he",
@@ -177,18 +174,9 @@ enum TrainOptionTable {
                 s.initializer = text.lowercased()
             },
             value: { $0.initializer }),
-        TrainOption(
-            flag: "--seed", label: "seed", form: .value, onResume: .mustMatch, core: true, example: "7",
-            given: { $0.seed.map { "\($0)" } },
-            apply: { text, s in s.options.seed = try number(text, "--seed") }, value: { "\($0.options.seed)" }),
-        TrainOption(
-            flag: "--epochs", label: "epochs", form: .value, onResume: .newTotal, core: true, example: "3",
-            given: { $0.epochs.map { "\($0)" } },
-            apply: { text, s in s.options.epochs = try number(text, "--epochs") }, value: { "\($0.options.epochs)" }),
-        TrainOption(
-            flag: "--batch-size", label: "batch size", form: .value, onResume: .mustMatch, core: true, example: "32",
-            given: { $0.batchSize.map { "\($0)" } },
-            apply: { text, s in s.options.batchSize = try number(text, "--batch-size") }, value: { "\($0.options.batchSize)" }),
+        .number("--seed", "seed", core: true, example: "7", given: \.seed, field: \.options.seed),
+        .number("--epochs", "epochs", .newTotal, core: true, example: "3", given: \.epochs, field: \.options.epochs),
+        .number("--batch-size", "batch size", core: true, example: "32", given: \.batchSize, field: \.options.batchSize),
         TrainOption(
             flag: "--optimizer", label: "optimizer", form: .value, onResume: .mustMatch, core: true, example: "adam",
             given: { $0.optimizer },
@@ -204,14 +192,8 @@ enum TrainOptionTable {
                 s.options.optimizer = kind
             },
             value: { $0.options.optimizer.rawValue }),
-        TrainOption(
-            flag: "--lr", label: "learning rate", form: .value, onResume: .mustMatch, core: true, example: "0.05",
-            given: { $0.lr.map { "\($0)" } },
-            apply: { text, s in s.options.learningRate = try number(text, "--lr") }, value: { "\($0.options.learningRate)" }),
-        TrainOption(
-            flag: "--momentum", label: "momentum", form: .value, onResume: .mustMatch, core: false, example: "0.5",
-            given: { $0.momentum.map { "\($0)" } },
-            apply: { text, s in s.options.momentum = try number(text, "--momentum") }, value: { "\($0.options.momentum)" }),
+        .number("--lr", "learning rate", core: true, example: "0.05", given: \.lr, field: \.options.learningRate),
+        .number("--momentum", "momentum", example: "0.5", given: \.momentum, field: \.options.momentum),
         TrainOption(
             flag: "--nesterov", label: "Nesterov momentum", form: .flag(negatable: true), onResume: .mustMatch, core: false, example: "on",
             given: { $0.nesterov.map { $0 ? "on" : "off" } },
@@ -238,26 +220,11 @@ enum TrainOptionTable {
                 } catch { throw ValidationError("\(error)") }
             },
             value: { $0.options.warmup?.argument }),
-        TrainOption(
-            flag: "--lr-decay", label: "lr decay", form: .value, onResume: .mustMatch, core: false, example: "0.5",
-            given: { $0.lrDecay.map { "\($0)" } },
-            apply: { text, s in s.options.lrDecay = try number(text, "--lr-decay") }, value: { "\($0.options.lrDecay)" }),
-        TrainOption(
-            flag: "--decay-every", label: "decay every (iterations)", form: .value, onResume: .mustMatch, core: false, example: "100",
-            given: { $0.decayEvery.map { "\($0)" } },
-            apply: { text, s in s.options.decayEvery = try number(text, "--decay-every") }, value: { "\($0.options.decayEvery)" }),
-        TrainOption(
-            flag: "--clip", label: "clip", form: .value, onResume: .mustMatch, core: false, example: "1.0",
-            given: { $0.clip.map { "\($0)" } },
-            apply: { text, s in s.options.clipValue = try number(text, "--clip") }, value: { $0.options.clipValue.map { "\($0)" } }),
-        TrainOption(
-            flag: "--clip-norm", label: "clip norm", form: .value, onResume: .mustMatch, core: false, example: "5.0",
-            given: { $0.clipNorm.map { "\($0)" } },
-            apply: { text, s in s.options.clipNorm = try number(text, "--clip-norm") }, value: { $0.options.clipNorm.map { "\($0)" } }),
-        TrainOption(
-            flag: "--weight-decay", label: "weight decay", form: .value, onResume: .mustMatch, core: false, example: "0.0005",
-            given: { $0.weightDecay.map { "\($0)" } },
-            apply: { text, s in s.options.weightDecay = try number(text, "--weight-decay") }, value: { "\($0.options.weightDecay)" }),
+        .number("--lr-decay", "lr decay", example: "0.5", given: \.lrDecay, field: \.options.lrDecay),
+        .number("--decay-every", "decay every (iterations)", example: "100", given: \.decayEvery, field: \.options.decayEvery),
+        .number("--clip", "clip", example: "1.0", given: \.clip, field: \.options.clipValue),
+        .number("--clip-norm", "clip norm", example: "5.0", given: \.clipNorm, field: \.options.clipNorm),
+        .number("--weight-decay", "weight decay", example: "0.0005", given: \.weightDecay, field: \.options.weightDecay),
         TrainOption(
             flag: "--decay-scope", label: "decay scope", form: .value, onResume: .mustMatch, core: false, example: "weights",
             given: { $0.decayScope },
@@ -272,7 +239,7 @@ enum TrainOptionTable {
             flag: "--label-smoothing", label: "label smoothing", form: .value, onResume: .mustMatch, core: false, example: "0.1",
             given: { $0.labelSmoothing.map { "\($0)" } },
             apply: { text, s in
-                let e: Float = try number(text, "--label-smoothing")
+                let e: Float = try parseNumber(text, "--label-smoothing")
                 s.options.labelSmoothing = e == 0 ? nil : e
             },
             value: { "\($0.options.labelSmoothing ?? 0)" }),
@@ -292,10 +259,7 @@ enum TrainOptionTable {
             given: { $0.augment },
             apply: { text, s in s.options.augmentation = try parseAugment(text) },
             value: { $0.options.augmentation?.description ?? "none" }),
-        TrainOption(
-            flag: "--checkpoint-every", label: "checkpoint every (iterations)", form: .value, onResume: .honoured, core: false, example: "50",
-            given: { $0.checkpointEvery.map { "\($0)" } },
-            apply: { text, s in s.checkpointEvery = try number(text, "--checkpoint-every") }, value: { $0.checkpointEvery.map { "\($0)" } }),
+        .number("--checkpoint-every", "checkpoint every (iterations)", .honoured, example: "50", given: \.checkpointEvery, field: \.checkpointEvery),
         TrainOption(
             flag: "--export", label: "export", form: .value, onResume: .honoured, core: false, example: "hw5",
             given: { $0.export },
@@ -307,10 +271,7 @@ enum TrainOptionTable {
         TrainOption(
             flag: "--no-report", label: "no report", form: .flag(negatable: false), onResume: .honoured, core: false, example: "on",
             given: { $0.noReport ? "on" : nil }, apply: { text, s in s.report = text != "on" }, value: { $0.report ? "off" : "on" }),
-        TrainOption(
-            flag: "--threads", label: "threads", form: .value, onResume: .honoured, core: true, example: "1",
-            given: { $0.threadsOption.threads.map { "\($0)" } },
-            apply: { text, s in s.threads = try number(text, "--threads") }, value: { $0.threads.map { "\($0)" } }),
+        .number("--threads", "threads", .honoured, core: true, example: "1", given: \.threadsOption.threads, field: \.threads)
     ]
 
     /// Applies option `flag`'s `text` to `setup`, as if given on the command line (for commands that
@@ -382,8 +343,32 @@ enum TrainOptionTable {
     }
 }
 
+extension TrainOption {
+    /// A number option: `given` is its property of `TrainCommand`, `field` the setting it sets.
+    static func number<T: LosslessStringConvertible & Sendable>(
+        _ flag: String, _ label: String, _ onResume: OnResume = .mustMatch, core: Bool = false, example: String,
+        given: KeyPath<TrainCommand, T?> & Sendable, field: WritableKeyPath<TrainSetup, T> & Sendable
+    ) -> TrainOption {
+        TrainOption(
+            flag: flag, label: label, form: .value, onResume: onResume, core: core, example: example,
+            given: { $0[keyPath: given].map { "\($0)" } }, apply: { text, s in s[keyPath: field] = try parseNumber(text, flag) },
+            value: { "\($0[keyPath: field])" })
+    }
+
+    /// A number option whose setting is unset (nil) by default.
+    static func number<T: LosslessStringConvertible & Sendable>(
+        _ flag: String, _ label: String, _ onResume: OnResume = .mustMatch, core: Bool = false, example: String,
+        given: KeyPath<TrainCommand, T?> & Sendable, field: WritableKeyPath<TrainSetup, T?> & Sendable
+    ) -> TrainOption {
+        TrainOption(
+            flag: flag, label: label, form: .value, onResume: onResume, core: core, example: example,
+            given: { $0[keyPath: given].map { "\($0)" } }, apply: { text, s in s[keyPath: field] = try parseNumber(text, flag) as T },
+            value: { $0[keyPath: field].map { "\($0)" } })
+    }
+}
+
 /// A number option's text as `T`; anything else is a usage error naming the option.
-private func number<T: LosslessStringConvertible>(_ text: String, _ flag: String) throws -> T {
+private func parseNumber<T: LosslessStringConvertible>(_ text: String, _ flag: String) throws -> T {
     guard let v = T(text.trimmingCharacters(in: .whitespaces)) else { throw ValidationError("\(flag) takes a number, got '\(text)'") }
     return v
 }
