@@ -21,6 +21,7 @@ let package = Package(
             name: "StudioServer",
             dependencies: [
                 .product(name: "ConvNet", package: "ConvNet"),
+                .product(name: "ConvNetCLI", package: "ConvNet"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -198,9 +198,11 @@ public final class Studio: Sendable {
             var canDraw: Bool
             var zoo: [String]
             var datasets: [String]
+            var recipes: [RecipeInfo]
             var training: TrainingManager.Status
         }
-        var info = Info(loaded: false, note: startupNote, canDraw: false, zoo: ModelZoo.names, datasets: DatasetCatalog.names, training: training.status)
+        var info = Info(loaded: false, note: startupNote, canDraw: false, zoo: ModelZoo.names, datasets: DatasetCatalog.names,
+                        recipes: Recipes.all.map(RecipeInfo.init), training: training.status)
         if let (archive, source, _) = store.current {
             info.loaded = true
             info.name = archive.modelName

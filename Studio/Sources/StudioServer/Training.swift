@@ -1,8 +1,10 @@
 import ConvNet
+import ConvNetCLI
 import Foundation
 
-/// What the page's Train form sends.
+/// What the page's Train form sends: a recipe and the settings changed from it, or the settings alone.
 public struct TrainRequest: Decodable, Sendable {
+    public var recipe: String?
     public var model: String?
     public var spec: String?
     public var dataset: String?
@@ -13,7 +15,7 @@ public struct TrainRequest: Decodable, Sendable {
     public var trainLimit: Int?
 
     enum CodingKeys: String, CodingKey {
-        case model, spec, dataset, optimizer, epochs
+        case recipe, model, spec, dataset, optimizer, epochs
         case learningRate = "learning_rate", batchSize = "batch_size", trainLimit = "train_limit"
     }
 
@@ -24,58 +26,80 @@ public struct TrainRequest: Decodable, Sendable {
         do { return try JSONDecoder().decode(TrainRequest.self, from: data) } catch DecodingError.typeMismatch(_, let context) {
             throw StudioError(400, "\"\(context.codingPath.map(\.stringValue).joined(separator: "."))\" has the wrong type")
         } catch {
-            throw StudioError(400, "the training request is not a JSON object of model, spec, dataset, optimizer, learning_rate, batch_size, epochs")
+            throw StudioError(400, "the training request is not a JSON object of recipe, model, spec, dataset, optimizer, learning_rate, batch_size, epochs")
         }
     }
 
-    /// The `convnet train` arguments for this request (after checking every value), without --out.
+    /// The `convnet train` arguments for this request, without --out: `--recipe NAME` first when there is
+    /// one, then only the settings the request gives (a recipe's own settings stay unless overridden; without
+    /// a recipe, network or spec the network is two-conv, and every other setting is convnet train's default).
+    /// Every value is checked first: the studio's own limits, then `convnet train`'s rules (its parser and
+    /// validation), so a request the CLI would refuse is a 400 in the CLI's words.
     public func arguments() throws -> [String] {
         var args = ["train"]
+        let recipe = given(self.recipe)
+        if let recipe { args += ["--recipe", recipe] }
         let spec = self.spec?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
+        let model = given(self.model)
         if !spec.isEmpty {
-            if model != nil && !(model ?? "").isEmpty { throw StudioError(400, "give either a zoo network or a spec, not both") }
+            if model != nil { throw StudioError(400, "give either a zoo network or a spec, not both") }
             if spec.count > 4000 { throw StudioError(400, "the spec is \(spec.count) characters long; at most 4000") }
             if FileManager.default.fileExists(atPath: spec) { throw StudioError(400, "give the spec's text, not a file name") }
             do { _ = try NetworkSpec.parse(spec) } catch { throw StudioError(400, "the spec does not parse: \(error)") }
             args += ["--spec", spec]
-        } else {
+        } else if model != nil || recipe == nil {
             let name = model ?? "two-conv"
             guard ModelZoo.names.contains(name) else {
                 throw StudioError(400, "unknown network '\(name)'; the zoo has \(ModelZoo.names.joined(separator: ", "))")
             }
             args += ["--model", name]
         }
-        if let dataset {
+        if let dataset = given(dataset) {
+            // Names only: a request from the page never points convnet train at a file.
             guard DatasetCatalog.names.contains(dataset) else {
                 throw StudioError(400, "unknown data set '\(dataset)'; choose one of \(DatasetCatalog.names.joined(separator: ", "))")
             }
             args += ["--dataset", dataset]
         }
-        let optimizer = (self.optimizer ?? "sgd").lowercased()
-        guard ["sgd", "adagrad", "adam"].contains(optimizer) else {
-            throw StudioError(400, "unknown optimizer '\(optimizer)'; use sgd, adagrad or adam")
-        }
-        args += ["--optimizer", optimizer]
+        if let optimizer = given(optimizer) { args += ["--optimizer", optimizer.lowercased()] }
         if let lr = learningRate {
             guard lr.isFinite, lr > 0, lr <= 10 else { throw StudioError(400, "learning_rate must be a number in (0, 10], got \(lr)") }
             args += ["--lr", "\(Float(lr))"]
         }
-        let batch = batchSize ?? 64
-        guard (1...4096).contains(batch) else { throw StudioError(400, "batch_size must be 1-4096, got \(batch)") }
-        args += ["--batch-size", String(batch)]
-        let epochs = self.epochs ?? 10
-        guard (1...200).contains(epochs) else { throw StudioError(400, "epochs must be 1-200, got \(epochs)") }
-        args += ["--epochs", String(epochs)]
+        if let batch = batchSize {
+            guard (1...4096).contains(batch) else { throw StudioError(400, "batch_size must be 1-4096, got \(batch)") }
+            args += ["--batch-size", String(batch)]
+        }
+        if let epochs {
+            guard (1...200).contains(epochs) else { throw StudioError(400, "epochs must be 1-200, got \(epochs)") }
+            args += ["--epochs", String(epochs)]
+        }
         if let n = trainLimit {
             guard n >= 1 else { throw StudioError(400, "train_limit must be at least 1, got \(n)") }
             args += ["--train-limit", String(n)]
         }
+        do {
+            _ = try TrainCommand.parse(Array(args.dropFirst()))
+        } catch {
+            let message = TrainCommand.message(for: error).split(separator: "\n").first.map(String.init) ?? ""
+            throw StudioError(400, message.isEmpty ? "convnet train refuses these settings" : message)
+        }
         return args
     }
 
-    var networkName: String {
+    /// The run folder's network word: the network given, the recipe's, or "custom" for a spec.
+    public var networkName: String {
         let spec = self.spec?.trimmingCharacters(in: .whitespacesAndNewlines) ?? ""
-        return spec.isEmpty ? (model ?? "two-conv") : "custom"
+        if !spec.isEmpty { return "custom" }
+        if let model = given(model) { return model }
+        if let name = given(recipe), let recipe = try? Recipes.recipe(named: name) { return recipe.model }
+        return "two-conv"
+    }
+
+    /// A string field's value, nil when it is missing or blank.
+    private func given(_ text: String?) -> String? {
+        guard let t = text?.trimmingCharacters(in: .whitespacesAndNewlines), !t.isEmpty else { return nil }
+        return t
     }
 }
 
@@ -293,4 +317,29 @@ final class LockedText: @unchecked Sendable {
 func json(_ object: [String: Any]) -> String {
     guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return "{}" }
     return String(decoding: data, as: UTF8.self)
+}
+
+/// A recipe as the page's Train form shows it: the settings it fills the form with (`convnet recipes`
+/// lists the rest, which the form has no fields for and which stay the recipe's).
+public struct RecipeInfo: Encodable, Sendable, Equatable {
+    public var name: String
+    public var summary: String
+    public var model: String
+    public var dataset: String
+    public var optimizer: String
+    public var learningRate: Double
+    public var batchSize: Int
+    public var epochs: Int
+
+    public init(_ recipe: Recipe) {
+        name = recipe.name
+        summary = recipe.summary
+        model = recipe.model
+        dataset = recipe.dataset
+        optimizer = recipe.options.optimizer.rawValue
+        // Through its shortest text, so that 0.05 reaches the page as 0.05, not 0.05000000074505806.
+        learningRate = Double("\(recipe.options.learningRate)") ?? Double(recipe.options.learningRate)
+        batchSize = recipe.options.batchSize
+        epochs = recipe.options.epochs
+    }
 }

@@ -121,10 +121,62 @@ import StudioServer
         #expect(spec.prefix(3) == ["train", "--spec", "flatten; dense 10"])
     }
 
+    /// Without a recipe, only the given settings follow the network (two-conv when none is given):
+    /// convnet train's own defaults are the rest.
+    @Test func sendsOnlyTheGivenSettings() throws {
+        #expect(try request("{}").arguments() == ["train", "--model", "two-conv"])
+        #expect(try request(#"{"epochs": 3}"#).arguments() == ["train", "--model", "two-conv", "--epochs", "3"])
+        #expect(try request(#"{"optimizer": "adamw", "learning_rate": 0.002}"#).arguments()
+            == ["train", "--model", "two-conv", "--optimizer", "adamw", "--lr", "0.002"])
+    }
+
+    /// A recipe comes first, and only the settings the request gives follow it, so they override single
+    /// settings of the recipe (as on the command line) and leave the rest.
+    @Test func recipeThenOverrides() throws {
+        let name = try #require(Recipes.all.first).name
+        #expect(try request(#"{"recipe": "\#(name)"}"#).arguments() == ["train", "--recipe", name])
+        #expect(try request(#"{"recipe": "\#(name)", "epochs": 2}"#).arguments() == ["train", "--recipe", name, "--epochs", "2"])
+        #expect(try request(#"{"recipe": "\#(name)", "model": "lenet5", "batch_size": 32}"#).arguments()
+            == ["train", "--recipe", name, "--model", "lenet5", "--batch-size", "32"])
+        #expect(try request(#"{"recipe": "\#(name)", "spec": "flatten; dense 10"}"#).arguments()
+            == ["train", "--recipe", name, "--spec", "flatten; dense 10"])
+        // The run folder is named after the network trained.
+        let recipe = try Recipes.recipe(named: name)
+        #expect(try request(#"{"recipe": "\#(name)"}"#).networkName == recipe.model)
+    }
+
+    @Test func unknownRecipeNamesTheRecipes() {
+        let error = #expect(throws: StudioError.self) { try request(#"{"recipe": "fashion-worst"}"#).arguments() }
+        #expect(error?.status == 400)
+        let message = error?.message ?? ""
+        #expect(message.contains("unknown recipe 'fashion-worst'"), "\(message)")
+        for name in Recipes.names { #expect(message.contains(name), "\(message)") }
+        #expect(!message.contains("\n"))
+    }
+
+    /// The recipes reach the page with the values the form shows.
+    @Test func recipeInfoCarriesTheFormsValues() throws {
+        let recipe = try #require(Recipes.all.first)
+        let info = RecipeInfo(recipe)
+        #expect(info.name == recipe.name && info.model == recipe.model && info.dataset == recipe.dataset)
+        #expect(info.optimizer == recipe.options.optimizer.rawValue)
+        #expect(info.batchSize == recipe.options.batchSize && info.epochs == recipe.options.epochs)
+        #expect(Float(info.learningRate) == recipe.options.learningRate)
+        #expect("\(info.learningRate)" == "\(recipe.options.learningRate)")
+    }
+
+    @Test(arguments: ["sgd", "adagrad", "adam", "adamw", "AdamW"])
+    func acceptsEveryOptimizer(name: String) throws {
+        let args = try request(#"{"optimizer": "\#(name)"}"#).arguments()
+        #expect(args.suffix(2) == ["--optimizer", name.lowercased()])
+    }
+
     @Test(arguments: [
         (#"{"model": "resnet"}"#, "unknown network"),
+        (#"{"recipe": "x", "model": "resnet"}"#, "unknown network"),
         (#"{"dataset": "imagenet"}"#, "unknown data set"),
         (#"{"optimizer": "rmsprop"}"#, "unknown optimizer"),
+        (#"{"recipe": "plain", "optimizer": "rmsprop"}"#, "unknown optimizer"),
         (#"{"learning_rate": -1}"#, "learning_rate"),
         (#"{"batch_size": 0}"#, "batch_size"),
         (#"{"epochs": 1000}"#, "epochs"),
@@ -136,6 +188,7 @@ import StudioServer
         let error = #expect(throws: StudioError.self) { try request(text).arguments() }
         #expect(error?.status == 400)
         #expect(error?.message.contains(message) == true, "\(error?.message ?? "")")
+        #expect(error?.message.contains("\n") == false)
     }
 
     @Test func refusesMalformedJSON() {

@@ -5,6 +5,7 @@ import http.client
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import threading
@@ -90,7 +91,8 @@ def test_malformed_predictions_get_400(server, body, message):
 
 
 def test_malformed_training_requests_get_400(server):
-    for body, message in ((b"[1,", "not valid JSON"), (b'{"epochs": "two"}', "wrong type"), (b'{"model": "nope"}', "unknown network")):
+    for body, message in ((b"[1,", "not valid JSON"), (b'{"epochs": "two"}', "wrong type"), (b'{"model": "nope"}', "unknown network"),
+                          (b'{"recipe": "nope"}', "unknown recipe 'nope'"), (b'{"optimizer": "rmsprop"}', "unknown optimizer")):
         status, data = request(server, "POST", "/api/train", body)
         assert status == 400 and message in json.loads(data)["error"], data
 
@@ -243,3 +245,26 @@ def test_convnet_studio_starts_the_server(binaries, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_recipe_trains_with_its_overrides(binaries, tmp_path):
+    """A recipe and two overrides from the API reach convnet train as --recipe NAME and those options only,
+    and the run names the recipe. On its own server, so that its model does not become the shared one's."""
+    s = Server(tmp_path)
+    try:
+        status, started = s.post("/api/train", {"recipe": "plain", "epochs": 1, "train_limit": 256})
+        assert status == 202
+        run = started["run"]
+        seen = events(s, lambda e: e.get("type") == "finished" and e["run"] == run)
+        start = next(e for e in seen if e["type"] == "started")
+        assert start["arguments"].startswith("train --recipe plain --epochs 1 --train-limit 256 --out "), start
+        assert start["network"] == "two-conv" and run.startswith("studio-two-conv-")
+        assert seen[-1]["status"] == "done", seen[-1]
+        epochs = [e for e in seen if e["type"] == "epoch"]
+        assert [e["epoch"] for e in epochs] == [1]
+        report = (tmp_path / run / "report.html").read_text()
+        assert re.search(r"<td>recipe</td>\s*<td>plain</td>", report), "the report's settings do not name the recipe"
+        assert s.get("/api/model")["run"] == run
+        assert s.interrupt() == 0
+    finally:
+        s.close()

@@ -10,7 +10,7 @@ import time
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from conftest import CONVNET, OUT
 
@@ -182,3 +182,39 @@ def test_live_training_from_the_page(page, server):
     page.execute_script("document.getElementById('train-section').scrollIntoView()")
     page.save_screenshot(str(OUT / "studio-training.png"))
     print(f"\nscreenshot of the finished live training: {OUT / 'studio-training.png'}")
+
+
+def form_values(driver):
+    value = lambda id: driver.find_element(By.ID, id).get_attribute("value")
+    return {"model": value("train-model"), "dataset": value("train-dataset"), "optimizer": value("train-optimizer"),
+            "learning_rate": float(value("train-lr")), "batch_size": int(value("train-batch")), "epochs": int(value("train-epochs"))}
+
+
+def test_a_recipe_fills_the_form_and_sends_only_the_changes(page, server):
+    recipes = server.get("/api/model")["recipes"]
+    names = [o.get_attribute("value") for o in Select(page.find_element(By.ID, "train-recipe")).options]
+    assert names == [""] + [r["name"] for r in recipes]
+    # The recipe least like the form's defaults, so that filling it changes every field it can.
+    recipe = max(recipes, key=lambda r: (r["model"] != "two-conv") + (r["dataset"] != "mnist-sample") + (r["epochs"] != 10))
+    Select(page.find_element(By.ID, "train-recipe")).select_by_value(recipe["name"])
+    assert form_values(page) == {k: recipe[k] for k in ("model", "dataset", "optimizer", "learning_rate", "batch_size", "epochs")}
+    assert recipe["summary"] in page.find_element(By.ID, "recipe-note").text
+    assert page.execute_script("return window.studio.trainRequest()") == {"recipe": recipe["name"]}
+
+    # A changed field is sent as an override; an optimizer changed and changed back restores the recipe's rate.
+    page.find_element(By.ID, "train-epochs").clear()
+    page.find_element(By.ID, "train-epochs").send_keys("2")
+    assert page.execute_script("return window.studio.trainRequest()") == {"recipe": recipe["name"], "epochs": 2}
+    optimizer = Select(page.find_element(By.ID, "train-optimizer"))
+    other = "adamw" if recipe["optimizer"] != "adamw" else "sgd"
+    optimizer.select_by_value(other)
+    assert page.find_element(By.ID, "train-lr").get_attribute("value") == ("0.001" if other == "adamw" else "0.01")
+    assert page.execute_script("return window.studio.trainRequest()") == {
+        "recipe": recipe["name"], "epochs": 2, "optimizer": other, "learning_rate": 0.001 if other == "adamw" else 0.01}
+    optimizer.select_by_value(recipe["optimizer"])
+    assert page.execute_script("return window.studio.trainRequest()") == {"recipe": recipe["name"], "epochs": 2}
+
+    # No recipe: every field, as before.
+    Select(page.find_element(By.ID, "train-recipe")).select_by_value("")
+    request = page.execute_script("return window.studio.trainRequest()")
+    assert "recipe" not in request and request["epochs"] == 2 and request["model"] == recipe["model"]

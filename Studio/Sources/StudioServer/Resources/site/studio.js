@@ -353,10 +353,35 @@ function fillTrainForm(info) {
     model.value = 'two-conv';
     for (const name of info.datasets) $('train-dataset').append(element('option', { value: name }, name));
     $('train-dataset').value = 'mnist-sample';
+    for (const r of info.recipes || []) $('train-recipe').append(element('option', { value: r.name, title: r.summary }, r.name));
   }
 }
+const defaultRate = (optimizer) => (optimizer === 'adam' || optimizer === 'adamw' ? '0.001' : '0.01');
+// The recipe chosen in the form (from /api/model), or null for none.
+function chosenRecipe() {
+  const name = $('train-recipe').value;
+  return (studio.model && studio.model.recipes || []).find((r) => r.name === name) || null;
+}
+$('train-recipe').addEventListener('change', () => {
+  const recipe = chosenRecipe();
+  const note = $('recipe-note');
+  note.hidden = recipe === null;
+  if (recipe === null) return;
+  // The recipe's settings fill the form; what is changed after this is sent as an override.
+  $('train-model').value = recipe.model;
+  $('spec-label').hidden = true;
+  $('train-dataset').value = recipe.dataset;
+  $('train-optimizer').value = recipe.optimizer;
+  $('train-lr').value = String(recipe.learning_rate);
+  $('train-batch').value = String(recipe.batch_size);
+  $('train-epochs').value = String(recipe.epochs);
+  note.textContent = `${recipe.name}: ${recipe.summary}. Its schedule, augmentation and other settings come with it (convnet recipes lists them); a field changed here overrides the recipe's value.`;
+});
 $('train-model').addEventListener('change', () => { $('spec-label').hidden = $('train-model').value !== ''; });
-$('train-optimizer').addEventListener('change', () => { $('train-lr').value = $('train-optimizer').value === 'adam' ? '0.001' : '0.01'; });
+$('train-optimizer').addEventListener('change', () => {
+  const recipe = chosenRecipe(), optimizer = $('train-optimizer').value;
+  $('train-lr').value = recipe && recipe.optimizer === optimizer ? String(recipe.learning_rate) : defaultRate(optimizer);
+});
 
 async function startTraining(request) {
   try {
@@ -367,15 +392,31 @@ async function startTraining(request) {
     document.body.dataset.trainError = error.message;
   }
 }
-$('train-form').addEventListener('submit', (e) => {
-  e.preventDefault();
+// The form as a training request: every field, or with a recipe, the recipe and only the fields that
+// differ from its values (convnet train --recipe NAME with those options overriding).
+function trainRequest() {
   const model = $('train-model').value;
-  const request = {
+  const fields = {
     dataset: $('train-dataset').value, optimizer: $('train-optimizer').value,
     learning_rate: Number($('train-lr').value), batch_size: Number($('train-batch').value), epochs: Number($('train-epochs').value),
   };
-  if (model === '') request.spec = $('train-spec').value; else request.model = model;
-  startTraining(request);
+  const recipe = chosenRecipe();
+  if (recipe === null) {
+    const request = fields;
+    if (model === '') request.spec = $('train-spec').value; else request.model = model;
+    return request;
+  }
+  const request = { recipe: recipe.name };
+  if (model === '') request.spec = $('train-spec').value; else if (model !== recipe.model) request.model = model;
+  for (const [key, value] of Object.entries(fields)) {
+    if (value !== recipe[key]) request[key] = value;
+  }
+  return request;
+}
+studio.trainRequest = trainRequest;
+$('train-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  startTraining(trainRequest());
 });
 $('train-default').addEventListener('click', () => startTraining({ model: 'two-conv', dataset: 'mnist-sample' }));
 $('train-stop').addEventListener('click', async () => {
