@@ -12,7 +12,6 @@ struct BenchCommand: ParsableCommand {
         defaultSubcommand: BenchModelsCommand.self)
 
     /// "1 run", "3 runs": a count and its noun.
-    static func counted(_ n: Int, _ noun: String) -> String { "\(n) \(noun)\(n == 1 ? "" : "s")" }
 }
 
 /// `convnet bench gemm`: GFLOP/s of the single-precision GEMM on square and convolution shapes.

@@ -43,8 +43,8 @@ struct BenchModelsCommand: ParsableCommand {
             print("warning: debug build; numbers are meaningless. Use swift build -c release.")
             #endif
             let runs = repeats == 1 ? "one run" : "median of \(repeats) runs"
-            print("convnet bench: \(buildConfiguration) build, \(BenchCommand.counted(Threading.threads, "thread")), kernel \(kernels), "
-                + "\(runs) of at least \(BenchCommand.counted(steps, "step")) and 0.1 s")
+            print("convnet bench: \(buildConfiguration) build, \(counted(Threading.threads, "thread")), kernel \(kernels), "
+                + "\(runs) of at least \(counted(steps, "step")) and 0.1 s")
             print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step"
                 + "   latency µs median / p99")
         }

@@ -40,7 +40,7 @@ struct ModelsCommand: ParsableCommand {
             print("  input \(input), \(network.parameterCount) parameters\(model.inputShape.first == 0 ? " with C = 1" : ""), loss \(model.loss.rawValue)")
             print("  spec: \(model.spec)")
             for r in reached {
-                print("  reached: \(r.accuracy_text) on \(r.dataset) in \(r.epochs) epochs, " + String(format: "%.1f", r.minutes)
+                print("  reached: \(r.accuracy_text) on \(r.dataset) in \(counted(r.epochs, "epoch")), " + String(format: "%.1f", r.minutes)
                     + " min (convnet train --recipe \(r.recipe))")
             }
             for recipe in Recipes.recipes(for: model.name) where recipe.reached == nil {

@@ -43,6 +43,6 @@ struct PlotCommand: ParsableCommand {
             try AtomicFile.write(Data(SVG.document(chart.svg).utf8), to: url)
             print("wrote \(url.path)")
         }
-        print("\(metrics.iterations.count) iterations, \(metrics.epochs.count) epochs")
+        print("\(counted(metrics.iterations.count, "iteration")), \(counted(metrics.epochs.count, "epoch"))")
     }
 }

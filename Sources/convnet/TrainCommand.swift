@@ -153,6 +153,7 @@ public struct TrainCommand: ParsableCommand {
                     + "the checkpoint is damaged or was written by another version of convnet")
             }
             let setup = try TrainOptionTable.resumed(TrainSetup(saved), command: self, directory: dir)
+            try checkpoint.checkProgress(path: url.path)
             let done = checkpoint.progress.epochsDone
             if setup.options.epochs < done {
                 throw ValidationError(

@@ -83,7 +83,7 @@ struct TrainOptionTableTests {
             case .newTotal, .honoured:
                 let resumed = try TrainOptionTable.resumed(saved, command: command, directory: "runs/x")
                 #expect(option.value(resumed) != option.value(saved), "\(option.flag) is not taken on resume")
-                var settings = try RunSettings(saved)
+                var settings = try RunSettings(TrainOptionTable.setup(from: TrainCommand.parse(Self.context[option.flag] ?? [])))
                 settings.take(resumed)
                 if option.flag != "--threads" {
                     #expect(option.value(TrainSetup(settings)) == option.value(resumed), "\(option.flag) is dropped from the resumed settings")

@@ -31,7 +31,7 @@ public enum Warmup: Sendable, Equatable, Codable, CustomStringConvertible {
     public var description: String {
         switch self {
         case .epochs(let e): return e == e.rounded() ? "\(Int(e)) epoch\(e == 1 ? "" : "s")" : "\(e) epochs"
-        case .iterations(let n): return "\(n) iterations"
+        case .iterations(let n): return counted(n, "iteration")
         }
     }
 

@@ -52,19 +52,15 @@ public struct Checkpoint {
     }
 }
 
-extension Trainer {
-    /// Continues from a checkpoint: its progress and optimizer state (the weights are the network's).
-    ///
-    /// Every value is checked against this trainer's network and optimizer before it is used: each
-    /// optimizer state tensor must belong to a parameter under a key this optimizer uses, have the
-    /// parameter's shape and hold finite numbers; the progress counters must be in range. `path` names the
-    /// checkpoint in the error (`WeightsError.damaged`).
-    public func restore(from checkpoint: Checkpoint, path: String = "checkpoint") throws {
+extension Checkpoint {
+    /// Checks the progress counters and the optimizer's step count: each in range and consistent with the
+    /// others (so that arithmetic on them cannot overflow). `path` names the checkpoint in the error.
+    public func checkProgress(path: String = "checkpoint") throws(WeightsError) {
         func fail(_ problem: String) -> WeightsError { .damaged(path: path, problem: problem) }
-        let p = checkpoint.progress
+        let p = progress
         // Far above any real run, far below where the counters' arithmetic could overflow.
         let limit = 1 << 40
-        guard (0...limit).contains(p.epochsDone) else { throw fail("its progress says \(p.epochsDone) epochs done") }
+        guard (0...limit).contains(p.epochsDone) else { throw fail("its progress says \(counted(p.epochsDone, "epoch")) done") }
         guard (0...limit).contains(p.iteration), p.iteration >= p.epochsDone else {
             throw fail("its progress says iteration \(p.iteration) after \(p.epochsDone) epochs")
         }
@@ -80,9 +76,22 @@ extension Trainer {
             throw fail("its progress within the epoch (batch \(p.batchesInEpoch), \(p.epochCorrect) of \(p.epochSeen) images right, "
                 + "loss sum \(p.epochLossSum)) is out of range")
         }
-        guard (0...limit).contains(checkpoint.optimizerSteps) else {
-            throw fail("it says the optimizer took \(checkpoint.optimizerSteps) steps")
+        guard (0...limit).contains(optimizerSteps) else {
+            throw fail("it says the optimizer took \(optimizerSteps) steps")
         }
+    }
+}
+
+extension Trainer {
+    /// Continues from a checkpoint: its progress and optimizer state (the weights are the network's).
+    ///
+    /// Every value is checked against this trainer's network and optimizer before it is used: each
+    /// optimizer state tensor must belong to a parameter under a key this optimizer uses, have the
+    /// parameter's shape and hold finite numbers; the progress counters must be in range. `path` names the
+    /// checkpoint in the error (`WeightsError.damaged`).
+    public func restore(from checkpoint: Checkpoint, path: String = "checkpoint") throws {
+        func fail(_ problem: String) -> WeightsError { .damaged(path: path, problem: problem) }
+        try checkpoint.checkProgress(path: path)
         let parameters = Dictionary(network.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let suffixes: [String]
         switch optimizer.kind {
@@ -104,7 +113,7 @@ extension Trainer {
             }
             guard !tensor.hasNonFinite else { throw fail("optimizer state 'optimizer.\(key)' holds values that are not finite numbers") }
         }
-        progress = p
+        progress = checkpoint.progress
         progress.stoppedEarly = false
         optimizer.state = checkpoint.optimizerState
         optimizer.steps = checkpoint.optimizerSteps
