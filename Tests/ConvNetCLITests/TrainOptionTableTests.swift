@@ -65,7 +65,7 @@ struct TrainOptionTableTests {
         for option in TrainOptionTable.all {
             // The saved run: the default one, or the one the example needs (--export hw5: an mlp).
             let saved = TrainSetup(try RunSettings(TrainOptionTable.setup(from: TrainCommand.parse(Self.context[option.flag] ?? []))))
-            let command = try TrainCommand.parse(option.form == .value ? [option.flag, option.example] : [option.flag])
+            let command = try TrainCommand.parse(["--resume", "runs/x"] + (option.form == .value ? [option.flag, option.example] : [option.flag]))
             switch option.onResume {
             case .mustMatch:
                 #expect {
@@ -78,7 +78,7 @@ struct TrainOptionTableTests {
                 // The saved value itself is accepted.
                 let same = option.arguments(saved)
                 if !same.isEmpty, option.flag != "--recipe" {
-                    _ = try TrainOptionTable.resumed(saved, command: TrainCommand.parse(same), directory: "runs/x")
+                    _ = try TrainOptionTable.resumed(saved, command: TrainCommand.parse(["--resume", "runs/x"] + same), directory: "runs/x")
                 }
             case .newTotal, .honoured:
                 let resumed = try TrainOptionTable.resumed(saved, command: command, directory: "runs/x")
