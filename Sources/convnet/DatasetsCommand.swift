@@ -17,7 +17,9 @@ struct DatasetsCommand: ParsableCommand {
     var benchmarkBatch: Int?
 
     func validate() throws {
-        if let b = benchmarkBatch, b < 1 { throw ValidationError("--benchmark-batch must be at least 1, got \(b)") }
+        if let b = benchmarkBatch, !(1...60_000).contains(b) {
+            throw ValidationError("--benchmark-batch must be from 1 to 60000 (the images it batches), got \(b)")
+        }
     }
 
     func run() throws {

@@ -35,8 +35,9 @@ struct EvalCommand: ParsableCommand {
             print(try Terminal.json(Output(test_accuracy: result.accuracy, per_class_accuracy: result.perClassAccuracy, confusion: result.confusion)))
             return
         }
-        print(String(format: "%@ on %@: test accuracy %.2f%% (%d images)", archive.modelName, name, 100 * result.accuracy, test.count))
-        let names = test.classNames
+        print(String(format: "%@ on %@: test accuracy %.2f%% (%d images)", Terminal.printable(archive.modelName), Terminal.printable(name),
+                     100 * result.accuracy, test.count))
+        let names = test.classNames.map(Terminal.printable)
         let width = max(5, names.map(\.count).max() ?? 0)
         print("\nconfusion matrix (rows: true class, columns: predicted)")
         let cell = max(5, String(result.confusion.flatMap { $0 }.max() ?? 0).count + 1)

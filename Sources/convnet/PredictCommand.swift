@@ -56,6 +56,10 @@ struct PredictCommand: ParsableCommand {
         let names = classifier.classNames
         func label(_ i: Int) -> String { i < names.count && !names[i].isEmpty ? names[i] : String(i) }
         for ((path, prediction), wasInverted) in zip(zip(images, predictions), inverted) {
+            guard prediction.probabilities.allSatisfy(\.isFinite) else {
+                throw CommandError("\(Terminal.printable(path)): the model's outputs are not finite numbers (NaN or infinity), so it predicts nothing; "
+                    + "the weights or the normalisation (norm_mean, norm_std) in \(weights) are broken: train the model again")
+            }
             let ranked = prediction.probabilities.enumerated().sorted { $0.element > $1.element }.prefix(top)
             if json {
                 struct Row: Encodable { var image: String; var inverted: Bool; var predictions: [Entry] }
@@ -64,8 +68,8 @@ struct PredictCommand: ParsableCommand {
                     Entry(class: $0.offset, label: label($0.offset), probability: Double($0.element))
                 })))
             } else {
-                let text = ranked.map { String(format: "%@ %.1f%%", label($0.offset), 100 * $0.element) }.joined(separator: ", ")
-                print("\(path): \(text)")
+                let text = ranked.map { String(format: "%@ %.1f%%", Terminal.printable(label($0.offset)), 100 * $0.element) }.joined(separator: ", ")
+                print("\(Terminal.printable(path)): \(text)")
             }
         }
     }

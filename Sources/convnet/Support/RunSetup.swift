@@ -66,10 +66,19 @@ func prepareData(
 ) throws -> (data: PreparedData, inputShape: [Int]) {
     let options = DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }, trainCount: trainLimit, seed: seed)
     let split = try DatasetCatalog.load(dataset, options: options)
+    try checkTestImages(split, name: dataset)
     let inputShape = try network.inputShape(forData: split.train.sampleShape)
     let data = try split.prepared(
         for: inputShape, normalize: dataset != "toy-squares", normalization: normalization, validationFraction: validation, seed: seed)
     return (data, inputShape)
+}
+
+/// A data set without test images leaves nothing to measure accuracy on: an error, not "0.00% (0 images)".
+func checkTestImages(_ split: DataSplit, name: String) throws {
+    guard split.test.count > 0 else {
+        throw CommandError("the data set '\(name)' has no test images, so there is no accuracy to measure; "
+            + "an .npz needs a non-empty test set (x_test and y_test)")
+    }
 }
 
 /// Checks that the network's outputs match the data set's classes.
@@ -92,6 +101,7 @@ func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory
             + "its accuracy there measures how it transfers, not how well it learnt")
     }
     let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }))
+    try checkTestImages(split, name: name)
     let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
     try checkClasses(archive.network, loss: archive.loss, dataset: data.split.test, name: name)
     return (data.split.test, name)

@@ -19,6 +19,15 @@ enum Terminal {
         FileHandle.standardError.write(Data(text.utf8))
     }
 
+    /// `text` safe to print on a terminal: control characters (escape sequences could retitle or clear the
+    /// user's terminal) are shown as `\u{1B}` and the like.
+    static func printable(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        return text.unicodeScalars.map { isControl($0) ? "\\u{\(String($0.value, radix: 16, uppercase: true))}" : String($0) }.joined()
+    }
+
+    private static func isControl(_ s: Unicode.Scalar) -> Bool { s.value < 0x20 || (0x7F...0x9F).contains(s.value) }
+
     /// One line of compact JSON with stable key order and unescaped slashes.
     static func json<T: Encodable>(_ value: T) throws -> String {
         let encoder = JSONEncoder()
