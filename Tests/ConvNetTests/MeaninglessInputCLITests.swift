@@ -65,3 +65,41 @@ struct MeaninglessInputCLITests {
         #expect(r.status == 64 && r.stderr.contains("--benchmark-batch"), "\(r.stderr)")
     }
 }
+
+@Suite("Labels and generated data within bounds")
+struct LabelBoundsTests {
+    static func npz(_ dir: URL, labels: NumPyArray, count: Int) throws -> URL {
+        let url = dir.appendingPathComponent("labels.npz")
+        try NumPyArchive.write([
+            ("x_train", try NumPyArray(shape: [count, 1, 2, 2], float32: [Float](repeating: 0.5, count: count * 4))), ("y_train", labels),
+            ("x_test", try NumPyArray(shape: [count, 1, 2, 2], float32: [Float](repeating: 0.5, count: count * 4))), ("y_test", labels),
+        ], to: url, compressed: false)
+        return url
+    }
+
+    @Test("a label of 10^9 or Int64.max is refused naming the sample, before any class name is made")
+    func hugeLabels() throws {
+        let dir = try makeTemporaryFolder()
+        for label in [1_000_000_000, Int.max] {
+            let url = try Self.npz(dir, labels: NumPyArray(labels: [0, label]), count: 2)
+            #expect {
+                _ = try DatasetCatalog.load(url.path)
+            } throws: { error in
+                "\(error)".contains("label \(label) of sample 1") && "\(error)".contains("\(DatasetCatalog.maxClasses) classes")
+            }
+        }
+    }
+
+    @Test("one-hot labels with an all-zero row are refused, not read as class 0")
+    func allZeroOneHot() throws {
+        let dir = try makeTemporaryFolder()
+        let url = try Self.npz(dir, labels: try NumPyArray(shape: [3, 2], float32: [1, 0, 0, 0, 0, 1]), count: 3)
+        #expect { _ = try DatasetCatalog.load(url.path) } throws: { "\($0)".contains("sample 1 has no class set") }
+    }
+
+    @Test("toy-squares refuses more examples than it can hold, before allocating them")
+    func toyBound() throws {
+        #expect { _ = try ToySquares.make(count: 1_000_000_000, seed: 1) } throws: { "\($0)".contains("at most") }
+        #expect { _ = try ToySquares.make(count: 1_000_000_000_000_000_000, seed: 1) } throws: { "\($0)".contains("--train-limit") }
+    }
+}

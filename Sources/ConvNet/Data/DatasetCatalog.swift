@@ -233,6 +233,9 @@ public enum DatasetCatalog {
                          test: try Dataset(name: name, images: testX, labels: testY, classNames: names))
     }
 
+    /// The most classes a data set may have: a label past it is an error, not a request for that many class names.
+    public static let maxClasses = 100_000
+
     static func labels(_ array: NumPyArray, name: String, file: URL) throws -> [Int] {
         let shape = array.shape
         var values: [Int]
@@ -243,18 +246,21 @@ public enum DatasetCatalog {
             // One-hot: classes along the shorter axis.
             let classesFirst = shape[0] < shape[1]
             let (n, k) = classesFirst ? (shape[1], shape[0]) : (shape[0], shape[1])
-            values = (0..<n).map { i in
-                (0..<k).max { a, b in
-                    let va = classesFirst ? values[a * n + i] : values[i * k + a]
-                    let vb = classesFirst ? values[b * n + i] : values[i * k + b]
-                    return va < vb
-                }!
+            func value(_ i: Int, _ c: Int) -> Int { classesFirst ? values[c * n + i] : values[i * k + c] }
+            values = try (0..<n).map { i in
+                let c = (0..<k).max { value(i, $0) < value(i, $1) }!
+                // An all-zero row names no class: refused rather than read as class 0.
+                guard value(i, c) > 0 else {
+                    throw DataError.malformed(path: file.path, problem: "one-hot labels '\(name)': sample \(i) has no class set (its row is all zeros)")
+                }
+                return c
             }
         } else if shape.count > 2 {
             throw DataError.badArrayShape(path: file.path, array: name, shape: shape, expected: "labels (N,), (N, 1) or (1, N)")
         }
-        if let i = values.firstIndex(where: { $0 < 0 }) {
-            throw DataError.labelOutOfRange(path: file.path, index: i, label: values[i], classes: (values.max() ?? 0) + 1)
+        if let i = values.firstIndex(where: { $0 < 0 || $0 >= maxClasses }) {
+            let top = values.max() ?? 0
+            throw DataError.labelOutOfRange(path: file.path, index: i, label: values[i], classes: top >= maxClasses ? maxClasses : max(1, top + 1))
         }
         return values
     }

@@ -4,10 +4,15 @@ public enum ToySquares {
     public static let side = 6
     public static let squareSide = 3
     public static let squareValue: Float = 5
+    /// The most examples it generates (144 MB of images).
+    public static let maxCount = 1_000_000
 
     /// `count` examples drawn from `seed`.
     public static func make(count: Int, seed: UInt64) throws -> Dataset {
         guard count > 0 else { throw ValueError.invalidArgument("toy-squares: the number of examples must be positive, got \(count)") }
+        guard count <= maxCount else {
+            throw ValueError.invalidArgument("toy-squares makes at most \(maxCount) examples (\(maxCount * side * side * 4 / 1_000_000) MB), got \(count); give a smaller --train-limit")
+        }
         var random = SeededGenerator(seed: seed)
         var images = Tensor(shape: [count, 1, side, side])
         var labels: [Int] = []
