@@ -290,25 +290,20 @@ enum TrainOptionTable {
 
     /// The options that make `setup` from the defaults, as arguments to paste after `convnet train`
     /// (`--recipe` aside: the recipe's own settings are listed instead).
-    static func arguments(_ setup: TrainSetup) -> [String] {
-        let defaults = TrainSetup()
-        var args: [String] = []
-        for option in all where option.flag != "--recipe" && option.value(setup) != option.value(defaults) {
-            args += option.arguments(setup)
-        }
-        return args
+    static func arguments(_ setup: TrainSetup) -> [String] { arguments(setup, over: TrainSetup()) { _ in true } }
+
+    /// The options that repeat the run's math: `--recipe NAME` and each option that differs from the
+    /// recipe's (its overrides), or, without a recipe, each that differs from the defaults; the options that
+    /// change no math (threads, checkpoints, the report) are left out.
+    static func commandLine(_ setup: TrainSetup) -> [String] {
+        let recipe = setup.recipe.flatMap { try? Recipes.recipe(named: $0) }
+        let args = arguments(setup, over: recipe.map(TrainSetup.init(recipe:)) ?? TrainSetup()) { $0.onResume != .honoured }
+        return (recipe.map { ["--recipe", $0.name] } ?? []) + args
     }
 
-    /// The options that repeat the run: `--recipe NAME` and each option that differs from the recipe's
-    /// (its overrides), or, without a recipe, `arguments`.
-    static func commandLine(_ setup: TrainSetup) -> [String] {
-        guard let name = setup.recipe, let recipe = try? Recipes.recipe(named: name) else { return arguments(setup) }
-        let base = TrainSetup(recipe: recipe)
-        var args = ["--recipe", name]
-        for option in all where option.flag != "--recipe" && option.onResume != .honoured && option.value(setup) != option.value(base) {
-            args += option.arguments(setup)
-        }
-        return args
+    /// The arguments of the options (`--recipe` aside) that `keep` keeps and whose values differ from `base`'s.
+    private static func arguments(_ setup: TrainSetup, over base: TrainSetup, where keep: (TrainOption) -> Bool) -> [String] {
+        all.filter { $0.flag != "--recipe" && keep($0) && $0.value(setup) != $0.value(base) }.flatMap { $0.arguments(setup) }
     }
 
     /// The report's rows: every core setting, and every other one that is not at its default.
