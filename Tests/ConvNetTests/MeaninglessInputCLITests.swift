@@ -103,3 +103,20 @@ struct LabelBoundsTests {
         #expect { _ = try ToySquares.make(count: 1_000_000_000_000_000_000, seed: 1) } throws: { "\($0)".contains("--train-limit") }
     }
 }
+
+@Suite("Archives with an entry twice")
+struct DuplicateEntryTests {
+    @Test("an .npz holding an array twice (the same entry name, or a and a.npy) is refused, not read as the first copy")
+    func duplicates() throws {
+        let one = NumPyArray(labels: [1]), two = NumPyArray(labels: [2])
+        let same = try NumPyArchive.archiveData([("y", one), ("y", two)], compressed: false)
+        #expect { _ = try NumPyArchive.parse(same, source: "same.npz") } throws: { "\($0)".contains("two entries named 'y.npy'") }
+        var zip = ZipWriter()
+        try zip.add(name: "y.npy", content: one.npyData(), compressed: false)
+        try zip.add(name: "y", content: two.npyData(), compressed: true)
+        #expect { _ = try NumPyArchive.parse(zip.finish(), source: "alias.npz") } throws: { "\($0)".contains("the array 'y' twice") }
+        // One copy of each is read as before.
+        let fine = try NumPyArchive.parse(try NumPyArchive.archiveData([("x", one), ("y", two)], compressed: true), source: "fine.npz")
+        #expect(fine.map(\.name) == ["x", "y"])
+    }
+}

@@ -335,6 +335,10 @@ public enum NumPyArchive {
         var result: [(name: String, array: NumPyArray)] = []
         for entry in zip.entries where !entry.isDirectory {
             let name = arrayName(entry.name)
+            // `a` and `a.npy` name the same array.
+            guard !result.contains(where: { $0.name == name }) else {
+                throw DataError.malformed(path: source, problem: "it holds the array '\(name)' twice")
+            }
             result.append((name, try NumPyArray.parse(zip.content(of: entry), source: source, name: name)))
         }
         return result

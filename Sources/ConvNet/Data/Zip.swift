@@ -75,6 +75,7 @@ struct ZipReader {
         }
         var entries: [Entry] = []
         entries.reserveCapacity(count)
+        var names: Set<String> = []
         var p = directoryOffset
         let end = directoryOffset + directorySize
         for index in 0..<count {
@@ -115,6 +116,8 @@ struct ZipReader {
             let localOffset = try fileOffset(offset, d, "entry '\(name)''s offset", source)
             let compressedSize = try fileOffset(compressed, d, "entry '\(name)''s compressed size", source)
             guard uncompressed <= UInt64(Int.max / 2) else { throw bad(source, "entry '\(name)' claims \(uncompressed) bytes") }
+            // Readers disagree on which copy counts (NumPy takes the last): refused rather than guessed.
+            guard names.insert(name).inserted else { throw bad(source, "it holds two entries named '\(name)'") }
             entries.append(Entry(name: name, method: method, flags: flags, crc: crc, compressedSize: compressedSize,
                                  uncompressedSize: Int(uncompressed), localHeaderOffset: localOffset))
             p += 46 + variable
