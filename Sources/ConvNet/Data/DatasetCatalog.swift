@@ -75,6 +75,11 @@ public enum DatasetCatalog {
         return names.contains(lower) ? lower : aliases[lower]
     }
 
+    /// Whether `load` takes `name`: a data set's name or alias, or an .npz file's path.
+    public static func recognizes(_ name: String) -> Bool {
+        canonicalName(name) != nil || name.hasSuffix(".npz") || FileManager.default.fileExists(atPath: name)
+    }
+
     /// Loads a data set by name (see `names`, `canonicalName`) or an .npz file by path. Pixels are scaled to [0, 1].
     public static func load(_ name: String, options: DatasetOptions = DatasetOptions()) throws -> DataSplit {
         let split: DataSplit
@@ -92,7 +97,7 @@ public enum DatasetCatalog {
         case "cifar10":
             split = try loadCIFAR10(folders: cifarFolders(options))
         default:
-            if name.hasSuffix(".npz") || FileManager.default.fileExists(atPath: name) {
+            if recognizes(name) {
                 split = try loadNPZ(URL(fileURLWithPath: name), options: options)
             } else {
                 throw DataError.unknownDataset(name: name, known: names)

@@ -151,7 +151,7 @@ enum TrainOptionTable {
             flag: "--dataset", label: "dataset", form: .value, onResume: .mustMatch, core: true, example: "toy-squares",
             given: { $0.dataset },
             apply: { text, s in
-                if DatasetCatalog.canonicalName(text) == nil && !text.hasSuffix(".npz") && !FileManager.default.fileExists(atPath: text) {
+                guard DatasetCatalog.recognizes(text) else {
                     throw ValidationError("--dataset: \(DataError.unknownDataset(name: text, known: DatasetCatalog.names))")
                 }
                 s.dataset = DatasetCatalog.canonicalName(text) ?? text
