@@ -15,6 +15,7 @@ struct BenchModelsCommand: ParsableCommand {
     var batchSize: String = "64"
 
     @OptionGroup var threadsOption: ThreadsOption
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
 
     @Option(parsing: .unconditional, help: "Timed runs; the median is reported.")
     var repeats: Int = 5
@@ -45,12 +46,12 @@ struct BenchModelsCommand: ParsableCommand {
             let runs = repeats == 1 ? "one run" : "median of \(repeats) runs"
             print("convnet bench: \(buildConfiguration) build, \(counted(Threading.threads, "thread")), kernel \(kernels), "
                 + "\(runs) of at least \(counted(steps, "step")) and 0.1 s")
-            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   allocs/step"
+            print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   bound MB   allocs/step"
                 + "   latency µs median / p99")
         }
         for m in models {
             for b in sizes {
-                let r = try ModelBenchmark.run(model: m, batchSize: b, steps: steps, repeats: repeats)
+                let r = try ModelBenchmark.run(model: m, batchSize: b, steps: steps, repeats: repeats, memoryBudget: memoryBudgetOption.budget)
                 if r.trainRunSpread > 0.25 {
                     FileHandle.standardError.write(Data(("note: \(m.name) batch \(b): the slowest timed run was \(Int((100 * r.trainRunSpread).rounded()))% "
                         + "slower than the fastest, so its figures are not steady (another program using the CPU?); run it again or with more --repeats\n").utf8))
@@ -59,7 +60,8 @@ struct BenchModelsCommand: ParsableCommand {
                     print(try Terminal.json(r))
                 } else {
                     print(m.name.padding(toLength: 20, withPad: " ", startingAt: 0)
-                          + String(format: " %5d  %12.0f  %12.0f  %14.1f  %12.0f", b, r.trainImagesPerSecond, r.inferImagesPerSecond, r.trainGflops, r.peakRssMB)
+                          + String(format: " %5d  %12.0f  %12.0f  %14.1f  %12.0f  %9.0f", b, r.trainImagesPerSecond, r.inferImagesPerSecond, r.trainGflops,
+                                   r.peakRssMB, Double(r.trainingBytes) / 1e6)
                           + formatCount(r.steadyStateAllocations, width: 14)
                           + String(format: "   %10.1f / %.1f", r.latencyMedianMicroseconds, r.latencyP99Microseconds))
                 }

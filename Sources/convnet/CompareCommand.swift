@@ -42,6 +42,7 @@ struct CompareCommand: ParsableCommand {
     var adamLr: Float?
 
     @OptionGroup var threadsOption: ThreadsOption
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
 
     @Option(help: "Directory for comparison.svg, comparison.json and comparison.md.")
     var out: String = "runs/compare"
@@ -84,7 +85,9 @@ struct CompareCommand: ParsableCommand {
         let base = try RunSettings(setup(for: kinds[0], seed: 1))
         let choice = base.network
         let datasetName = base.dataset
-        let (data, inputShape) = try prepareData(datasetName, dataDirectory: base.dataDirectory, trainLimit: base.trainLimit, network: choice, seed: 1)
+        let budget = memoryBudgetOption.budget
+        let (data, inputShape) = try prepareData(datasetName, dataDirectory: base.dataDirectory, trainLimit: base.trainLimit, network: choice, seed: 1,
+                                                 memoryBudget: budget)
         let directory = URL(fileURLWithPath: out)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
 
@@ -96,7 +99,7 @@ struct CompareCommand: ParsableCommand {
                 let options = settings.options
                 let weightInit = try WeightInit(parsing: settings.initializer)
                 let network = try Sequential(spec: choice.spec, inputShape: inputShape, seed: UInt64(run), weightInit: weightInit,
-                                             biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0))
+                                             biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0), memoryBudget: budget.spending(data.bytes))
                 try checkClasses(network, loss: choice.loss, dataset: data.split.train, name: datasetName)
                 let trainer = try Trainer(network: network, options: options)
                 var metrics = RunMetrics()

@@ -16,6 +16,7 @@ struct EvalCommand: ParsableCommand {
     var dataDir: String?
 
     @OptionGroup var threadsOption: ThreadsOption
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
 
     @Flag(help: "Print one JSON object.")
     var json = false
@@ -26,8 +27,8 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         threadsOption.apply()
-        let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
-        let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights)
+        let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
+        let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights, memoryBudget: memoryBudgetOption.budget)
         let classes = test.classCount
         let result = try evaluate(archive.network, on: test, loss: archive.loss)
         if json {

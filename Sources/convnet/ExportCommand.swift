@@ -25,6 +25,8 @@ struct ExportCommand: ParsableCommand {
     @Option(help: "Image shape CxHxW the graph takes, fitted to the network's input inside the graph (e.g. 1x28x28 for lenet5).")
     var inputShape: String?
 
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
+
     func validate() throws {
         guard format.lowercased() == "onnx" else {
             throw ValidationError("--format takes onnx, got '\(format)'")
@@ -37,7 +39,7 @@ struct ExportCommand: ParsableCommand {
     }
 
     func run() throws {
-        let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights))
+        let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
         let dataShape = inputShape.flatMap(parseShape)
         let model = try ONNXExport.model(from: archive, dataShape: dataShape)
         let data = model.serialized()

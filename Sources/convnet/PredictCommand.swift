@@ -27,6 +27,7 @@ struct PredictCommand: ParsableCommand {
     var json = false
 
     @OptionGroup var threadsOption: ThreadsOption
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
 
     @Argument(help: "Image files.")
     var images: [String]
@@ -37,25 +38,39 @@ struct PredictCommand: ParsableCommand {
         if Inversion(rawValue: invert) == nil { throw ValidationError("--invert '\(invert)' is not a choice; use auto, never or always") }
     }
 
+    /// Images decoded and classified at a time, so that memory does not grow with the number of arguments.
+    static let picturesPerBatch = 64
+
     func run() throws {
         threadsOption.apply()
-        // The model is loaded once and every image classified in one batch.
-        let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights))
-        // Read every image first: one bad file stops the command before any output.
-        let pictures = try images.map { try Picture.read(from: URL(fileURLWithPath: $0)) }
+        // The model is loaded once; the images are read, fitted and classified a batch at a time.
+        let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
+        for start in stride(from: 0, to: images.count, by: Self.picturesPerBatch) {
+            try classify(Array(images[start..<min(start + Self.picturesPerBatch, images.count)]), with: classifier)
+        }
+    }
+
+    /// Reads, classifies and prints one batch of image files (a bad file stops the command before that batch's
+    /// output). Each picture is fitted to the network's input as soon as it is decoded, so only one decoded
+    /// picture is held at a time.
+    private func classify(_ paths: [String], with classifier: Classifier) throws {
         let inversion = Inversion(rawValue: invert) ?? .auto
-        let inverted = pictures.map { classifier.invertsPicture($0, inversion: inversion) }
-        if inversion == .auto, let background = classifier.trainingBackground {
-            let trainedOn = classifier.dataset.isEmpty ? "" : " (\(classifier.dataset))"
-            for (path, flag) in zip(images, inverted) where flag {
-                FileHandle.standardError.write(Data(("note: \(path) has a \(background == .dark ? "light" : "dark") background and the model was trained on "
+        var inputs: [Float] = [], inverted: [Bool] = []
+        for path in paths {
+            let picture = try Picture.read(from: URL(fileURLWithPath: path))
+            let flag = classifier.invertsPicture(picture, inversion: inversion)
+            inverted.append(flag)
+            inputs += try classifier.fitted(picture, inversion: flag ? .always : .never)
+            if inversion == .auto, flag, let background = classifier.trainingBackground {
+                let trainedOn = classifier.dataset.isEmpty ? "" : " (\(classifier.dataset))"
+                FileHandle.standardError.write(Data(("note: \(Terminal.printable(path)) has a \(background == .dark ? "light" : "dark") background and the model was trained on "
                     + "\(background.rawValue) ones\(trainedOn): classifying its negative (--invert never keeps it as it is)\n").utf8))
             }
         }
-        let predictions = try classifier.predict(zip(pictures, inverted).map { $1 ? $0.inverted() : $0 })
+        let predictions = try classifier.predict(Tensor(shape: [paths.count] + classifier.inputShape, scalars: inputs))
         let names = classifier.classNames
         func label(_ i: Int) -> String { i < names.count && !names[i].isEmpty ? names[i] : String(i) }
-        for ((path, prediction), wasInverted) in zip(zip(images, predictions), inverted) {
+        for ((path, prediction), wasInverted) in zip(zip(paths, predictions), inverted) {
             guard prediction.probabilities.allSatisfy(\.isFinite) else {
                 throw CommandError("\(Terminal.printable(path)): the model's outputs are not finite numbers (NaN or infinity), so it predicts nothing; "
                     + "the weights or the normalisation (norm_mean, norm_std) in \(weights) are broken: train the model again")

@@ -16,19 +16,21 @@ struct ReportCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
+
     func run() throws {
         let dir = URL(fileURLWithPath: directory)
         let weights = dir.appendingPathComponent("model.npz")
         guard FileManager.default.fileExists(atPath: weights.path) else {
             throw CommandError("\(directory) has no model.npz: is it a run directory written by convnet train --out?")
         }
-        let archive = try ModelArchive.read(from: weights)
+        let archive = try ModelArchive.read(from: weights, memoryBudget: memoryBudgetOption.budget)
         let metrics = try RunMetrics.load(from: dir.appendingPathComponent(RunMetrics.csvFileName))
-        let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights.path)
+        let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights.path, memoryBudget: memoryBudgetOption.budget)
         var settings: [(key: String, value: String)] = [("model", archive.modelName), ("spec", archive.network.spec), ("dataset", name)]
         if !archive.augmentation.isEmpty { settings.append(("augmentation", archive.augmentation)) }
         let checkpointURL = dir.appendingPathComponent("checkpoint.npz")
-        if let checkpoint = try? Checkpoint.read(from: checkpointURL),
+        if let checkpoint = try? Checkpoint.read(from: checkpointURL, memoryBudget: memoryBudgetOption.budget),
            let run = try? JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8)) {
             settings = run.table
         }

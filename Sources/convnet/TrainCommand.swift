@@ -85,6 +85,7 @@ public struct TrainCommand: ParsableCommand {
     var seed: UInt64?
 
     @OptionGroup var threadsOption: ThreadsOption
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
 
     @Option(help: "Stop early: acc=0.97 (training accuracy reached) or patience=3 (epochs without validation gain).")
     var earlyStop: String?
@@ -144,7 +145,7 @@ public struct TrainCommand: ParsableCommand {
                 }
                 throw CommandError("\(dir) holds no checkpoint.npz to resume from (was it written by convnet train --out?)")
             }
-            let checkpoint = try Checkpoint.read(from: url)
+            let checkpoint = try Checkpoint.read(from: url, memoryBudget: memoryBudgetOption.budget)
             let saved: RunSettings
             do {
                 saved = try JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8))
@@ -165,6 +166,7 @@ public struct TrainCommand: ParsableCommand {
             } catch {
                 throw CommandError("\(url.path): its run settings (train.settings) do not make a run: \(plainWords(error))")
             }
+            try checkSettings(saved, against: checkpoint, path: url.path)
             var settings = saved
             settings.take(setup)
             do { try settings.validate() } catch let error as ValueError { throw ValidationError("\(error)") }
@@ -191,21 +193,31 @@ public struct TrainCommand: ParsableCommand {
 
     func execute(_ settings: RunSettings, directory: URL, checkpoint: Checkpoint?) throws {
         let options = settings.options
+        let budget = memoryBudgetOption.budget
         let (data, inputShape) = try prepareData(
             settings.dataset, dataDirectory: settings.dataDirectory, trainLimit: settings.trainLimit, network: settings.network,
-            normalization: checkpoint?.model.normalization, validation: settings.validation, seed: options.seed)
+            normalization: checkpoint?.model.normalization, validation: settings.validation, seed: options.seed, memoryBudget: budget)
+        // The network gets what the data left of the budget.
+        let networkBudget = budget.spending(data.bytes)
         let network: Sequential
         if let checkpoint {
             network = checkpoint.model.network
+            network.memoryBudget = networkBudget
         } else {
             let weightInit = try WeightInit(parsing: settings.initializer)
             network = try Sequential(
                 spec: settings.network.spec, inputShape: inputShape, seed: options.seed, weightInit: weightInit,
-                biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0))
+                biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0), memoryBudget: networkBudget)
         }
         let train = data.split.train, test = data.split.test
         try checkClasses(network, loss: options.loss, dataset: train, name: settings.dataset)
         let trainer = try Trainer(network: network, options: options)
+        if let checkpoint {
+            try checkpoint.checkProgress(path: directory.appendingPathComponent("checkpoint.npz").path, epochs: options.epochs,
+                                         batches: (train.count + options.batchSize - 1) / options.batchSize, batchSize: options.batchSize)
+        }
+        // Before the run folder is touched: a step that cannot fit the budget is refused now (`Trainer.train` checks it too).
+        try network.checkMemory(batch: min(options.batchSize, train.count), training: true, optimizerSlots: trainer.optimizer.stateSuffixes.count)
         let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
         if let checkpoint { try trainer.restore(from: checkpoint, path: checkpointURL.path) }
         trainer.group = ProcessRanks.current
@@ -232,6 +244,25 @@ public struct TrainCommand: ParsableCommand {
                 : "the run has trained all its \(done) epoch\(done == 1 ? "" : "s"); nothing to train (give --epochs \(done + 1) or more to train further)")
         }
 
+        // The metrics files and the checkpoint go together: a checkpoint that cannot be written takes the rows
+        // written with it back out of the files, so they hold what the last checkpoint on disk has seen.
+        var lastSaved = checkpoint?.progress
+        var savedMark = try metrics?.mark()
+        var savedRows = (iterations: metrics?.metrics.iterations.count ?? 0, epochs: metrics?.metrics.epochs.count ?? 0)
+        func saveCheckpoint() throws {
+            guard let metrics, let mark = savedMark else { return }
+            do {
+                try metrics.flush()
+                try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
+            } catch {
+                try? metrics.rollBack(to: mark, keepingIterations: savedRows.iterations, epochs: savedRows.epochs)
+                throw error
+            }
+            lastSaved = trainer.progress
+            savedMark = try metrics.mark()
+            savedRows = (metrics.metrics.iterations.count, metrics.metrics.epochs.count)
+        }
+
         var display = ProgressDisplay(epochs: options.epochs)
         let started = Date()
         Interruption.install()
@@ -246,10 +277,7 @@ public struct TrainCommand: ParsableCommand {
                     let interrupted = Interruption.received
                     if interrupted != nil || settings.checkpointEvery.map({ r.iteration % $0 == 0 && r.batch < r.batches }) == true {
                         // Metrics first: after a kill, the rows on disk are those the checkpoint has seen.
-                        if let metrics {
-                            try metrics.flush()
-                            try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL)
-                        }
+                        try saveCheckpoint()
                     }
                     if let sig = interrupted {
                         Terminal.error("\nstopped by \(Interruption.name(sig)) in epoch \(r.epoch) after batch \(r.batch) of \(r.batches) "
@@ -259,20 +287,19 @@ public struct TrainCommand: ParsableCommand {
                 case .epoch(let e):
                     let row = EpochMetrics(epoch: e.epoch, iteration: e.iteration, trainLoss: e.trainLoss, trainAccuracy: e.trainAccuracy,
                                            testAccuracy: e.testAccuracy, seconds: e.seconds)
-                    try metrics?.record(row)
-                    if metrics != nil { try Checkpoint(trainer: trainer, model: archive, settings: settingsJSON).write(to: checkpointURL) }
+                    metrics?.recordPending(row)
+                    try saveCheckpoint()
                     if events { Terminal.line(RunMetrics.jsonLine(row)) }  // after the checkpoint: a reader may stop the run now
                 }
             }
         } catch let stop as ExitCode {
             throw stop  // interrupted: the checkpoint is saved and the resume command printed
         } catch {
-            try? metrics?.flush()
-            let next = FileManager.default.fileExists(atPath: checkpointURL.path)
-                ? "the checkpoint of epoch \(trainer.progress.epochsDone) stays in \(checkpointURL.path): "
-                    + "convnet train --resume \(directory.path) continues from it with the same settings"
-                : "no checkpoint was saved, so there is nothing to resume: \(directory.path) can be reused, "
-                    + "run convnet train again with --out \(directory.path)"
+            // The rows since the last checkpoint stay out of the files: they describe steps that a resume trains again.
+            if let metrics, let mark = savedMark { try? metrics.rollBack(to: mark, keepingIterations: savedRows.iterations, epochs: savedRows.epochs) }
+            let next = lastSaved.map {
+                "\(Checkpoint.describe($0)) stays in \(checkpointURL.path): convnet train --resume \(directory.path) continues from it with the same settings"
+            } ?? "no checkpoint was saved, so there is nothing to resume: \(directory.path) can be reused, run convnet train again with --out \(directory.path)"
             throw CommandError("\(plainWords(error)); \(next)")
         }
         let seconds = earlierEpochs.map(\.seconds).reduce(0, +) + Date().timeIntervalSince(started)
@@ -407,6 +434,20 @@ struct RunSettings: Codable {
         let setup = TrainSetup(self, threads: Threading.threads)
         let command = "convnet train " + TrainOptionTable.commandLine(setup).map(shellQuoted).joined(separator: " ")
         return [("command", command)] + TrainOptionTable.rows(setup)
+    }
+}
+
+/// A checkpoint's saved settings must describe its model: the same network and data set.
+func checkSettings(_ saved: RunSettings, against checkpoint: Checkpoint, path: String) throws {
+    let model = checkpoint.model
+    let savedSpec = (try? NetworkSpec.parse(saved.network.spec).layers.map(\.specStatement).joined(separator: "; ")) ?? saved.network.spec
+    guard savedSpec == model.network.spec else {
+        throw CommandError("\(path): its run settings name the network '\(Terminal.printable(savedSpec))' but its weights are for "
+            + "'\(Terminal.printable(model.network.spec))'; the checkpoint is damaged: start a new run")
+    }
+    guard model.dataset.isEmpty || model.dataset == saved.dataset else {
+        throw CommandError("\(path): its run settings name the data set '\(Terminal.printable(saved.dataset))' but its model says it was trained on "
+            + "'\(Terminal.printable(model.dataset))'; the checkpoint is damaged: start a new run")
     }
 }
 

@@ -42,4 +42,7 @@ public struct DataSplit: Sendable {
         self.train = train
         self.test = test
     }
+
+    /// The bytes its images take (32-bit floats).
+    public var bytes: Int { (train.images.count &+ test.images.count) &* 4 }
 }

@@ -17,9 +17,14 @@ public struct DatasetOptions: Sendable {
     /// A second .npz holding the test set (the handout's mnist_train.npz / mnist_test.npz).
     public var testFile: URL?
     public var environment: [String: String]
+    /// What the decoded images may take: a data set whose pixels as 32-bit floats would not fit is refused
+    /// before they are converted (`MemoryBudgetError`).
+    public var memoryBudget: MemoryBudget
 
     public init(dataDirectory: URL? = nil, trainCount: Int? = nil, testCount: Int? = nil, seed: UInt64 = 0,
-                testFile: URL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+                testFile: URL? = nil, environment: [String: String] = ProcessInfo.processInfo.environment,
+                memoryBudget: MemoryBudget = .machine) {
+        self.memoryBudget = memoryBudget
         self.dataDirectory = dataDirectory
         self.trainCount = trainCount
         self.testCount = testCount
@@ -87,15 +92,19 @@ public enum DatasetCatalog {
         case "mnist-sample":
             split = try loadSample()
         case "toy-squares":
+            let count = CheckedSize.sum([options.trainCount ?? 2_000, options.testCount ?? 1_000])
+            try checkDecoded("toy-squares", values: count.flatMap { CheckedSize.product([$0, ToySquares.side * ToySquares.side]) },
+                             budget: options.memoryBudget, advice: "give a smaller --train-limit")
             let train = try ToySquares.make(count: options.trainCount ?? 2_000, seed: options.seed)
             let test = try ToySquares.make(count: options.testCount ?? 1_000, seed: options.seed &+ 0x9E37_79B9)
             return DataSplit(train: train, test: test)
         case "mnist":
-            split = try loadIDX(name: "mnist", folders: idxFolders("mnist", options), classNames: digitNames)
+            split = try loadIDX(name: "mnist", folders: idxFolders("mnist", options), classNames: digitNames, budget: options.memoryBudget)
         case "fashion-mnist":
-            split = try loadIDX(name: "fashion-mnist", folders: idxFolders("fashion-mnist", options) + [systemFashionMNIST], classNames: fashionNames)
+            split = try loadIDX(name: "fashion-mnist", folders: idxFolders("fashion-mnist", options) + [systemFashionMNIST], classNames: fashionNames,
+                                budget: options.memoryBudget)
         case "cifar10":
-            split = try loadCIFAR10(folders: cifarFolders(options))
+            split = try loadCIFAR10(folders: cifarFolders(options), budget: options.memoryBudget)
         default:
             if recognizes(name) {
                 split = try loadNPZ(URL(fileURLWithPath: name), options: options)
@@ -104,6 +113,13 @@ public enum DatasetCatalog {
             }
         }
         return try limit(split, options)
+    }
+
+    /// Refuses a data set whose `values` pixels, as 32-bit floats beside the bytes they are decoded from,
+    /// would not fit `budget` (nil values: more than can be counted).
+    static func checkDecoded(_ name: String, values: Int?, budget: MemoryBudget, advice: String = "use a smaller data set") throws {
+        try budget.check(values.flatMap { CheckedSize.product([$0, 5]) },
+                         for: "decoding the data set '\(name)' (\(values.map { "\($0) pixel values" } ?? "its pixels") as 32-bit floats)", advice: advice)
     }
 
     static func limit(_ split: DataSplit, _ options: DatasetOptions) throws -> DataSplit {
@@ -165,13 +181,14 @@ public enum DatasetCatalog {
         return nil
     }
 
-    static func loadIDX(name: String, folders: [URL], classNames: [String]) throws -> DataSplit {
+    static func loadIDX(name: String, folders: [URL], classNames: [String], budget: MemoryBudget = .machine) throws -> DataSplit {
         guard let files = findIDX(in: folders) else {
             throw DataError.fileNotFound(path: folders[0].appendingPathComponent(idxFiles[0].0 + ".gz").path,
                                          hint: "looked in \(folders.map(\.path).joined(separator: ", ")); run `convnet download \(name)` or pass --data-dir")
         }
         let (trainImages, trainLabels) = try IDXFile.readPair(images: files[0], labels: files[1], classes: classNames.count)
         let (testImages, testLabels) = try IDXFile.readPair(images: files[2], labels: files[3], classes: classNames.count)
+        try checkDecoded(name, values: CheckedSize.sum([trainImages.bytes.count, testImages.bytes.count]), budget: budget)
         return DataSplit(
             train: try Dataset(name: name, images: trainImages.scaledTensor(), labels: trainLabels, classNames: classNames),
             test: try Dataset(name: name, images: testImages.scaledTensor(), labels: testLabels, classNames: classNames))
@@ -189,7 +206,7 @@ public enum DatasetCatalog {
         folders.first { f in (CIFAR10File.trainFiles + CIFAR10File.testFiles).allSatisfy { FileManager.default.fileExists(atPath: f.appendingPathComponent($0).path) } }
     }
 
-    static func loadCIFAR10(folders: [URL]) throws -> DataSplit {
+    static func loadCIFAR10(folders: [URL], budget: MemoryBudget = .machine) throws -> DataSplit {
         guard let folder = findCIFAR(in: folders) else {
             throw DataError.fileNotFound(path: folders[0].appendingPathComponent("data_batch_1.bin").path,
                                          hint: "run `convnet download cifar10` or pass --data-dir")
@@ -197,6 +214,7 @@ public enum DatasetCatalog {
         let names = CIFAR10File.classNames(in: folder)
         let (trainImages, trainLabels) = try CIFAR10File.read(CIFAR10File.trainFiles.map { folder.appendingPathComponent($0) })
         let (testImages, testLabels) = try CIFAR10File.read(CIFAR10File.testFiles.map { folder.appendingPathComponent($0) })
+        try checkDecoded("cifar10", values: CheckedSize.sum([trainImages.bytes.count, testImages.bytes.count]), budget: budget)
         return DataSplit(
             train: try Dataset(name: "cifar10", images: trainImages.scaledTensor(), labels: trainLabels, classNames: names),
             test: try Dataset(name: "cifar10", images: testImages.scaledTensor(), labels: testLabels, classNames: names))
@@ -226,6 +244,8 @@ public enum DatasetCatalog {
         let trainLabels = try pick(arrays, options.trainLabelsArray, trainLabelNames, url)
         let testImages = try pick(testArrays, options.testImagesArray, separate ? testImageNames + trainImageNames : testImageNames, testURL)
         let testLabels = try pick(testArrays, options.testLabelsArray, separate ? testLabelNames + trainLabelNames : testLabelNames, testURL)
+        try checkDecoded(url.lastPathComponent, values: CheckedSize.sum([trainImages.1.count, separate || testImages.0 != trainImages.0 ? testImages.1.count : 0]),
+                         budget: options.memoryBudget)
         let trainY = try labels(trainLabels.1, name: trainLabels.0, file: url)
         let testY = try labels(testLabels.1, name: testLabels.0, file: testURL)
         let trainX = try images(trainImages.1, name: trainImages.0, count: trainY.count, file: url, labelsName: trainLabels.0)

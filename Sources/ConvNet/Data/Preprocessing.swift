@@ -237,6 +237,9 @@ public struct PreparedData: Sendable {
     public var validation: Dataset?
     public var transform: InputTransform
     public var normalization: Normalization
+
+    /// The bytes its images take (32-bit floats).
+    public var bytes: Int { split.bytes &+ (validation?.images.count ?? 0) &* 4 }
 }
 
 extension DataSplit {

@@ -24,9 +24,17 @@ public final class Sequential {
     /// The stage of the first layer with trainable parameters (nil when none has any).
     private let firstTrainableStage: Int?
 
+    /// What the network needs in memory (see `NetworkMemory`).
+    public let memory: NetworkMemory
+    /// What `forward` may use: a batch whose buffers (`memory`) would not fit is refused before anything
+    /// is allocated for it. Building checks the weights against it, and one sample's inference.
+    public var memoryBudget: MemoryBudget
+    /// The last batch that `forward` found within the budget (size, training), so it checks once per size.
+    private var checkedBatch: (size: Int, training: Bool, budget: MemoryBudget)?
+
     public init(
         inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
-        biasInit: BiasInit = .pytorchDefault, layers: [any Layer]
+        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, layers: [any Layer]
     ) throws {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
             throw ShapeError.layer(name: "input", message: "input shape \(formatShape(inputShape)) must have positive sizes")
@@ -40,13 +48,29 @@ public final class Sequential {
         var counts: [String: Int] = [:]
         var shape = inputShape
         var shapes: [[Int]] = []
+        var entries: [NetworkMemory.Entry] = []
+        var parameterBytes = 0
         for layer in layers {
             counts[layer.kind, default: 0] += 1
             layer.name = "\(layer.kind)\(counts[layer.kind]!)"
+            // A layer's weights (value and gradient) are checked against the budget before it creates them.
+            if let count = NetworkMemory.parametersBeforeBuild(layer, input: shape) {
+                let need = CheckedSize.sum([parameterBytes, CheckedSize.product([count, 8])])
+                try memoryBudget.check(need, for: "building layer \(layer.name) (\(layer.specStatement)) with \(counted(count, "parameter"))"
+                                       + " on a \(formatShape(shape)) input", advice: "use a smaller network")
+            }
+            let input = shape
             shape = try layer.build(inputShape: shape, context: &context)
             shapes.append(shape)
+            let count = (layer.parameters + layer.buffers).reduce(0) { $0 &+ $1.value.count }
+            parameterBytes = parameterBytes &+ count &* 8
+            entries.append(NetworkMemory.entry(for: layer, input: input, output: shape, parameters: count))
         }
         outputShapes = shapes
+        memory = NetworkMemory(entries: entries, inputBytes: (CheckedSize.product(inputShape) ?? Int.max / 8) &* 4,
+                               lossBytes: (CheckedSize.product(shape) ?? Int.max / 8) &* 8)
+        self.memoryBudget = memoryBudget
+        try memory.check(batch: 1, training: false, budget: memoryBudget)
         let stages = Stage.compile(layers)
         self.stages = stages
         let firstTrainable = layers.firstIndex(where: { !$0.parameters.isEmpty })
@@ -55,22 +79,22 @@ public final class Sequential {
 
     public convenience init(
         inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
-        biasInit: BiasInit = .pytorchDefault, @LayerBuilder _ content: () -> [any Layer]
+        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, @LayerBuilder _ content: () -> [any Layer]
     ) throws {
-        try self.init(inputShape: inputShape, seed: seed, weightInit: weightInit, biasInit: biasInit, layers: content())
+        try self.init(inputShape: inputShape, seed: seed, weightInit: weightInit, biasInit: biasInit, memoryBudget: memoryBudget, layers: content())
     }
 
     /// Builds the network a text spec describes (see `NetworkSpec`). The spec's own `input` statement
     /// is used when `inputShape` is nil.
     public convenience init(
         spec: String, inputShape: [Int]? = nil, seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
-        biasInit: BiasInit = .pytorchDefault
+        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine
     ) throws {
         let parsed = try NetworkSpec.parse(spec)
         guard let shape = inputShape ?? parsed.inputShape else {
             throw SpecError(line: 0, statement: "", message: "no input shape: add a statement such as 'input 1x28x28'")
         }
-        try self.init(inputShape: shape, seed: seed, weightInit: weightInit, biasInit: biasInit, layers: parsed.layers)
+        try self.init(inputShape: shape, seed: seed, weightInit: weightInit, biasInit: biasInit, memoryBudget: memoryBudget, layers: parsed.layers)
     }
 
     public var outputShape: [Int] { outputShapes.last ?? inputShape }
@@ -88,6 +112,7 @@ public final class Sequential {
                 name: "input",
                 message: "expected a batch of \(formatShape(inputShape)) samples (N x \(formatShape(inputShape))), got \(formatShape(input.shape))")
         }
+        try checkMemory(batch: input.batchSize, training: training)
         releaseCaches()
         let mode: ConvPlan.Mode = training ? .training : .inference
         var x = input
@@ -132,6 +157,14 @@ public final class Sequential {
         guard let first = firstTrainableStage else { return }
         var g = outputGradient
         for s in stages.indices[first...].reversed() { g = try stages[s].backward(g, inputGradient: s != first) }
+    }
+
+    /// Throws `MemoryBudgetError` when a batch of `batch` samples would not fit `memoryBudget` (plus
+    /// `optimizerSlots` state tensors per parameter, for a training run's check before its first step).
+    public func checkMemory(batch: Int, training: Bool, optimizerSlots: Int = 0) throws(MemoryBudgetError) {
+        if optimizerSlots == 0, let c = checkedBatch, c.size == batch, c.training == training, c.budget == memoryBudget { return }
+        try memory.check(batch: batch, training: training, optimizerSlots: optimizerSlots, budget: memoryBudget)
+        if optimizerSlots == 0 { checkedBatch = (batch, training, memoryBudget) }
     }
 
     /// Drops every layer's forward caches (see `Layer.releaseCaches`); `forward` and

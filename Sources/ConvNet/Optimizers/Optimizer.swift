@@ -13,6 +13,19 @@ public protocol Optimizer: AnyObject {
     var kind: String { get }
 }
 
+extension Optimizer {
+    /// The suffixes of the state tensors it keeps per parameter (`.momentum`; Adam's `.m` and `.v`):
+    /// how checkpoints name them, and how many tensors of each parameter's size it holds.
+    public var stateSuffixes: [String] {
+        switch kind {
+        case "sgd": [".momentum"]
+        case "adam", "adamw": [".m", ".v"]
+        case "adagrad": [".sum_squares"]
+        default: []
+        }
+    }
+}
+
 /// The `state` keys of an optimizer for one suffix (`conv1.weight` -> `conv1.weight.momentum`), built
 /// once per parameter name so that a step allocates no strings.
 struct StateKeys {

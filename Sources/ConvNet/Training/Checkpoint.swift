@@ -34,15 +34,29 @@ public struct Checkpoint {
         try NumPyArchive.write(arrays, to: url, compressed: false)
     }
 
-    public static func read(from url: URL) throws -> Checkpoint {
+    public static func read(from url: URL, memoryBudget: MemoryBudget = .machine) throws -> Checkpoint {
         let arrays = try NumPyArchive.read(from: url)
-        let model = try ModelArchive(arrays: arrays, path: url.path)
-        guard let progressText = try arrays["train.progress"]?.string(),
-              let progress = try? JSONDecoder().decode(TrainingProgress.self, from: Data(progressText.utf8)),
-              let steps = try arrays["train.optimizer_steps"]?.integers().first,
-              let settings = try arrays["train.settings"]?.string()
-        else {
+        let model = try ModelArchive(arrays: arrays, path: url.path, memoryBudget: memoryBudget)
+        let trainArrays = ["train.progress", "train.optimizer_steps", "train.settings"]
+        let missing = trainArrays.filter { arrays[$0] == nil }
+        guard missing.count < trainArrays.count else {
             throw WeightsError.notAModel(path: url.path, problem: "it is a model file but not a training checkpoint (no train.* arrays)")
+        }
+        guard missing.isEmpty else {
+            throw WeightsError.damaged(path: url.path, problem: "it lacks \(missing.joined(separator: " and ")) (a checkpoint holds all of \(trainArrays.joined(separator: ", ")))")
+        }
+        func text(_ name: String) throws -> String {
+            do { return try arrays[name]!.string() } catch {
+                throw WeightsError.damaged(path: url.path, problem: "its \(name) is not text")
+            }
+        }
+        let progressText = try text("train.progress"), settings = try text("train.settings")
+        let progress: TrainingProgress
+        do { progress = try JSONDecoder().decode(TrainingProgress.self, from: Data(progressText.utf8)) } catch {
+            throw WeightsError.damaged(path: url.path, problem: "its train.progress does not read as a run's progress: \(plainDescription(error))")
+        }
+        guard let stepsArray = try? arrays["train.optimizer_steps"]!.integers(), stepsArray.count == 1, let steps = stepsArray.first else {
+            throw WeightsError.damaged(path: url.path, problem: "its train.optimizer_steps is not one whole number")
         }
         var state: [String: Tensor] = [:]
         for (name, array) in arrays where name.hasPrefix("optimizer.") {
@@ -53,6 +67,14 @@ public struct Checkpoint {
 }
 
 extension Checkpoint {
+    /// Which checkpoint a run at `progress` writes, in words: "the checkpoint of epoch 3", or "the
+    /// checkpoint at iteration 250 (epoch 4, after batch 15)" for one written in the middle of an epoch.
+    public static func describe(_ progress: TrainingProgress) -> String {
+        progress.batchesInEpoch == 0
+            ? "the checkpoint of epoch \(progress.epochsDone)"
+            : "the checkpoint at iteration \(progress.iteration) (epoch \(progress.epochsDone + 1), after batch \(progress.batchesInEpoch))"
+    }
+
     /// Checks the progress counters and the optimizer's step count: each in range and consistent with the
     /// others (so that arithmetic on them cannot overflow). `path` names the checkpoint in the error.
     public func checkProgress(path: String = "checkpoint") throws(WeightsError) {
@@ -76,8 +98,31 @@ extension Checkpoint {
             throw fail("its progress within the epoch (batch \(p.batchesInEpoch), \(p.epochCorrect) of \(p.epochSeen) images right, "
                 + "loss sum \(p.epochLossSum)) is out of range")
         }
-        guard (0...limit).contains(optimizerSteps) else {
-            throw fail("it says the optimizer took \(optimizerSteps) steps")
+        guard (0...limit).contains(optimizerSteps), optimizerSteps == p.iteration else {
+            throw fail("it says the optimizer took \(optimizerSteps) steps in \(counted(p.iteration, "iteration")) (one step each)")
+        }
+        guard p.epochSeen == 0 || p.batchesInEpoch > 0, p.batchesInEpoch <= p.iteration else {
+            throw fail("its progress within the epoch (batch \(p.batchesInEpoch), \(p.epochSeen) images) contradicts its iteration \(p.iteration)")
+        }
+    }
+}
+
+extension Checkpoint {
+    /// Checks the progress against the run it continues: at most its `epochs`, and a position within the
+    /// epoch that `batches` batches of at most `batchSize` images allow.
+    public func checkProgress(path: String = "checkpoint", epochs: Int, batches: Int, batchSize: Int) throws(WeightsError) {
+        func fail(_ problem: String) -> WeightsError { .damaged(path: path, problem: problem) }
+        let p = progress
+        guard p.epochsDone <= epochs else {
+            throw fail("its progress says \(counted(p.epochsDone, "epoch")) done, but its settings ask for \(epochs)")
+        }
+        // One iteration per batch: the epochs done and the batches of the next one add up to the iteration.
+        let (done, overflow) = p.epochsDone.multipliedReportingOverflow(by: batches)
+        guard p.batchesInEpoch <= batches, !overflow, p.iteration == done &+ p.batchesInEpoch,
+              p.epochSeen <= p.batchesInEpoch.multipliedReportingOverflow(by: batchSize).partialValue
+        else {
+            throw fail("its progress (iteration \(p.iteration), epoch \(p.epochsDone + 1), batch \(p.batchesInEpoch), \(p.epochSeen) images) "
+                + "does not fit a run of \(counted(batches, "batch")) of \(batchSize) per epoch")
         }
     }
 }
@@ -93,13 +138,7 @@ extension Trainer {
         func fail(_ problem: String) -> WeightsError { .damaged(path: path, problem: problem) }
         try checkpoint.checkProgress(path: path)
         let parameters = Dictionary(network.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let suffixes: [String]
-        switch optimizer.kind {
-        case "sgd": suffixes = [".momentum"]
-        case "adam", "adamw": suffixes = [".m", ".v"]
-        case "adagrad": suffixes = [".sum_squares"]
-        default: suffixes = []
-        }
+        let suffixes = optimizer.stateSuffixes
         for (key, tensor) in checkpoint.optimizerState.sorted(by: { $0.key < $1.key }) {
             let owner = suffixes.isEmpty
                 ? parameters.keys.filter { key.hasPrefix($0 + ".") }.max(by: { $0.count < $1.count })

@@ -44,6 +44,8 @@ public final class Classifier: @unchecked Sendable {
     /// on black); nil when it is not known or the network takes colour images. See `trainingBackground(dataset:normalization:inputShape:)`.
     public let trainingBackground: Background?
 
+    /// What each copy of the network may use (the archive's network's budget).
+    public let memoryBudget: MemoryBudget
     /// Each parameter's and buffer's value by name, to build more copies of the network from.
     private let values: [(name: String, value: Tensor)]
     private let lock = NSLock()
@@ -52,9 +54,10 @@ public final class Classifier: @unchecked Sendable {
     /// Input transforms by source shape (guarded by `lock`).
     private var transforms: [[Int]: InputTransform] = [:]
 
-    /// Loads a `model.npz` written by `convnet train` (or `ModelArchive.write`).
-    public convenience init(contentsOf url: URL) throws {
-        self.init(archive: try ModelArchive.read(from: url))
+    /// Loads a `model.npz` written by `convnet train` (or `ModelArchive.write`). Each copy of the network
+    /// runs within `memoryBudget`: a batch that does not fit it is classified in smaller batches.
+    public convenience init(contentsOf url: URL, memoryBudget: MemoryBudget = .machine) throws {
+        self.init(archive: try ModelArchive.read(from: url, memoryBudget: memoryBudget))
     }
 
     /// Classifies with `archive`'s network, which the classifier takes over: do not use it elsewhere.
@@ -68,6 +71,7 @@ public final class Classifier: @unchecked Sendable {
         spec = network.spec
         values = (network.parameters + network.buffers).map { ($0.name, $0.value) }
         idle = [network]
+        memoryBudget = network.memoryBudget
         outputCount = network.outputShape.reduce(1, *)
         dataset = archive.dataset
         trainingBackground = Classifier.trainingBackground(dataset: archive.dataset, normalization: archive.normalization, inputShape: network.inputShape)
@@ -135,16 +139,19 @@ public final class Classifier: @unchecked Sendable {
     public func predict(_ pictures: [Picture], inversion: Inversion = .never) throws -> [Prediction] {
         guard !pictures.isEmpty else { return [] }
         var scalars: [Float] = []
-        for original in pictures {
-            let picture = invertsPicture(original, inversion: inversion) ? original.inverted() : original
-            let shape = [picture.channels, picture.height, picture.width]
-            if inputShape.count == 3, shape != inputShape, let t = try? transform(from: shape) {
-                scalars += try t.apply(try Tensor(shape: [1] + shape, scalars: picture.pixels)).scalars
-            } else {
-                scalars += try picture.fitted(to: inputShape).scalars
-            }
-        }
+        for picture in pictures { scalars += try fitted(picture, inversion: inversion) }
         return try predict(try Tensor(shape: [pictures.count] + inputShape, scalars: scalars))
+    }
+
+    /// One picture as the network's input (its pixel values, before the model's normalisation), fitted and
+    /// inverted as `predict(_:inversion:)` does: what a caller keeps instead of a large decoded picture.
+    public func fitted(_ original: Picture, inversion: Inversion = .never) throws -> [Float] {
+        let picture = invertsPicture(original, inversion: inversion) ? original.inverted() : original
+        let shape = [picture.channels, picture.height, picture.width]
+        if inputShape.count == 3, shape != inputShape, let t = try? transform(from: shape) {
+            return try t.apply(try Tensor(shape: [1] + shape, scalars: picture.pixels)).scalars
+        }
+        return try picture.fitted(to: inputShape).scalars
     }
 
     /// The network's raw outputs (N x outputs) for a batch of pixel values in [0, 1], after the
@@ -160,10 +167,20 @@ public final class Classifier: @unchecked Sendable {
         try normalization.apply(to: &x)
         let network = try checkOut()
         defer { checkIn(network) }
-        var out = try network.forward(x, training: false)
-        // The network keeps its output buffer: hand the caller its own copy.
-        out = try Tensor(shape: out.shape, scalars: out.scalars)
-        return out
+        // As many images at a time as the budget allows (all of them, unless they are many or large).
+        let n = x.batchSize
+        let step = max(1, network.memory.largestBatch(fitting: network.memoryBudget, training: false, limit: n))
+        if step >= n {
+            // The network keeps its output buffer: hand the caller its own copy.
+            let out = try network.forward(x, training: false)
+            return try Tensor(shape: out.shape, scalars: out.scalars)
+        }
+        var scalars: [Float] = []
+        scalars.reserveCapacity(n * outputCount)
+        for start in stride(from: 0, to: n, by: step) {
+            scalars += try network.forward(x.batch(start..<min(start + step, n)), training: false).scalars
+        }
+        return try Tensor(shape: [n] + network.outputShape, scalars: scalars)
     }
 
     private func transform(from shape: [Int]) throws -> InputTransform {
@@ -176,7 +193,7 @@ public final class Classifier: @unchecked Sendable {
     private func checkOut() throws -> Sequential {
         if let network = lock.withLock({ idle.popLast() }) { return network }
         // Every copy is busy: build another with the same weights (the build's random draws are overwritten).
-        let network = try Sequential(spec: spec, inputShape: inputShape)
+        let network = try Sequential(spec: spec, inputShape: inputShape, memoryBudget: memoryBudget)
         let byName = Dictionary(uniqueKeysWithValues: values.map { ($0.name, $0.value) })
         for p in network.parameters + network.buffers { p.value = byName[p.name]! }
         return network

@@ -43,6 +43,8 @@ public func evaluate(_ network: Sequential, on data: Dataset, loss: LossFunction
     predictions.reserveCapacity(data.count)
     var totalLoss = 0.0
     var start = 0
+    // Batches as large as asked for, or as the network's memory budget allows.
+    let batchSize = max(1, network.memory.largestBatch(fitting: network.memoryBudget, training: false, limit: batchSize))
     while start < data.count {
         let end = min(start + batchSize, data.count)
         let output = try network.forward(data.images.batch(start..<end), training: false)

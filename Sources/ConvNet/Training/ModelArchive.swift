@@ -82,19 +82,20 @@ public struct ModelArchive {
     }
 
     /// Reads a model file and rebuilds its network with the stored weights.
-    public static func read(from url: URL) throws -> ModelArchive {
+    /// The network is built within `memoryBudget` (see `Sequential.memoryBudget`).
+    public static func read(from url: URL, memoryBudget: MemoryBudget = .machine) throws -> ModelArchive {
         let arrays = try NumPyArchive.read(from: url)
-        return try ModelArchive(arrays: arrays, path: url.path)
+        return try ModelArchive(arrays: arrays, path: url.path, memoryBudget: memoryBudget)
     }
 
     /// Rebuilds a model from its arrays (those of `arrays`, or a `model.npz` read with `NumPyArchive.read`);
     /// `path` names where they came from in error messages.
-    public init(arrays: [(name: String, array: NumPyArray)], path: String = "model arrays") throws {
-        try self.init(arrays: Dictionary(arrays, uniquingKeysWith: { first, _ in first }), path: path)
+    public init(arrays: [(name: String, array: NumPyArray)], path: String = "model arrays", memoryBudget: MemoryBudget = .machine) throws {
+        try self.init(arrays: Dictionary(arrays, uniquingKeysWith: { first, _ in first }), path: path, memoryBudget: memoryBudget)
     }
 
     /// Rebuilds a model from its arrays by name; `path` names where they came from in error messages.
-    public init(arrays: [String: NumPyArray], path: String = "model arrays") throws {
+    public init(arrays: [String: NumPyArray], path: String = "model arrays", memoryBudget: MemoryBudget = .machine) throws {
         func string(_ name: String) throws -> String {
             guard let a = arrays[name] else {
                 throw WeightsError.notAModel(path: path, problem: "it has no '\(name)' array (was it written by convnet train?)")
@@ -117,7 +118,7 @@ public struct ModelArchive {
         }
         let network: Sequential
         do {
-            network = try Sequential(spec: spec, inputShape: inputShape)
+            network = try Sequential(spec: spec, inputShape: inputShape, memoryBudget: memoryBudget)
         } catch let error as SpecError {
             throw WeightsError.notAModel(path: path, problem: "\(error)")
         } catch let error as ShapeError {

@@ -21,6 +21,8 @@ public struct ModelBenchmarkResult: Sendable, Codable {
     /// How much slower the slowest timed training run was than the fastest, per step (0.4: 40%). Large
     /// when other programs share the CPU; the figures are then not steady.
     public var trainRunSpread: Double
+    /// `NetworkMemory`'s bound on a training step's bytes at this batch size (weights, momentum and buffers).
+    public var trainingBytes: Int
 
     enum CodingKeys: String, CodingKey {
         case model, threads
@@ -34,6 +36,7 @@ public struct ModelBenchmarkResult: Sendable, Codable {
         case latencyP99Microseconds = "latency_p99_us"
         case timedSteps = "timed_steps"
         case trainRunSpread = "train_run_spread"
+        case trainingBytes = "training_bytes"
     }
 }
 
@@ -64,15 +67,22 @@ public enum ModelBenchmark {
     /// Then single inference calls are timed one by one for `latencySeconds` (median and 99th percentile).
     public static func run(
         model: ZooModel, batchSize: Int, warmup: Int = 3, warmupSeconds: Double = 0.3, steps: Int = 10,
-        repeats: Int = 5, minimumRunSeconds: Double = 0.1, latencySeconds: Double = 0.5, seed: UInt64 = 1
+        repeats: Int = 5, minimumRunSeconds: Double = 0.1, latencySeconds: Double = 0.5, seed: UInt64 = 1,
+        memoryBudget: MemoryBudget = .machine
     ) throws -> ModelBenchmarkResult {
         guard batchSize > 0, steps > 0, repeats > 0, minimumRunSeconds >= 0, minimumRunSeconds.isFinite else {
             throw ValueError.invalidArgument("the benchmark needs a positive batch size, steps and repeats, and a finite minimum run time")
         }
         let shape = model.inputShape(channels: 1)
-        let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed)
+        let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed, memoryBudget: memoryBudget)
+        // The step's buffers, with momentum (SGD below), and the random batch beside them.
+        let values = CheckedSize.product([batchSize] + shape)
+        try network.checkMemory(batch: batchSize, training: true, optimizerSlots: 1)
+        let trainingBytes = network.memory.bytes(batch: batchSize, training: true, optimizerSlots: 1) ?? Int.max
+        try memoryBudget.check(CheckedSize.sum([trainingBytes, values.flatMap { CheckedSize.product([$0, 4]) }]),
+                               for: "benchmarking \(model.name) at batch \(batchSize)", advice: "use a smaller --batch-size")
         var random = SeededGenerator(seed: seed)
-        let count = batchSize * shape.reduce(1, *)
+        let count = values ?? 0
         let images = try Tensor(shape: [batchSize] + shape, scalars: (0..<count).map { _ in random.nextUnitFloat() })
         let classes = model.loss.isBinary ? 2 : network.outputShape.reduce(1, *)
         let labels = (0..<batchSize).map { _ in random.below(classes) }
@@ -133,7 +143,7 @@ public enum ModelBenchmark {
             trainGflops: 3 * network.forwardFlopsPerSample * batch / trainStepSeconds / 1e9,
             peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(train.steps),
             latencyMedianMicroseconds: percentile(latencies, 0.5), latencyP99Microseconds: percentile(latencies, 0.99),
-            timedSteps: train.steps, trainRunSpread: train.perStep.last! / train.perStep.first! - 1)
+            timedSteps: train.steps, trainRunSpread: train.perStep.last! / train.perStep.first! - 1, trainingBytes: trainingBytes)
     }
 
     /// Microseconds of each call of `body`, timed one by one: at least 100 calls and `seconds` of them

@@ -136,6 +136,10 @@ public final class Trainer {
                 "--warmup \(options.warmup!) is not shorter than the run's \(schedule.totalIterations) iterations "
                     + "(\(options.epochs) epochs of \(batches) batches)")
         }
+        // The whole step's memory (its batch, or this rank's part of it, and the optimizer's state) is
+        // checked against the budget before the first step allocates any of it.
+        let localBatch = group.map { dataParallelSlice(0..<batchSize, rank: $0.rank, size: $0.size).count } ?? batchSize
+        try network.checkMemory(batch: min(localBatch, train.count), training: true, optimizerSlots: optimizer.stateSuffixes.count)
         let parameters = network.parameters
         // Reused from step to step, like the layers' buffers (see `Tensor.overwrite`): the batch, its
         // indices and labels, and the loss's gradient. `backwardParameters` releases the layers'

@@ -52,7 +52,7 @@ public enum RunCharts {
         chart.yFormat = .percent
         chart.integerX = true
         if let best = test.max(by: { $0.y < $1.y }) {
-            chart.subtitle = "best test accuracy \(String(format: "%.2f", best.y * 100))% (epoch \(Int(best.x)))"
+            chart.subtitle = "best test accuracy \(String(format: "%.2f", best.y * 100))% (epoch \(String(format: "%.0f", best.x)))"
         }
         return chart
     }

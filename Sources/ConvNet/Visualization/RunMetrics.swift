@@ -124,8 +124,15 @@ public struct RunMetrics: Sendable, Equatable {
         } catch {
             throw MetricsError.unreadable(path: file.path, reason: plainDescription(error))
         }
-        return file.pathExtension.lowercased() == "jsonl"
-            ? try parseJSONLines(text, source: file.path) : try parseCSV(text, source: file.path)
+        let parse = file.pathExtension.lowercased() == "jsonl" ? parseJSONLines : parseCSV
+        do {
+            return try parse(text, file.path)
+        } catch let error as MetricsError {
+            // A run killed while appending leaves a torn last row (no newline after it): that row is dropped.
+            guard !text.hasSuffix("\n"), let end = text.lastIndex(of: "\n") else { throw error }
+            guard let kept = try? parse(String(text[...end]), file.path) else { throw error }
+            return kept
+        }
     }
 
     /// Parses the CSV form. Columns are found by name, so extra columns are ignored.
@@ -378,10 +385,37 @@ public final class MetricsWriter {
 
     /// Records an epoch and writes it with the pending iterations.
     public func record(_ epoch: EpochMetrics) throws {
+        recordPending(epoch)
+        try flush()
+    }
+
+    /// Records an epoch, to be written with the pending iterations at the next `flush()`.
+    public func recordPending(_ epoch: EpochMetrics) {
         metrics.epochs.append(epoch)
         pendingCSV.append(RunMetrics.csvLine(epoch))
         pendingJSON.append(RunMetrics.jsonLine(epoch))
-        try flush()
+    }
+
+    /// Where the files end now: `rollBack(to:)` cuts them back to it.
+    public func mark() throws -> (csv: UInt64, jsonl: UInt64) {
+        do { return (try csv.offset(), try jsonl.offset()) } catch {
+            throw MetricsError.unwritable(path: directory.path, reason: plainDescription(error))
+        }
+    }
+
+    /// Cuts both files back to `mark`, and forgets the rows recorded since: the rows of a checkpoint that
+    /// could not be written leave with it, so the files hold what the last checkpoint has seen.
+    public func rollBack(to mark: (csv: UInt64, jsonl: UInt64), keepingIterations iterations: Int, epochs: Int) throws {
+        pendingCSV.removeAll()
+        pendingJSON.removeAll()
+        metrics.iterations.removeLast(max(metrics.iterations.count - iterations, 0))
+        metrics.epochs.removeLast(max(metrics.epochs.count - epochs, 0))
+        do {
+            try csv.truncate(atOffset: mark.csv)
+            try jsonl.truncate(atOffset: mark.jsonl)
+        } catch {
+            throw MetricsError.unwritable(path: directory.path, reason: "cutting the metrics back to the last checkpoint failed: \(plainDescription(error))")
+        }
     }
 
     /// Writes pending rows to both files.

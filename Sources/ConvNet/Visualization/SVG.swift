@@ -23,7 +23,7 @@ public enum SVG {
     public static func coordinate(_ v: Double) -> String {
         guard v.isFinite else { return "0" }
         let rounded = (v * 100).rounded() / 100
-        if rounded == rounded.rounded() { return String(Int(rounded)) }
+        if rounded == rounded.rounded() && abs(rounded) < 1e15 { return String(Int(rounded)) }
         var s = String(format: "%.2f", rounded)
         while s.hasSuffix("0") { s.removeLast() }
         return s

@@ -8,8 +8,10 @@ public struct NiceScale: Sendable, Equatable {
 
     /// Covers [minimum, maximum] with about `targetTicks` ticks whose ends are multiples of the step.
     public init(minimum: Double, maximum: Double, targetTicks: Int = 6) {
-        var lo = minimum.isFinite ? minimum : 0
-        var hi = maximum.isFinite ? maximum : 1
+        // Values beyond ±1e300 (a loss of 1e308 in a metrics file) are drawn at ±1e300, so that the
+        // range and the steps stay finite numbers.
+        var lo = minimum.isFinite ? min(max(minimum, -Self.limit), Self.limit) : 0
+        var hi = maximum.isFinite ? min(max(maximum, -Self.limit), Self.limit) : 1
         if lo > hi { swap(&lo, &hi) }
         if hi - lo < 1e-12 * max(1, abs(hi)) {
             // A flat series: open a window around the value.
@@ -23,10 +25,14 @@ public struct NiceScale: Sendable, Equatable {
         self.upper = (hi / step).rounded(.up) * step
     }
 
-    /// Tick positions from lower to upper.
+    /// The largest magnitude an axis covers.
+    static let limit = 1e300
+
+    /// Tick positions from lower to upper (at most 1,000).
     public var ticks: [Double] {
-        let n = Int(((upper - lower) / step).rounded())
-        return (0...max(n, 0)).map { lower + Double($0) * step }
+        let count = ((upper - lower) / step).rounded()
+        let n = count.isFinite ? Int(min(max(count, 0), 1000)) : 0
+        return (0...n).map { lower + Double($0) * step }
     }
 
     /// Decimals needed to print the step without losing digits.

@@ -31,8 +31,20 @@ enum RunFolder: Equatable {
         if names.isEmpty { return .new }
         if names.contains("checkpoint.npz") { return .run }
         let others = names.filter { !firstFiles.contains($0) && !isTemporary($0) }
-        if others.isEmpty && names.contains(RunMetrics.csvFileName) { return .restartable }
+        // Both files, and metrics.csv starting with ConvNet's header: a metrics.csv of the user's own is not taken for a run.
+        if others.isEmpty && names.contains(RunMetrics.csvFileName) && names.contains(RunMetrics.jsonLinesFileName)
+            && startsWithMetricsHeader(directory.appendingPathComponent(RunMetrics.csvFileName)) {
+            return .restartable
+        }
         return .foreign(others.isEmpty ? names : others)
+    }
+
+    /// Whether the file's first line is the header `MetricsWriter` writes.
+    static func startsWithMetricsHeader(_ url: URL) -> Bool {
+        guard let handle = try? FileHandle(forReadingFrom: url) else { return false }
+        defer { try? handle.close() }
+        let header = Data((RunMetrics.csvHeader + "\n").utf8)
+        return (try? handle.read(upToCount: header.count)) == header
     }
 
     /// A temporary file of an atomic write (`.checkpoint.npz.1234.tmp`), left behind when a process was

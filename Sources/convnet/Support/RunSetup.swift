@@ -62,12 +62,17 @@ struct NetworkChoice: Codable {
 /// Loads a data set and prepares it for a network: shape transform, hold-out, normalisation.
 func prepareData(
     _ dataset: String, dataDirectory: String?, trainLimit: Int? = nil, network: NetworkChoice,
-    normalization: Normalization? = nil, validation: Double = 0, seed: UInt64
+    normalization: Normalization? = nil, validation: Double = 0, seed: UInt64, memoryBudget: MemoryBudget = .machine
 ) throws -> (data: PreparedData, inputShape: [Int]) {
-    let options = DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }, trainCount: trainLimit, seed: seed)
+    let options = DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }, trainCount: trainLimit, seed: seed,
+                                 memoryBudget: memoryBudget)
     let split = try DatasetCatalog.load(dataset, options: options)
     try checkTestImages(split, name: dataset)
     let inputShape = try network.inputShape(forData: split.train.sampleShape)
+    // Fitting the images to the network's input (padding 28x28 to 32x32, or repeating channels) makes a copy.
+    let images = CheckedSize.sum([split.train.count, split.test.count])
+    try memoryBudget.check(CheckedSize.sum([split.bytes, images.flatMap { CheckedSize.product([$0] + inputShape + [4]) }]),
+                           for: "the data set '\(dataset)' fitted to the network's \(formatShape(inputShape)) input", advice: "use a smaller data set (--train-limit)")
     let data = try split.prepared(
         for: inputShape, normalize: dataset != "toy-squares", normalization: normalization, validationFraction: validation, seed: seed)
     return (data, inputShape)
@@ -92,7 +97,8 @@ func checkClasses(_ network: Sequential, loss: LossFunction, dataset: Dataset, n
 
 /// The test set of the data set a saved model was trained on (or `override`), prepared with the
 /// model's own normalisation.
-func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory: String?, weightsPath: String) throws -> (Dataset, String) {
+func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory: String?, weightsPath: String,
+             memoryBudget: MemoryBudget = .machine) throws -> (Dataset, String) {
     guard let name = override ?? (archive.dataset.isEmpty ? nil : archive.dataset) else {
         throw CommandError("\(weightsPath) does not say which data set it was trained on; give --dataset")
     }
@@ -100,7 +106,9 @@ func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory
         Terminal.error("warning: \(weightsPath) was trained on '\(archive.dataset)', not on '\(override)': "
             + "its accuracy there measures how it transfers, not how well it learnt")
     }
-    let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }))
+    let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }, memoryBudget: memoryBudget))
+    // The network gets what the data left of the budget.
+    archive.network.memoryBudget = memoryBudget.spending(split.bytes)
     try checkTestImages(split, name: name)
     let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
     try checkClasses(archive.network, loss: archive.loss, dataset: data.split.test, name: name)

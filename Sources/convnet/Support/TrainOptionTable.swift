@@ -24,6 +24,8 @@ struct TrainSetup: Equatable {
     var checkpointEvery: Int?
     /// `--threads`; nil: every core.
     var threads: Int?
+    /// `--memory-budget`; nil: the machine's.
+    var memoryBudget: MemoryBudget?
 
     /// `TrainingOptions`' defaults, but 10 epochs (the default run's).
     static var defaultOptions: TrainingOptions {
@@ -271,7 +273,11 @@ enum TrainOptionTable {
         TrainOption(
             flag: "--no-report", label: "no report", form: .flag(negatable: false), onResume: .honoured, core: false, example: "on",
             given: { $0.noReport ? "on" : nil }, apply: { text, s in s.report = text != "on" }, value: { $0.report ? "off" : "on" }),
-        .number("--threads", "threads", .honoured, core: true, example: "1", given: \.threadsOption.threads, field: \.threads)
+        .number("--threads", "threads", .honoured, core: true, example: "1", given: \.threadsOption.threads, field: \.threads),
+        TrainOption(
+            flag: "--memory-budget", label: "memory budget (bytes)", form: .value, onResume: .honoured, core: false, example: "2G",
+            given: { $0.memoryBudgetOption.memoryBudget },
+            apply: { text, s in s.memoryBudget = try MemoryBudgetOption.parse(text) }, value: { $0.memoryBudget.map { "\($0.bytes)" } })
     ]
 
     /// Applies option `flag`'s `text` to `setup`, as if given on the command line (for commands that
