@@ -7,7 +7,7 @@ import PackageDescription
 // A path dependency's identity is its folder's name, which differs between clones and worktrees.
 let parent = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().lastPathComponent
 
-let parsers = ["IDX", "CIFAR", "NPY", "NPZ", "Model", "PNG", "PNM", "Spec", "CSV"]
+let parsers = ["IDX", "CIFAR", "NPY", "NPZ", "Model", "PNG", "PNM", "Spec", "CSV", "Budget"]
 
 let package = Package(
     name: "ConvNetFuzz",

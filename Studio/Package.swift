@@ -32,6 +32,7 @@ let package = Package(
             name: "convnet-studio",
             dependencies: [
                 "StudioServer",
+                .product(name: "ConvNetCLI", package: "ConvNet"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

@@ -45,8 +45,11 @@ struct PredictCommand: ParsableCommand {
         threadsOption.apply()
         // The model is loaded once; the images are read, fitted and classified a batch at a time.
         let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
-        for start in stride(from: 0, to: images.count, by: Self.picturesPerBatch) {
-            try classify(Array(images[start..<min(start + Self.picturesPerBatch, images.count)]), with: classifier)
+        // Fewer at a time when the network's input is large; none when not even one fits.
+        try classifier.checkMemory()
+        let batch = max(1, classifier.largestBatch(limit: Self.picturesPerBatch))
+        for start in stride(from: 0, to: images.count, by: batch) {
+            try classify(Array(images[start..<min(start + batch, images.count)]), with: classifier)
         }
     }
 

@@ -34,6 +34,8 @@ struct StudioCommand: ParsableCommand {
     @Option(help: "Where to look for data set files.")
     var dataDir: String?
 
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
+
     func validate() throws {
         if weights != nil && runFolder != nil { throw ValidationError("give either --weights or --run, not both") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535, got \(port)") }
@@ -53,6 +55,7 @@ struct StudioCommand: ParsableCommand {
         if let weights { args += ["--weights", weights] }
         if let runFolder { args += ["--run", runFolder] }
         if let dataDir { args += ["--data-dir", dataDir] }
+        if let budget = memoryBudgetOption.memoryBudget { args += ["--memory-budget", budget] }
         // Replace this process, so Ctrl-C and the exit status are the server's own.
         let cArgs = args.map { strdup($0) } + [nil]
         execv(server.path, cArgs)

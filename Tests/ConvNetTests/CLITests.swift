@@ -15,7 +15,8 @@ struct CLIResult {
     }
 }
 
-func convnet(_ arguments: [String], in directory: URL? = nil) throws -> CLIResult {
+/// The convnet executable beside the tests (or the release build's).
+func convnetExecutable() throws -> URL {
     let binary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
         .deletingLastPathComponent().appendingPathComponent("convnet")
     let candidates = [binary, URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
@@ -23,8 +24,13 @@ func convnet(_ arguments: [String], in directory: URL? = nil) throws -> CLIResul
     guard let executable = candidates.first(where: { FileManager.default.isExecutableFile(atPath: $0.path) }) else {
         throw ValueError.invalidArgument("convnet executable not found beside the tests (\(binary.path)); run swift build first")
     }
+    return executable
+}
+
+/// Runs convnet (or `program`, such as a shell that limits it and then runs it) with `arguments`.
+func convnet(_ arguments: [String], in directory: URL? = nil, program: String? = nil) throws -> CLIResult {
     let process = Process()
-    process.executableURL = executable
+    process.executableURL = try program.map { URL(fileURLWithPath: $0) } ?? convnetExecutable()
     process.arguments = arguments
     if let directory { process.currentDirectoryURL = directory }
     let out = Pipe(), err = Pipe()

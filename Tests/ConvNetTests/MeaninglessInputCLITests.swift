@@ -44,6 +44,22 @@ struct MeaninglessInputCLITests {
         #expect(p.stderr.contains("not finite") && p.stderr.contains(model.path) && !p.stdout.contains("nan"), "\(p.stderr)")
     }
 
+    @Test("images of 0x0 pixels (or 0 channels) are refused, not padded and trained on")
+    func emptyImages() throws {
+        let dir = try makeTemporaryFolder()
+        for shape in [[8, 0, 0], [8, 1, 0, 5], [8, 0]] {
+            let npz = dir.appendingPathComponent("empty-images.npz")
+            try NumPyArchive.write([
+                ("x_train", try NumPyArray(shape: shape, float32: [])),
+                ("y_train", NumPyArray(labels: [0, 1, 0, 1, 0, 1, 0, 1])),
+                ("x_test", try NumPyArray(shape: [4] + shape.dropFirst(), float32: [])),
+                ("y_test", NumPyArray(labels: [0, 1, 0, 1])),
+            ], to: npz, compressed: false)
+            let r = try convnet(["train", "--model", "lenet5", "--dataset", npz.path, "--epochs", "1", "--out", dir.appendingPathComponent("run").path])
+            #expect(r.status == 1 && r.stderr.contains("no pixels") && !r.stdout.contains("accuracy"), "\(shape): \(r.stdout) \(r.stderr)")
+        }
+    }
+
     @Test("a data set without test images is an error, not 'test accuracy 0.00% (0 images)'")
     func emptyTestSet() throws {
         let dir = try makeTemporaryFolder()

@@ -9,6 +9,11 @@ public struct Dataset: Sendable {
         guard images.rank >= 2 else {
             throw ShapeError.mismatch(operation: "dataset \(name)", expected: "N x C x H x W images", got: images.shape)
         }
+        // An image of 0x0 pixels (or 0 channels) holds nothing to learn from: refused, not padded and trained on.
+        guard images.sampleShape.allSatisfy({ $0 > 0 }) else {
+            throw ValueError.invalidArgument("dataset \(name): its images are \(formatShape(images.sampleShape)), with no pixels; "
+                + "each image needs at least one pixel in every dimension")
+        }
         guard images.batchSize == labels.count else {
             throw ValueError.invalidArgument("dataset \(name): \(images.batchSize) images but \(labels.count) labels")
         }

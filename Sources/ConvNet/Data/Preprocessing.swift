@@ -243,6 +243,15 @@ public struct PreparedData: Sendable {
 }
 
 extension DataSplit {
+    /// Fitting the images to a network's input (padding 28x28 to 32x32, or repeating channels) makes a copy
+    /// of them in that shape, beside the loaded ones: throws `MemoryBudgetError` when both do not fit `memoryBudget`.
+    public func checkFitting(to inputShape: [Int], name: String, memoryBudget: MemoryBudget) throws(MemoryBudgetError) {
+        let images = CheckedSize.sum([train.count, test.count])
+        try memoryBudget.check(CheckedSize.sum([bytes, images.flatMap { CheckedSize.product([$0] + inputShape + [4]) }]),
+                               for: "the data set '\(name)' fitted to the network's \(formatShape(inputShape)) input",
+                               advice: "use a smaller data set (--train-limit)")
+    }
+
     /// Transforms both sets to `inputShape` (chosen automatically), holds out `validationFraction` of the
     /// training set (stratified, seeded), fits the normalisation on what is left for training and applies it
     /// unchanged to the validation and test sets. Pass `normalization` to reuse stored statistics instead.

@@ -40,7 +40,8 @@ public struct MemoryBudget: Sendable, Equatable, CustomStringConvertible {
             scale = pow(1024, Double(power))
             digits.removeLast()
         }
-        guard let value = Double(digits), value.isFinite, value >= 0, !digits.contains("E"), !digits.hasPrefix("+") else { return nil }
+        // Plain decimals only (Double would also take "1e9", "0x10" and "inf").
+        guard !digits.isEmpty, digits.allSatisfy({ $0.isASCII && ($0.isNumber || $0 == ".") }), let value = Double(digits) else { return nil }
         let bytes = (value * scale).rounded(.down)
         guard bytes >= Double(minimumBytes), bytes < 0x1p62 else { return nil }
         return MemoryBudget(bytes: Int(bytes))

@@ -143,6 +143,27 @@ public final class Classifier: @unchecked Sendable {
         return try predict(try Tensor(shape: [pictures.count] + inputShape, scalars: scalars))
     }
 
+    /// What one `predict` call on `images` images needs: the network's buffers plus, per image, two copies of
+    /// its input (fitted, then normalised). nil: more than can be counted.
+    public func bytes(forImages images: Int) -> Int? {
+        let memory = lock.withLock { idle.first?.memory }
+            ?? (try? Sequential(spec: spec, inputShape: inputShape, memoryBudget: memoryBudget))?.memory
+        guard let memory, let inputs = CheckedSize.product([images] + inputShape + [8]) else { return nil }
+        return CheckedSize.sum([memory.bytes(batch: images, training: false), inputs])
+    }
+
+    /// The most images, up to `limit`, that one `predict` call can hold within `memoryBudget` (0: not even one).
+    public func largestBatch(limit: Int) -> Int {
+        guard let one = bytes(forImages: 1), let none = bytes(forImages: 0), one <= memoryBudget.bytes else { return 0 }
+        return min(max(limit, 0), (memoryBudget.bytes - none) / max(one - none, 1))
+    }
+
+    /// Throws `MemoryBudgetError` when not even one image fits the budget.
+    public func checkMemory() throws(MemoryBudgetError) {
+        try memoryBudget.check(bytes(forImages: 1), for: "classifying one \(formatShape(inputShape)) image with the model \(modelName)",
+                               advice: "use a model with a smaller input")
+    }
+
     /// One picture as the network's input (its pixel values, before the model's normalisation), fitted and
     /// inverted as `predict(_:inversion:)` does: what a caller keeps instead of a large decoded picture.
     public func fitted(_ original: Picture, inversion: Inversion = .never) throws -> [Float] {

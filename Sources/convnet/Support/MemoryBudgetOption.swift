@@ -3,19 +3,21 @@ import ConvNet
 
 /// `--memory-budget SIZE`: the most memory a command may allocate for what its inputs ask for (the
 /// network's weights and batch buffers, the decoded data), the same for every command that builds a network.
-struct MemoryBudgetOption: ParsableArguments {
+public struct MemoryBudgetOption: ParsableArguments {
     @Option(help: ArgumentHelp(
         "Most memory for the network and the data, as bytes or with K, M, G or T (powers of 1024: 512M, 1.5G) "
             + "(default: 3/4 of the memory this machine gives the process, here \(MemoryBudget.machine)).",
         valueName: "size"))
-    var memoryBudget: String?
+    public var memoryBudget: String?
 
-    func validate() throws {
+    public init() {}
+
+    public func validate() throws {
         if let text = memoryBudget { _ = try Self.parse(text) }
     }
 
     /// The budget given, or the machine's.
-    var budget: MemoryBudget { memoryBudget.flatMap(MemoryBudget.parse) ?? .machine }
+    public var budget: MemoryBudget { memoryBudget.flatMap(MemoryBudget.parse) ?? .machine }
 
     /// `--memory-budget`'s text as a budget; anything else is a usage error naming the option.
     static func parse(_ text: String) throws -> MemoryBudget {

@@ -69,10 +69,7 @@ func prepareData(
     let split = try DatasetCatalog.load(dataset, options: options)
     try checkTestImages(split, name: dataset)
     let inputShape = try network.inputShape(forData: split.train.sampleShape)
-    // Fitting the images to the network's input (padding 28x28 to 32x32, or repeating channels) makes a copy.
-    let images = CheckedSize.sum([split.train.count, split.test.count])
-    try memoryBudget.check(CheckedSize.sum([split.bytes, images.flatMap { CheckedSize.product([$0] + inputShape + [4]) }]),
-                           for: "the data set '\(dataset)' fitted to the network's \(formatShape(inputShape)) input", advice: "use a smaller data set (--train-limit)")
+    try split.checkFitting(to: inputShape, name: dataset, memoryBudget: memoryBudget)
     let data = try split.prepared(
         for: inputShape, normalize: dataset != "toy-squares", normalization: normalization, validationFraction: validation, seed: seed)
     return (data, inputShape)
@@ -107,10 +104,11 @@ func testSet(for archive: ModelArchive, dataset override: String?, dataDirectory
             + "its accuracy there measures how it transfers, not how well it learnt")
     }
     let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory.map { URL(fileURLWithPath: $0) }, memoryBudget: memoryBudget))
-    // The network gets what the data left of the budget.
-    archive.network.memoryBudget = memoryBudget.spending(split.bytes)
     try checkTestImages(split, name: name)
+    try split.checkFitting(to: archive.network.inputShape, name: name, memoryBudget: memoryBudget)
     let data = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization)
+    // The network gets what the data left of the budget.
+    archive.network.memoryBudget = memoryBudget.spending(data.bytes)
     try checkClasses(archive.network, loss: archive.loss, dataset: data.split.test, name: name)
     return (data.split.test, name)
 }

@@ -122,13 +122,19 @@ public final class ModelStore: @unchecked Sendable {
     private var confusion: [String: Task<ConfusionData, any Error>] = [:]
     private var generation = 0
     public let dataDirectory: URL?
+    /// What a loaded model's networks and its test set may take (`--memory-budget`).
+    public let memoryBudget: MemoryBudget
 
-    public init(dataDirectory: URL?) { self.dataDirectory = dataDirectory }
+    public init(dataDirectory: URL?, memoryBudget: MemoryBudget = .machine) {
+        self.dataDirectory = dataDirectory
+        self.memoryBudget = memoryBudget
+    }
 
     /// Loads `file` (a model.npz, or a checkpoint.npz whose model is used) and makes it current.
     public func load(_ file: URL, run: String?) throws {
         func read() throws -> ModelArchive {
-            file.lastPathComponent == "checkpoint.npz" ? try Checkpoint.read(from: file).model : try ModelArchive.read(from: file)
+            file.lastPathComponent == "checkpoint.npz"
+                ? try Checkpoint.read(from: file, memoryBudget: memoryBudget).model : try ModelArchive.read(from: file, memoryBudget: memoryBudget)
         }
         let archive = try read()
         let classifier = Classifier(archive: try read())
@@ -206,8 +212,8 @@ public final class ModelStore: @unchecked Sendable {
         let key = "\(generation)"
         let task: Task<ConfusionData, any Error> = lock.withLock {
             if let t = confusion[key] { return t }
-            let directory = dataDirectory, file = source.file, fallback = archive.dataset
-            let t = Task.detached { try ConfusionData.compute(file: file, datasetFallback: fallback, dataDirectory: directory) }
+            let directory = dataDirectory, file = source.file, fallback = archive.dataset, budget = memoryBudget
+            let t = Task.detached { try ConfusionData.compute(file: file, datasetFallback: fallback, dataDirectory: directory, memoryBudget: budget) }
             confusion = [key: t]
             return t
         }
@@ -230,12 +236,15 @@ public struct ConfusionData: Sendable {
     public var probabilities: [[Float]]
     public var images: Tensor
 
-    static func compute(file: URL, datasetFallback: String, dataDirectory: URL?) throws -> ConfusionData {
-        let archive = file.lastPathComponent == "checkpoint.npz" ? try Checkpoint.read(from: file).model : try ModelArchive.read(from: file)
+    static func compute(file: URL, datasetFallback: String, dataDirectory: URL?, memoryBudget: MemoryBudget = .machine) throws -> ConfusionData {
+        let archive = file.lastPathComponent == "checkpoint.npz"
+            ? try Checkpoint.read(from: file, memoryBudget: memoryBudget).model : try ModelArchive.read(from: file, memoryBudget: memoryBudget)
         let name = archive.dataset.isEmpty ? datasetFallback : archive.dataset
         guard !name.isEmpty else { throw StudioError(409, "\(file.path) does not say which data set it was trained on, so there is no test set to show") }
-        let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory))
+        let split = try DatasetCatalog.load(name, options: DatasetOptions(dataDirectory: dataDirectory, memoryBudget: memoryBudget))
+        try split.checkFitting(to: archive.network.inputShape, name: name, memoryBudget: memoryBudget)
         let test = try split.prepared(for: archive.network.inputShape, normalization: archive.normalization).split.test
+        archive.network.memoryBudget = memoryBudget.spending(split.bytes)
         let classes = max(archive.network.outputShape.reduce(1, *), 2)
         let perImage = test.images.count / max(test.count, 1)
         var probabilities: [[Float]] = []

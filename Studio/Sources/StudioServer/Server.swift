@@ -17,9 +17,12 @@ public struct StudioConfiguration: Sendable {
     public var dataDirectory: URL?
     /// The `convnet` executable that trains.
     public var convnet: URL?
+    /// What the loaded models and their test sets may take (`--memory-budget`).
+    public var memoryBudget: MemoryBudget
 
     public init(host: String = "127.0.0.1", port: Int = 8080, weights: URL? = nil, run: URL? = nil, runsDirectory: URL = URL(fileURLWithPath: "runs"),
-                dataDirectory: URL? = nil, convnet: URL? = nil) {
+                dataDirectory: URL? = nil, convnet: URL? = nil, memoryBudget: MemoryBudget = .machine) {
+        self.memoryBudget = memoryBudget
         self.host = host
         self.port = port
         self.weights = weights
@@ -65,7 +68,7 @@ public final class Studio: Sendable {
 
     public init(_ configuration: StudioConfiguration) throws {
         self.configuration = configuration
-        store = ModelStore(dataDirectory: configuration.dataDirectory)
+        store = ModelStore(dataDirectory: configuration.dataDirectory, memoryBudget: configuration.memoryBudget)
         runs = RunFolders(root: configuration.runsDirectory, extra: configuration.run)
         training = TrainingManager(convnet: configuration.convnet, runs: runs, store: store, dataDirectory: configuration.dataDirectory)
         assets = try SiteAssets.load()

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ConvNetCLI
 import StudioServer
 
 /// `convnet-studio`: the web server behind `convnet studio` (which runs it with --convnet set to itself).
@@ -35,6 +36,8 @@ struct StudioCommand: AsyncParsableCommand {
     @Option(help: "The convnet executable that trains (default: beside this one, then on PATH).")
     var convnet: String?
 
+    @OptionGroup var memoryBudgetOption: MemoryBudgetOption
+
     func validate() throws {
         if weights != nil && runFolder != nil { throw ValidationError("give either --weights or --run, not both") }
         if !(0...65535).contains(port) { throw ValidationError("--port must be 0-65535, got \(port)") }
@@ -44,7 +47,8 @@ struct StudioCommand: AsyncParsableCommand {
     func run() async throws {
         let config = StudioConfiguration(
             host: host, port: port, weights: weights.map { URL(fileURLWithPath: $0) }, run: runFolder.map { URL(fileURLWithPath: $0) },
-            runsDirectory: URL(fileURLWithPath: runs), dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }, convnet: findConvnet())
+            runsDirectory: URL(fileURLWithPath: runs), dataDirectory: dataDir.map { URL(fileURLWithPath: $0) }, convnet: findConvnet(),
+            memoryBudget: memoryBudgetOption.budget)
         let studio: Studio
         do { studio = try Studio(config) } catch let error as StudioError {
             FileHandle.standardError.write(Data("error: \(error.message)\n".utf8))
