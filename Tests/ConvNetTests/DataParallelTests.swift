@@ -224,6 +224,21 @@ struct SynchronisedLayerTests {
         }
     }
 
+    @Test("synchronised batch norm's passes (over a group of one) pass the numerical gradient check")
+    func synchronisedGradientCheck() throws {
+        final class Alone: RankSum { func sum(_ values: inout [Double]) throws {} }
+        // GradientCheckSuite's two batch-norm cases.
+        for (spec, shape, batch) in [("conv 3 3x3; batchnorm", [2, 6, 5], 3), ("dense 5; batchnorm", [4], 6)] {
+            let network = try Sequential(spec: spec, inputShape: shape, seed: 2)
+            for case let bn as BatchNorm in network.layers { bn.ranks = Alone() }
+            let count = batch * shape.reduce(1, *)
+            let input = try Tensor(shape: [batch] + shape, scalars: Self.random(count, seed: 6))
+            let results = try GradientChecker().check(network, input: input, label: "synchronised \(spec)")
+            #expect(results.count >= 4)
+            for r in results { #expect(r.passed, "\(r.layer) \(r.quantity): \(r.maxRelativeError)") }
+        }
+    }
+
     @Test("a global batch of one value per channel is refused on every rank alike")
     func batchNormGlobalBatchOfOne() throws {
         let ranks = ThreadRanks(size: 2)
