@@ -15,6 +15,10 @@ struct ScalingRow: Codable {
     /// Milliseconds per step inside the gradient sum (mean over the ranks), and its share of the step.
     var communication_ms: Double
     var communication_share: Double
+    /// Of that, milliseconds per step in batch norm's reductions (its statistics and gradient sums),
+    /// and how many of them a step makes (two per batch-norm layer; 0 for one rank, which makes none).
+    var batchnorm_ms: Double
+    var batchnorm_sums: Int
     /// Gradient floats summed per step (the fused buffer: every parameter plus loss and accuracy).
     var reduced_floats: Int
     /// "gather" (all buffers to every rank, added in rank order) or "allreduce" (MPI_Allreduce's ring).
@@ -69,7 +73,7 @@ struct MPIBenchCommand: ParsableCommand {
         var rows: [ScalingRow] = []
         if world.rank == 0 && !json {
             print("model \(zoo.name), global batch \(batchSize), \(steps) timed steps per run, best of \(repeats)")
-            print("ranks  threads/rank    images/s   step ms   comm ms  comm share  vs 1 rank  sum")
+            print("ranks  threads/rank    images/s   step ms   comm ms  comm share   bn ms  bn sums  vs 1 rank  sum")
         }
         for k in 1...world.size {
             var sub = cn_mpi_comm_null()
@@ -85,8 +89,9 @@ struct MPIBenchCommand: ParsableCommand {
                     if json {
                         print(try jsonLine(row))
                     } else {
-                        print(String(format: "%5d  %12d  %10.0f  %8.2f  %8.2f  %9.1f%%  %8.2fx  ", row.ranks, row.threads_per_rank, row.images_per_second,
-                                     row.step_ms, row.communication_ms, 100 * row.communication_share, row.relative_to_one_rank) + row.reduction)
+                        print(String(format: "%5d  %12d  %10.0f  %8.2f  %8.2f  %9.1f%%  %6.2f  %7d  %8.2fx  ", row.ranks, row.threads_per_rank, row.images_per_second,
+                                     row.step_ms, row.communication_ms, 100 * row.communication_share, row.batchnorm_ms, row.batchnorm_sums,
+                                     row.relative_to_one_rank) + row.reduction)
                     }
                 }
             }
@@ -125,27 +130,33 @@ struct MPIBenchCommand: ParsableCommand {
             try group.sum(&flags)
             warming = flags[0] > 0
         }
-        var best: (seconds: Double, communication: Double)?
+        var best: (seconds: Double, communication: Double, batchNorm: Double, sums: Int)?
         for _ in 0..<repeats {
             trainer.progress = TrainingProgress()
-            var start = (time: UInt64(0), communication: 0.0)
-            var result = (seconds: 0.0, communication: 0.0)
+            var start = (time: UInt64(0), communication: 0.0, batchNorm: 0.0, sums: 0)
+            var result = (seconds: 0.0, communication: 0.0, batchNorm: 0.0, sums: 0)
             try trainer.train(on: timedData) { event in
                 guard case .iteration(let r) = event else { return }
                 let now = DispatchTime.now().uptimeNanoseconds
-                if r.batch == 1 { start = (now, group.communicationSeconds) }
-                if r.batch == r.batches { result = (Double(now - start.time) / 1e9, group.communicationSeconds - start.communication) }
+                // Within a training step the only sums of doubles are batch norm's.
+                if r.batch == 1 { start = (now, group.communicationSeconds, group.doubleSeconds, group.doubleSums) }
+                if r.batch == r.batches {
+                    result = (Double(now - start.time) / 1e9, group.communicationSeconds - start.communication,
+                              group.doubleSeconds - start.batchNorm, group.doubleSums - start.sums)
+                }
             }
             if best == nil || result.seconds < best!.seconds { best = result }
         }
-        var figures = [best!.seconds, best!.communication]
+        var figures = [best!.seconds, best!.communication, best!.batchNorm]
         try group.sum(&figures)
         let seconds = figures[0] / Double(group.size), communication = figures[1] / Double(group.size)
         let timedSteps = Double(steps)
+        let batchNormSums = group.size > 1 ? best!.sums / steps : 0
         return ScalingRow(
             model: zoo.name, ranks: group.size, threads_per_rank: Threading.threads, global_batch: batchSize,
             images_per_second: timedSteps * Double(batchSize) / seconds, step_ms: 1000 * seconds / timedSteps,
             communication_ms: 1000 * communication / timedSteps, communication_share: communication / seconds,
+            batchnorm_ms: 1000 * figures[2] / Double(group.size) / timedSteps, batchnorm_sums: batchNormSums,
             reduced_floats: network.parameterCount + 2, reduction: group.gathers(network.parameterCount + 2) ? "gather" : "allreduce",
             relative_to_one_rank: 1)
     }

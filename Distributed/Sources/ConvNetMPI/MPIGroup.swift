@@ -19,7 +19,10 @@ public final class MPIGroup: TrainingGroup {
     public var gatherLimit = 1 << 18
     /// Seconds spent inside this group's collective calls so far (the communication share of a step).
     public private(set) var communicationSeconds = 0.0
-    private var gathered: [Float] = []
+    /// Sums of doubles made so far (batch norm's reductions among them), and the seconds they took.
+    public private(set) var doubleSums = 0
+    public private(set) var doubleSeconds = 0.0
+    private var gathered: [Float] = [], gatheredDoubles: [Double] = []
 
     public init(communicator: MPI_Comm) {
         self.communicator = communicator
@@ -49,19 +52,28 @@ public final class MPIGroup: TrainingGroup {
         }
     }
 
+    /// Doubles always gather and add in rank order: they are the small sums (batch norm's per-channel
+    /// statistics, counts, the evaluation's confusion matrix), where a gather costs what an all-reduce costs.
     public func sum(_ values: inout [Double]) throws {
+        let started = DispatchTime.now().uptimeNanoseconds
+        defer {
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+            communicationSeconds += seconds
+            doubleSeconds += seconds
+            doubleSums += 1
+        }
         let n = values.count
         guard size > 1, n > 0 else { return }
-        var all = [Double](repeating: 0, count: n * size)
-        try values.withUnsafeBufferPointer { mine in
-            try all.withUnsafeMutableBufferPointer { all in
+        if gatheredDoubles.count != n * size { gatheredDoubles = [Double](repeating: 0, count: n * size) }
+        try values.withUnsafeMutableBufferPointer { mine in
+            try gatheredDoubles.withUnsafeMutableBufferPointer { all in
                 try check(MPI_Allgather(mine.baseAddress, Int32(n), cn_mpi_double(), all.baseAddress, Int32(n), cn_mpi_double(), communicator), "MPI_Allgather")
+                for i in 0..<n {
+                    var s = all[i]
+                    for r in 1..<size { s += all[r &* n &+ i] }
+                    mine[i] = s
+                }
             }
-        }
-        for i in 0..<n {
-            var s = all[i]
-            for r in 1..<size { s += all[r * n + i] }
-            values[i] = s
         }
     }
 

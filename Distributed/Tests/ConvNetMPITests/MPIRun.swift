@@ -66,11 +66,11 @@ func scratchFolder(_ name: String) throws -> URL {
     return url
 }
 
-/// The trained weights in a run folder's model.npz, by parameter name.
+/// The trained weights and batch-norm running statistics in a run folder's model.npz, by name.
 func weights(in run: URL) throws -> [String: [Float]] {
     let archive = try ModelArchive.read(from: run.appendingPathComponent("model.npz"))
     var result: [String: [Float]] = [:]
-    for p in archive.network.parameters { result[p.name] = p.value.scalars }
+    for p in archive.network.parameters + archive.network.buffers { result[p.name] = p.value.scalars }
     return result
 }
 

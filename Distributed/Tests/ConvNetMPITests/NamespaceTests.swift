@@ -16,10 +16,11 @@ let namespaceScript = URL(fileURLWithPath: #filePath).deletingLastPathComponent(
 @Suite("convnet-mpi across network namespaces over TCP", .serialized,
        .enabled(if: canMakeNamespaces, "making network namespaces needs root and iproute2 (ip netns)"))
 struct NamespaceTests {
-    @Test("2 and 3 hosts, one rank each, over TCP: the bits of the same ranks on one machine, within 1e-5 of one process")
-    func acrossHosts() throws {
-        let folder = try scratchFolder("netns")
-        let reference = try MPITrainingTests().referenceRun(in: folder)
+    @Test("2 and 3 hosts, one rank each, over TCP: the bits of the same ranks on one machine, within 1e-5 of one process",
+          arguments: [("two-conv", trainArguments), ("vgg-bn", ["train"] + MPITrainingTests.vggBN + ["--json"])])
+    func acrossHosts(name: String, trainArguments: [String]) throws {
+        let folder = try scratchFolder("netns-\(name)")
+        let reference = try MPITrainingTests().referenceRun(in: folder, arguments: trainArguments)
         for hosts in [2, 3] {
             let local = folder.appendingPathComponent("local-\(hosts)"), remote = folder.appendingPathComponent("netns-\(hosts)")
             let a = try mpirun(ranks: hosts, trainArguments + ["--threads", "1", "--out", local.path])
@@ -28,7 +29,7 @@ struct NamespaceTests {
             try #require(b.status == 0, "netns run failed: \(b.stderr)")
             let accuracy = try #require(try summary(b)["test_accuracy"] as? Double)
             let (relative, _) = try difference(reference.weights, weights(in: remote))
-            print("namespaces: \(hosts) hosts x 1 rank x 1 thread over TCP vs 1 process x 2 threads: max weight difference \(relative), "
+            print("namespaces \(name): \(hosts) hosts x 1 rank x 1 thread over TCP vs 1 process x 2 threads: max weight difference \(relative), "
                   + String(format: "test accuracy %.2f%% vs %.2f%%", 100 * accuracy, 100 * reference.accuracy)
                   + " in \(String(format: "%.1f", b.seconds)) s")
             #expect(try difference(weights(in: local), weights(in: remote)).identical, "TCP across hosts sums in the same order as shared memory")

@@ -76,3 +76,64 @@ public enum BatchNormKernels {
         }
     }
 }
+
+/// The passes of batch norm over the ranks of a data-parallel run (synchronised batch norm): each rank
+/// sums its own slice, the ranks add the sums up, and each rank normalises its slice with the global
+/// batch's figures.
+extension BatchNormKernels {
+    /// Per-channel sum and sum of squares of this slice, accumulated in Double.
+    public static func sums(
+        _ x: UnsafePointer<Float>, n: Int, channels: Int, spatial: Int,
+        sum: UnsafeMutablePointer<Double>, squares: UnsafeMutablePointer<Double>
+    ) {
+        for c in 0..<channels {
+            var s = 0.0, q = 0.0
+            for sample in 0..<n {
+                let p = x + (sample &* channels &+ c) &* spatial
+                for i in 0..<spatial {
+                    let v = Double(p[i])
+                    s += v
+                    q += v * v
+                }
+            }
+            sum[c] = s
+            squares[c] = q
+        }
+    }
+
+    /// Per-channel sum(dy) and sum(dy * xhat) of this slice, accumulated in Double.
+    public static func gradientSums(
+        _ dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, n: Int, channels: Int, spatial: Int,
+        sumDy: UnsafeMutablePointer<Double>, sumDyX: UnsafeMutablePointer<Double>
+    ) {
+        for c in 0..<channels {
+            var a = 0.0, b = 0.0
+            for sample in 0..<n {
+                let offset = (sample &* channels &+ c) &* spatial
+                for i in 0..<spatial {
+                    let g = Double(dy[offset &+ i])
+                    a += g
+                    b += g * Double(xhat[offset &+ i])
+                }
+            }
+            sumDy[c] = a
+            sumDyX[c] = b
+        }
+    }
+
+    /// dx = scale * (dy - a - xhat * b), per channel.
+    public static func inputGradient(
+        _ dy: UnsafePointer<Float>, xhat: UnsafePointer<Float>, n: Int, channels: Int, spatial: Int,
+        scale: UnsafePointer<Float>, a: UnsafePointer<Float>, b: UnsafePointer<Float>, dx: UnsafeMutablePointer<Float>
+    ) {
+        for sample in 0..<n {
+            for c in 0..<channels {
+                let offset = (sample &* channels &+ c) &* spatial
+                let k = scale[c], ac = a[c], bc = b[c]
+                for i in 0..<spatial {
+                    dx[offset &+ i] = k * (dy[offset &+ i] - ac - xhat[offset &+ i] * bc)
+                }
+            }
+        }
+    }
+}

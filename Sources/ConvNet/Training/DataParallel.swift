@@ -4,32 +4,26 @@ import Foundation
 /// replica, trains on its own contiguous slice of each global batch, and the group adds up what the
 /// ranks computed. ConvNet itself has no transport; `convnet-mpi` (the `Distributed/` package)
 /// implements this over MPI. A group of size 1 trains exactly like no group.
-public protocol TrainingGroup: AnyObject {
+///
+/// Its `sum` of doubles (from `RankSum`) also serves the network's batch-norm layers, which the run
+/// synchronises (see `BatchNorm`).
+public protocol TrainingGroup: RankSum {
     /// This process's index in 0..<size; rank 0 writes the run's files.
     var rank: Int { get }
     var size: Int { get }
     /// Replaces `values` with their elementwise sum over all ranks. Every rank receives the same bits,
     /// and the same ranks and inputs give the same bits on every run (a fixed summation order).
     func sum(_ values: UnsafeMutableBufferPointer<Float>) throws
-    /// The same for counts and figures kept in doubles.
-    func sum(_ values: inout [Double]) throws
     /// Replaces `values` with rank 0's on every rank.
     func broadcast(_ values: UnsafeMutableBufferPointer<Float>) throws
 }
 
 /// Why a data-parallel run cannot go on.
 public enum DataParallelError: Error, CustomStringConvertible {
-    case unsupportedLayer(name: String, kind: String)
     case replicasDiffer(rank: Int?, what: String)
 
     public var description: String {
         switch self {
-        case .unsupportedLayer(let name, let kind):
-            return "layer \(name) (\(kind)) cannot train across several ranks yet: "
-                + (kind == "dropout"
-                    ? "its masks would be drawn per rank, not per sample as one process draws them"
-                    : "its batch statistics would be per rank, not over the global batch")
-                + "; train this network in one process (convnet train)"
         case .replicasDiffer(let rank, let what):
             return "\(rank.map { "rank \($0)" } ?? "another rank") does not hold the same \(what) as rank 0; give every rank the same data files, "
                 + "build and options (with --resume, the same checkpoint)"
@@ -47,8 +41,7 @@ public func dataParallelSlice(_ range: Range<Int>, rank: Int, size: Int) -> Rang
 
 extension Trainer {
     /// Checks, before the first step, that every rank of `group` holds rank 0's replica (weights,
-    /// optimizer state, progress, options and data) and that the network can train across ranks; an
-    /// error names the problem. `train` runs this check itself unless it was done at this progress.
+    /// optimizer state, progress, options and data); an error names the problem. `train` runs this check itself unless it was done at this progress.
     public func joinGroup(train: Dataset, evaluated: [Dataset]) throws {
         groupRun = nil
         guard let group, group.size > 1 else { return }
@@ -57,23 +50,26 @@ extension Trainer {
 }
 
 /// One data-parallel training run's reductions: the gradients and the step's loss and accuracy in
-/// one fused buffer per step, and the evaluation's confusion matrix.
+/// one fused buffer per step, the evaluation's confusion matrix, and the batch-norm layers' statistics
+/// (one reduction per layer in each training forward pass and one in each backward pass, made by the
+/// layers themselves while `synchronizeBatchNorm` has them use the group).
+///
+/// Dropout needs no reduction: its masks are drawn per global sample (see `Dropout`), as augmentation's
+/// transforms are, so every rank draws for its rows what one process draws for them.
 final class DataParallelRun {
     let group: any TrainingGroup
     /// Where the run stood and how many training images it had when the replicas were checked.
     let checked: (progress: TrainingProgress, images: Int)
+    /// The network's batch-norm layers, in order.
+    private let batchNorms: [BatchNorm]
     private var buffer: [Float] = []
 
-    /// Checks that the network can train across ranks and that every rank holds rank 0's replica:
-    /// weights (broadcast from rank 0 and compared bit for bit), optimizer state, progress and data.
+    /// Checks that every rank holds rank 0's replica: weights (broadcast from rank 0 and compared bit
+    /// for bit), optimizer state, progress and data.
     init(group: any TrainingGroup, trainer: Trainer, train: Dataset, evaluated: [Dataset]) throws {
         self.group = group
         checked = (trainer.progress, train.count)
-        for layer in trainer.network.layers {
-            if layer is BatchNorm || ((layer as? Dropout).map { $0.probability > 0 } ?? false) {
-                throw DataParallelError.unsupportedLayer(name: layer.name, kind: layer.kind)
-            }
-        }
+        batchNorms = trainer.network.layers.compactMap { $0 as? BatchNorm }
         let parameters = trainer.network.parameters + trainer.network.layers.flatMap(\.buffers)
         var weights = [Float]()
         weights.reserveCapacity(parameters.reduce(0) { $0 + $1.value.count })
@@ -108,9 +104,21 @@ final class DataParallelRun {
     /// This rank's part of a global batch.
     func slice(_ batch: Range<Int>) -> Range<Int> { dataParallelSlice(batch, rank: group.rank, size: group.size) }
 
+    /// Has the network's batch-norm layers normalise over the global batch, through the group (`on`),
+    /// or over this process's batch alone again. `Trainer.train` turns it on for its steps.
+    func synchronizeBatchNorm(_ on: Bool) {
+        for layer in batchNorms { layer.ranks = on ? group : nil }
+    }
+
     /// Replaces every parameter's gradient (this rank's mean over `local` of `global` samples) with the
-    /// mean over the global batch, and returns the global batch's mean loss and correct count.
+    /// mean over the global batch, and returns the global batch's mean loss and correct count. A rank
+    /// whose slice is empty (`local == 0`: it ran no forward or backward pass) first takes part in the
+    /// batch-norm layers' reductions of the step, in the order the other ranks' passes made them.
     func reduce(_ parameters: [Parameter], local: Int, global: Int, loss: Float, correct: Int) throws -> (loss: Float, correct: Int) {
+        if local == 0 {
+            for layer in batchNorms { try layer.forwardWithoutSamples() }
+            for layer in batchNorms.reversed() { try layer.backwardWithoutSamples() }
+        }
         let total = parameters.reduce(0) { $0 + $1.value.count }
         let share = Float(local) / Float(global)
         buffer.removeAll(keepingCapacity: true)

@@ -154,6 +154,8 @@ public final class Trainer {
             try joinGroup(train: train, evaluated: [validation, test].compactMap { $0 })
         }
         let parallel = groupRun
+        parallel?.synchronizeBatchNorm(true)
+        defer { parallel?.synchronizeBatchNorm(false) }
         let score = { (data: Dataset) throws -> Double in
             try parallel?.accuracy(of: self.network, on: data, loss: self.options.loss)
                 ?? evaluate(self.network, on: data, loss: self.options.loss).accuracy
@@ -189,7 +191,9 @@ public final class Trainer {
                             }
                         }
                     }
-                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: (parallel?.slice(batch).lowerBound ?? batch.lowerBound) - batch.lowerBound)
+                    let firstRow = (parallel?.slice(batch).lowerBound ?? batch.lowerBound) - batch.lowerBound
+                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: firstRow)
+                    Dropout.position(network.layers, at: DropoutPosition(seed: options.seed, epoch: progress.epochsDone, batch: b, firstRow: firstRow))
                     let output = try network.forward(images, training: true)
                     let result: LossResult
                     do {
