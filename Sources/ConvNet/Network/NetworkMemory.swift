@@ -66,7 +66,7 @@ public struct NetworkMemory: Sendable, Equatable {
         var what = "\(training ? "training" : "running") the network on a batch of \(counted(batch, "sample"))"
         if let top = largest(training: training) {
             let share = training ? top.trainingBytes : top.inferenceBytes
-            what += " (the largest part: \(top.label), \(MemoryBudget.format(share)) per sample)"
+            what += " (\(counted(entries.count, "layer")); the largest part: \(top.label), \(MemoryBudget.format(share)) per sample)"
         }
         let fixed = fixedBytes(optimizerSlots: optimizerSlots)
         let advice: String
