@@ -43,6 +43,9 @@ public final class Classifier: @unchecked Sendable {
     /// The background of the model's training images: `.dark` for MNIST and Fashion-MNIST (light strokes
     /// on black); nil when it is not known or the network takes colour images. See `trainingBackground(dataset:normalization:inputShape:)`.
     public let trainingBackground: Background?
+    /// The model's test-time augmentation (`model.npz`'s `meta.tta`), applied to every classification; nil: none.
+    public let testTimeAugmentation: TestTimeAugmentation?
+    private let testTimeFill: [Float]
 
     /// Each parameter's and buffer's value by name, to build more copies of the network from.
     private let values: [(name: String, value: Tensor)]
@@ -70,6 +73,8 @@ public final class Classifier: @unchecked Sendable {
         idle = [network]
         outputCount = network.outputShape.reduce(1, *)
         dataset = archive.dataset
+        testTimeAugmentation = archive.testTimeAugmentation
+        testTimeFill = archive.testTimeFill
         trainingBackground = Classifier.trainingBackground(dataset: archive.dataset, normalization: archive.normalization, inputShape: network.inputShape)
     }
 
@@ -148,7 +153,8 @@ public final class Classifier: @unchecked Sendable {
     }
 
     /// The network's raw outputs (N x outputs) for a batch of pixel values in [0, 1], after the
-    /// input fitting and the model's normalisation.
+    /// input fitting and the model's normalisation; with the model's test-time augmentation, the mean over
+    /// its passes in the network's output form (`testTimeOutputs`), so the probabilities are the passes' mean.
     public func outputs(_ images: Tensor) throws -> Tensor {
         guard images.rank >= 2 else {
             throw ShapeError.mismatch(operation: "classify", expected: "N x \(formatShape(inputShape))", got: images.shape)
@@ -160,7 +166,7 @@ public final class Classifier: @unchecked Sendable {
         try normalization.apply(to: &x)
         let network = try checkOut()
         defer { checkIn(network) }
-        var out = try network.forward(x, training: false)
+        var out = try testTimeOutputs(network, x, tta: testTimeAugmentation, fill: testTimeFill, loss: loss)
         // The network keeps its output buffer: hand the caller its own copy.
         out = try Tensor(shape: out.shape, scalars: out.scalars)
         return out

@@ -95,6 +95,8 @@ public final class Trainer {
     public let optimizer: any Optimizer
     public var progress = TrainingProgress()
     public private(set) var epochRecords: [EpochRecord] = []
+    /// The moving average of the weights (`TrainingOptions.ema`), updated after every step; nil without one.
+    public let weightAverage: WeightAverage?
     /// The ranks of a data-parallel run (see `TrainingGroup`); nil, or a group of one, trains in this process alone.
     public var group: (any TrainingGroup)?
     /// The group's checked replicas (`joinGroup`).
@@ -105,6 +107,7 @@ public final class Trainer {
         self.network = network
         self.options = options
         self.optimizer = options.makeOptimizer()
+        weightAverage = options.ema.map { WeightAverage(network: network, decay: $0) }
     }
 
     /// The order of the training images in `epoch` (0-based): a permutation that depends only on
@@ -150,9 +153,16 @@ public final class Trainer {
             try joinGroup(train: train, evaluated: [validation, test].compactMap { $0 })
         }
         let parallel = groupRun
+        let tta = options.testTimeAugmentation
+        if let tta { try tta.check(sampleShape: train.sampleShape) }
+        let fill = (tta?.shift ?? 0) > 0 ? TestTimeAugmentation.fill(for: train) : []
+        // Scores the weight average when there is one (`WeightAverage`), with the test-time augmentation.
         let score = { (data: Dataset) throws -> Double in
-            try parallel?.accuracy(of: self.network, on: data, loss: self.options.loss)
-                ?? evaluate(self.network, on: data, loss: self.options.loss).accuracy
+            let run = {
+                try parallel?.accuracy(of: self.network, on: data, loss: self.options.loss, tta: tta, fill: fill)
+                    ?? evaluate(self.network, on: data, loss: self.options.loss, tta: tta, fill: fill).accuracy
+            }
+            return try self.weightAverage.map { try $0.withAveragedWeights(in: self.network, run) } ?? run()
         }
 
         let augmenter = try options.augmentation.flatMap { $0.isIdentity ? nil : try BatchAugmenter($0, seed: options.seed, train: train) }
@@ -185,7 +195,7 @@ public final class Trainer {
                             }
                         }
                     }
-                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: (parallel?.slice(batch).lowerBound ?? batch.lowerBound) - batch.lowerBound)
+                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: (parallel?.slice(batch).lowerBound ?? batch.lowerBound) - batch.lowerBound, indices: indices)
                     let output = try network.forward(images, training: true)
                     let result: LossResult
                     do {
@@ -209,6 +219,7 @@ public final class Trainer {
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
                 optimizer.step(parameters)
                 progress.iteration += 1
+                weightAverage?.update(from: network, update: progress.iteration)
                 lossSum += Double(stepLoss) * Double(batch.count)
                 seen += batch.count
                 correct += stepCorrect
