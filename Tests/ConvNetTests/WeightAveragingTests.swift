@@ -72,7 +72,7 @@ struct WeightAveragingTests {
             }
         }
         let average = try #require(trainer.weightAverage)
-        #expect(average.names.contains("bn1.running_mean") && average.names.contains("bn1.running_var"))
+        #expect(average.names.contains { $0.hasSuffix(".running_mean") } && average.names.contains { $0.hasSuffix(".running_var") })
         for (k, got) in average.values.enumerated() {
             for i in got.scalars.indices { #expect(abs(got.scalars[i] - expected[k][i]) <= 1e-5 * max(1, abs(expected[k][i])), "\(average.names[k])[\(i)]") }
         }
@@ -289,5 +289,41 @@ struct AlternatingFlipTests {
         let old = try JSONDecoder().decode(Augmentation.self, from: Data(#"{"shift":2,"flip":true,"erase":0}"#.utf8))
         #expect(old == Augmentation(shift: 2, flip: true))
         #expect { try Augmentation(parsing: "flip=sometimes") } throws: { "\($0)".contains("flip=alternate") }
+    }
+}
+
+@Suite("convnet train --ema --tta", .serialized)
+struct AveragingCLITests {
+    @Test("model.npz holds the average and meta.tta, the checkpoint both; eval repeats the run's accuracy; resume checks both; export says it leaves TTA out")
+    func endToEnd() throws {
+        let dir = try makeTemporaryFolder()
+        let run = dir.appendingPathComponent("run")
+        let r = try convnet(["train", "--model", "toy", "--epochs", "2", "--ema", "0.9", "--tta", "flip,shift=1", "--augment", "flip=alternate",
+                             "--no-report", "--json", "--out", run.path])
+        try #require(r.status == 0, "\(r.stderr)")
+        let trained = try #require(try r.json()["test_accuracy"] as? Double)
+        let modelURL = run.appendingPathComponent("model.npz")
+        let archive = try ModelArchive.read(from: modelURL)
+        #expect(archive.testTimeAugmentation == TestTimeAugmentation(flip: true, shift: 1))
+        #expect(archive.testTimeFill.count == 1)
+        let checkpoint = try Checkpoint.read(from: run.appendingPathComponent("checkpoint.npz"))
+        for p in archive.network.parameters + archive.network.buffers { #expect(checkpoint.weightAverage[p.name] == p.value, "\(p.name)") }
+        #expect(checkpoint.model.network.parameters.map(\.value) != archive.network.parameters.map(\.value))
+
+        let eval = try convnet(["eval", "--weights", modelURL.path, "--json"])
+        try #require(eval.status == 0, "\(eval.stderr)")
+        #expect(try eval.json()["test_accuracy"] as? Double == trained)
+        let words = try convnet(["eval", "--weights", modelURL.path])
+        #expect(words.stdout.contains("test-time augmentation flip,shift=1 (6 passes averaged)"), "\(words.stdout)")
+
+        let export = try convnet(["export", "--weights", modelURL.path, "-o", dir.appendingPathComponent("m.onnx").path])
+        #expect(export.status == 0 && export.stderr.contains("leaves it out"), "\(export.stderr)")
+
+        let other = try convnet(["train", "--resume", run.path, "--epochs", "3", "--ema", "0.99"])
+        #expect(other.status == 64 && other.stderr.contains("--ema 0.99 contradicts"), "\(other.stderr)")
+        let noTTA = try convnet(["train", "--resume", run.path, "--epochs", "3", "--tta", "none"])
+        #expect(noTTA.status == 64 && noTTA.stderr.contains("contradicts"), "\(noTTA.stderr)")
+        let more = try convnet(["train", "--resume", run.path, "--epochs", "3", "--no-report"])
+        #expect(more.status == 0, "\(more.stderr)")
     }
 }

@@ -153,6 +153,8 @@ public final class Trainer {
             try joinGroup(train: train, evaluated: [validation, test].compactMap { $0 })
         }
         let parallel = groupRun
+        // The average starts at the weights the first step starts from (on every rank, rank 0's).
+        if progress.iteration == 0 { weightAverage?.reset(from: network) }
         let tta = options.testTimeAugmentation
         if let tta { try tta.check(sampleShape: train.sampleShape) }
         let fill = (tta?.shift ?? 0) > 0 ? TestTimeAugmentation.fill(for: train) : []

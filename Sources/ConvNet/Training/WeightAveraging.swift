@@ -1,7 +1,7 @@
 /// An exponential moving average of a network's weights (`convnet train --ema DECAY`), the model that is
 /// evaluated and saved in place of the last step's weights.
 ///
-/// It starts as the network's weights when training starts. After optimizer step n (n = 1, 2, ...: the
+/// It starts as the network's weights when training starts (its first step). After optimizer step n (n = 1, 2, ...: the
 /// run's iteration count, so a resumed run continues the same sequence) every average a becomes
 ///
 ///     a = d_n * a + (1 - d_n) * w,   d_n = min(decay, (1 + n) / (10 + n))
@@ -28,6 +28,14 @@ public final class WeightAverage {
         self.decay = decay
         let all = network.parameters + network.buffers
         names = all.map(\.name)
+        values = all.map(\.value)
+    }
+
+    /// Starts the average over at `network`'s current weights and buffers (`Trainer` does so before a run's
+    /// first step, after a data-parallel group has given every rank rank 0's weights).
+    public func reset(from network: Sequential) {
+        let all = network.parameters + network.buffers
+        precondition(all.map(\.name) == names, "the network the average was made from")
         values = all.map(\.value)
     }
 
