@@ -30,14 +30,16 @@ struct EvalCommand: ParsableCommand {
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
         let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights, memoryBudget: memoryBudgetOption.budget)
         let classes = test.classCount
-        let result = try evaluate(archive.network, on: test, loss: archive.loss)
+        // The model's own test-time augmentation (model.npz's meta.tta), as convnet predict and the studio classify.
+        let result = try evaluate(archive.network, on: test, loss: archive.loss, tta: archive.testTimeAugmentation, fill: archive.testTimeFill)
         if json {
             struct Output: Encodable { var test_accuracy: Double; var per_class_accuracy: [Double]; var confusion: [[Int]] }
             print(try Terminal.json(Output(test_accuracy: result.accuracy, per_class_accuracy: result.perClassAccuracy, confusion: result.confusion)))
             return
         }
+        let tta = archive.testTimeAugmentation.map { " with test-time augmentation \($0) (\($0.passes.count) passes averaged)" } ?? ""
         print(String(format: "%@ on %@: test accuracy %.2f%% (%d images)", Terminal.printable(archive.modelName), Terminal.printable(name),
-                     100 * result.accuracy, test.count))
+                     100 * result.accuracy, test.count) + tta)
         let names = test.classNames.map(Terminal.printable)
         let width = max(5, names.map(\.count).max() ?? 0)
         print("\nconfusion matrix (rows: true class, columns: predicted)")

@@ -55,6 +55,10 @@ struct ExportCommand: ParsableCommand {
         }
         print("wrote \(output) (\(data.count) bytes, ONNX IR \(ONNXModel.irVersion), opset \(ONNXModel.opsetVersion)): "
             + "input \(input.name) \(dims(input)), output \(out.name) \(dims(out)), \(model.graph.nodes.count) nodes")
+        if let tta = archive.testTimeAugmentation {
+            Terminal.error("note: the model classifies with test-time augmentation \(tta) in convnet (the mean of \(tta.passes.count) passes' "
+                + "probabilities); the ONNX graph leaves it out and runs one pass on the image as it is")
+        }
     }
 }
 

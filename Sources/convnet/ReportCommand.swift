@@ -34,7 +34,7 @@ struct ReportCommand: ParsableCommand {
            let run = try? JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8)) {
             settings = run.table
         }
-        let result = try evaluate(archive.network, on: test, loss: archive.loss)
+        let result = try evaluate(archive.network, on: test, loss: archive.loss, tta: archive.testTimeAugmentation, fill: archive.testTimeFill)
         settings.append(("test accuracy", String(format: "%.2f%%", 100 * result.accuracy)))
         let page = try writeReport(directory: dir, network: archive.network, test: test, metrics: metrics, settings: settings,
                                    title: "\(archive.modelName) on \(name)")

@@ -96,8 +96,14 @@ public struct TrainCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Use only the first N training images (N >= 1).")
     var trainLimit: Int?
 
-    @Option(help: "Augment each training image anew every step: a comma-separated list of shift=N (translate by up to N pixels, padding with the background), flip (mirror left-right with probability 0.5), erase=P (with probability P set a random rectangle to the mean); for example shift=2,flip,erase=0.25; none for no augmentation. Seeded, never at evaluation.")
+    @Option(help: "Augment each training image anew every step: a comma-separated list of shift=N (translate by up to N pixels, padding with the background), flip (mirror left-right with probability 0.5; flip=alternate mirrors each image every other epoch, by a seeded coin of its own in the first), erase=P (with probability P set a random rectangle to the mean); for example shift=2,flip,erase=0.25; none for no augmentation. Seeded, never at evaluation.")
     var augment: String?
+
+    @Option(parsing: .unconditional, help: "Keep an exponential moving average of the weights with this decay, in (0, 1) (0.999 is usual), updated after every step with the warm-up min(DECAY, (1 + n) / (10 + n)) at step n; batch norm's running statistics are averaged alike. The average is what each epoch's validation and test accuracy score and what model.npz holds (the checkpoint keeps both).")
+    var ema: Float?
+
+    @Option(help: "Test-time augmentation of every evaluation: flip (also the mirror image), shift=N (also the image moved N pixels down-right and up-left), or both (flip,shift=1: 6 passes); the class probabilities are the passes' mean. Recorded in model.npz, so convnet eval, predict and studio classify the same way; none for none (the default).")
+    var tta: String?
 
     @Option(help: "Directory for metrics, weights, checkpoints and the report (default runs/MODEL-TIME).")
     var out: String?
@@ -230,9 +236,11 @@ public struct TrainCommand: ParsableCommand {
             : MetricsWriter(resuming: directory, epochsDone: trainer.progress.epochsDone, iteration: trainer.progress.iteration)
         // Time and images of the epochs before a resume count in the summary too.
         let earlierEpochs = metrics?.metrics.epochs ?? []
+        let tta = options.testTimeAugmentation
         let archive = ModelArchive(network: network, modelName: settings.network.name, loss: options.loss, classNames: train.classNames, normalization: data.normalization,
                                    dataset: settings.dataset, augmentation: options.augmentation?.description ?? "",
-                                   training: TrainOptionTable.commandLine(TrainSetup(settings)).map(shellQuoted).joined(separator: " "))
+                                   training: TrainOptionTable.commandLine(TrainSetup(settings)).map(shellQuoted).joined(separator: " "),
+                                   testTimeAugmentation: tta, testTimeFill: (tta?.shift ?? 0) > 0 ? TestTimeAugmentation.fill(for: train) : [])
         let settingsJSON = try Terminal.json(settings)
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
@@ -307,13 +315,16 @@ public struct TrainCommand: ParsableCommand {
 
         let weightsURL = directory.appendingPathComponent("model.npz")
         guard let metrics else { return }
+        // The checkpoint keeps the raw weights (to resume from); the model is the weight average.
+        trainer.weightAverage?.copy(into: network)
         try archive.write(to: weightsURL)
         if settings.exportHW5 {
             let url = try CourseExport.write(model: settings.network.name, network: network, to: directory)
             Terminal.error("weights in the homework layout (--export hw5): \(url.path)")
         }
         // The last epoch already scored these weights on the test set; evaluate only when no epoch ran (a resume of a finished run).
-        let testAccuracy = try trainer.epochRecords.last?.testAccuracy ?? evaluate(network, on: test, loss: options.loss).accuracy
+        let testAccuracy = try trainer.epochRecords.last?.testAccuracy
+            ?? evaluate(network, on: test, loss: options.loss, tta: tta, fill: archive.testTimeFill).accuracy
         if settings.report {
             let report = try writeReport(
                 directory: directory, network: network, test: test, metrics: metrics.metrics,

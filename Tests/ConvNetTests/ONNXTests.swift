@@ -10,6 +10,8 @@ let everyLayerSpec = """
     """
 /// A dense layer straight on an image (the export adds a Flatten).
 let denseOnImageSpec = "input 1x28x28; conv 4 5x5 stride 3; relu; dense 10"
+/// Global average pooling before the classifier.
+let globalPoolSpec = "input 1x28x28; conv 6 3x3 pad 1; relu; maxpool 2; conv 8 3x3; gap; flatten; dense 10"
 
 /// A network trained briefly, saved and read back, with the raw test images it was tested on.
 struct TrainedModel {
@@ -53,7 +55,8 @@ func trainBriefly(name: String, spec: String, zooInput: [Int]?, loss: LossFuncti
 let exportCases: [(name: String, spec: String, zooInput: [Int]?, loss: LossFunction, dataset: String)] =
     ModelZoo.models.map { ($0.name, $0.spec, Optional($0.inputShape), $0.loss, $0.defaultDataset) }
     + [("every-layer", everyLayerSpec, nil, .negativeLogLikelihood, "mnist-sample"),
-       ("dense-on-image", denseOnImageSpec, nil, .softmaxCrossEntropy, "mnist-sample")]
+       ("dense-on-image", denseOnImageSpec, nil, .softmaxCrossEntropy, "mnist-sample"),
+       ("global-pool", globalPoolSpec, nil, .softmaxCrossEntropy, "mnist-sample")]
 
 /// The package's `.venv/bin/python`, where `.ci/run` installs onnx and onnxruntime.
 let venvPython = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()

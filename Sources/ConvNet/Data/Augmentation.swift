@@ -9,6 +9,10 @@ import Foundation
 ///   training set: the black background of the normalised MNIST family and of photos, as torchvision's
 ///   zero padding before `Normalize` gives.
 /// - **flip**: mirrored left to right with probability 0.5.
+///   **flip=alternate** (airbench's alternating flips): each training image is mirrored or not by a seeded coin
+///   of its own in the first epoch (0-based epoch 0), and the other way in every odd epoch, the same way in every
+///   even one: over any two epochs running each image is seen once as it is and once mirrored. The coin depends
+///   only on the seed and the image's index in the training set (`alternatingFlip`), not on the batch.
 /// - **erase=P**: with probability P one rectangle is set to 0 in every channel, which after
 ///   normalisation is the data set's mean (torchvision's `RandomErasing(p=P, value=0)` applied after
 ///   `Normalize`). Its area is uniform in [0.02, 0.33] of the image and its aspect ratio (height/width)
@@ -26,6 +30,8 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
     public var flip: Bool
     /// Probability of erasing one rectangle (0: never).
     public var erase: Float
+    /// With `flip`: alternate each image's mirror from epoch to epoch instead of a new coin every epoch.
+    public var alternateFlips: Bool
 
     /// Random erasing's area fraction range and aspect-ratio range (torchvision's defaults).
     public static let eraseScale: ClosedRange<Double> = 0.02...0.33
@@ -34,12 +40,24 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
     public static let eraseAttempts = 10
 
     /// The accepted forms, for messages.
-    public static let forms = "a comma-separated list of shift=N (pixels, N >= 1), flip, erase=P (0 < P <= 1; erase alone is P = 0.5), or none"
+    public static let forms = "a comma-separated list of shift=N (pixels, N >= 1), flip (or flip=alternate), erase=P (0 < P <= 1; erase alone is P = 0.5), or none"
 
-    public init(shift: Int = 0, flip: Bool = false, erase: Float = 0) {
+    public init(shift: Int = 0, flip: Bool = false, erase: Float = 0, alternateFlips: Bool = false) {
         self.shift = shift
-        self.flip = flip
+        self.flip = flip || alternateFlips
         self.erase = erase
+        self.alternateFlips = alternateFlips
+    }
+
+    enum CodingKeys: String, CodingKey { case shift, flip, erase, alternateFlips }
+
+    /// Settings saved before alternating flips existed have no `alternateFlips`: they read as false.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        shift = try c.decode(Int.self, forKey: .shift)
+        flip = try c.decode(Bool.self, forKey: .flip)
+        erase = try c.decode(Float.self, forKey: .erase)
+        alternateFlips = try c.decodeIfPresent(Bool.self, forKey: .alternateFlips) ?? false
     }
 
     /// Parses `shift=2,flip,erase=0.25` (any order, each at most once); `none` is no augmentation.
@@ -64,8 +82,14 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
                 }
                 shift = n
             case "flip", "hflip":
-                guard value == nil else { throw fail("flip takes no value (it mirrors with probability 0.5), got '\(item)'") }
-                flip = true
+                switch value {
+                case nil: flip = true
+                case "alternate", "alternating":
+                    flip = true
+                    alternateFlips = true
+                default:
+                    throw fail("flip takes no value (it mirrors with probability 0.5) or flip=alternate (each image mirrored every other epoch), got '\(item)'")
+                }
             case "erase", "cutout":
                 guard let value else { erase = 0.5; continue }
                 guard let p = Float(value), p > 0, p <= 1 else {
@@ -85,7 +109,7 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
     public var description: String {
         var items: [String] = []
         if shift > 0 { items.append("shift=\(shift)") }
-        if flip { items.append("flip") }
+        if flip { items.append(alternateFlips ? "flip=alternate" : "flip") }
         if erase > 0 { items.append("erase=\(erase)") }
         return items.isEmpty ? "none" : items.joined(separator: ",")
     }
@@ -93,6 +117,7 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
     /// Checks the values (for settings read back from a checkpoint); the message names `--augment`.
     public func validate() throws(ValueError) {
         guard shift >= 0 else { throw .invalidArgument("--augment shift must be a whole number of pixels >= 1, got \(shift)") }
+        guard flip || !alternateFlips else { throw .invalidArgument("--augment: alternating flips need flip (flip=alternate)") }
         guard erase.isFinite, erase >= 0, erase <= 1 else {
             throw .invalidArgument("--augment erase must be a probability in (0, 1], got \(erase)")
         }
@@ -147,7 +172,8 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
             d.dx = random.below(2 * shift + 1) - shift
             d.dy = random.below(2 * shift + 1) - shift
         }
-        if flip { d.flip = random.next() >> 63 == 1 }
+        // Alternating flips draw nothing here: `BatchAugmenter` decides them from the image's index.
+        if flip && !alternateFlips { d.flip = random.next() >> 63 == 1 }
         if erase > 0, random.nextUnitFloat() < erase {
             let area = Double(height * width)
             let logRatio = Foundation.log(Augmentation.eraseRatio.lowerBound)...Foundation.log(Augmentation.eraseRatio.upperBound)
@@ -162,6 +188,14 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
             }
         }
         return d
+    }
+
+    /// Whether `flip=alternate` mirrors training image `image` (its index in the training set) in epoch
+    /// `epoch` (0-based): the image's own seeded coin in even epochs, the other side in odd ones.
+    public static func alternatingFlip(seed: UInt64, image: Int, epoch: Int) -> Bool {
+        var random = SeededGenerator(seed: imageSeed(seed: seed ^ 0x666C_6970_7321_2121, epoch: -1, batch: -1, row: image))  // "flips!!!"
+        let coin = random.next() >> 63 == 1
+        return coin != (epoch & 1 == 1)
     }
 
     /// The draws for image `row` of a global batch.
@@ -209,16 +243,19 @@ public struct BatchAugmenter: Sendable {
 
     /// Augments, in place, the images of `images` (N x C x H x W): rows `firstRow ..< firstRow + N` of
     /// batch `batch` (0-based) of epoch `epoch` (0-based). A data-parallel rank passes the first global
-    /// row of its slice, so every image gets the draws it gets in a run of one process.
-    public func apply(to images: inout Tensor, epoch: Int, batch: Int, firstRow: Int = 0) {
+    /// row of its slice, so every image gets the draws it gets in a run of one process. `indices` are the
+    /// images' indices in the training set, one per image (alternating flips need them).
+    public func apply(to images: inout Tensor, epoch: Int, batch: Int, firstRow: Int = 0, indices: [Int] = []) {
         let plane = height * width, perImage = channels * plane
         let count = images.count / max(perImage, 1)
         precondition(images.count == count * perImage, "a batch of \(channels) x \(height) x \(width) images")
+        precondition(!augmentation.alternateFlips || indices.count == count, "alternating flips need each image's index")
         images.withUnsafeMutableBufferPointer { buffer in
             fill.withUnsafeBufferPointer { fill in
                 guard let base = buffer.baseAddress, let fill = fill.baseAddress else { return }
                 for i in 0..<count {
-                    let d = augmentation.draw(seed: seed, epoch: epoch, batch: batch, row: firstRow + i, height: height, width: width)
+                    var d = augmentation.draw(seed: seed, epoch: epoch, batch: batch, row: firstRow + i, height: height, width: width)
+                    if augmentation.alternateFlips { d.flip = Augmentation.alternatingFlip(seed: seed, image: indices[i], epoch: epoch) }
                     let image = base + i * perImage
                     if d.dx != 0 || d.dy != 0 {
                         AugmentationKernels.shift(image, channels: channels, height: height, width: width, dx: d.dx, dy: d.dy, fill: fill)
@@ -305,5 +342,116 @@ public enum AugmentationKernels {
             result[c] = low
         }
         return result
+    }
+}
+
+/// Test-time augmentation (`convnet train --tta flip,shift=1`): the network sees each evaluated image in
+/// several forms (passes) and its class probabilities are the mean of theirs.
+///
+/// The passes are the image itself, with `shift=N` also the image moved N pixels right and down and N
+/// pixels left and up (airbench's two diagonal translations, the pixels shifted in taking `fill`, the
+/// training set's darkest value per channel as `--augment shift` uses), and with `flip` the mirror of each
+/// of those: 1, 2, 3 or 6 passes, weighted alike. See `testTimeOutputs` for how the passes are averaged.
+public struct TestTimeAugmentation: Sendable, Equatable, Codable, CustomStringConvertible {
+    /// Also the mirror image of every pass.
+    public var flip: Bool
+    /// The diagonal translation in pixels (0: none).
+    public var shift: Int
+
+    public static let forms = "a comma-separated list of flip and shift=N (pixels, N >= 1), or none"
+
+    public init(flip: Bool = false, shift: Int = 0) {
+        self.flip = flip
+        self.shift = shift
+    }
+
+    /// Parses `flip`, `shift=1`, `flip,shift=1`; `none` is no test-time augmentation. The message of a bad
+    /// text names `--tta` and the accepted forms.
+    public init(parsing text: String) throws(ValueError) {
+        self.init()
+        func fail(_ problem: String) -> ValueError { .invalidArgument("--tta: \(problem); it takes \(TestTimeAugmentation.forms)") }
+        let trimmed = text.trimmingCharacters(in: .whitespaces).lowercased()
+        if trimmed == "none" || trimmed == "off" { return }
+        guard !trimmed.isEmpty else { throw fail("the list is empty") }
+        var seen: Set<String> = []
+        for item in trimmed.split(separator: ",", omittingEmptySubsequences: false) {
+            let parts = item.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let key = parts[0], value = parts.count == 2 ? parts[1] : nil
+            guard !key.isEmpty else { throw fail("'\(item)' is not a test-time augmentation") }
+            guard seen.insert(key).inserted else { throw fail("'\(key)' is given twice") }
+            switch key {
+            case "flip", "hflip":
+                guard value == nil else { throw fail("flip takes no value, got '\(item)'") }
+                flip = true
+            case "shift", "translate":
+                guard let value, let n = Int(value), n >= 1 else { throw fail("shift takes a whole number of pixels >= 1 (shift=1), got '\(item)'") }
+                shift = n
+            default:
+                throw fail("unknown test-time augmentation '\(key)'")
+            }
+        }
+    }
+
+    /// True when it makes one pass, the image as it is.
+    public var isIdentity: Bool { !flip && shift == 0 }
+
+    /// The `--tta` text that gives these settings (`none` when nothing is on).
+    public var description: String {
+        var items: [String] = []
+        if flip { items.append("flip") }
+        if shift > 0 { items.append("shift=\(shift)") }
+        return items.isEmpty ? "none" : items.joined(separator: ",")
+    }
+
+    /// Checks the values (for settings read back from a checkpoint or a model file); the message names `--tta`.
+    public func validate() throws(ValueError) {
+        guard shift >= 0 else { throw .invalidArgument("--tta shift must be a whole number of pixels >= 1, got \(shift)") }
+    }
+
+    /// Every pass, the image as it is first: translations (dx, dy), then their mirrors.
+    public var passes: [Augmentation.Draw] {
+        var moves = [Augmentation.Draw()]
+        if shift > 0 { moves += [Augmentation.Draw(dx: shift, dy: shift), Augmentation.Draw(dx: -shift, dy: -shift)] }
+        return flip ? moves + moves.map { Augmentation.Draw(dx: $0.dx, dy: $0.dy, flip: true) } : moves
+    }
+
+    /// Checks that samples of `shape` (C x H x W) can be moved and mirrored; the message names `--tta`.
+    public func check(sampleShape shape: [Int]) throws(ValueError) {
+        guard !isIdentity else { return }
+        guard shape.count == 3 else {
+            throw .invalidArgument("--tta \(self) needs images of channels x height x width, but the samples are \(formatShape(shape))")
+        }
+        guard shift < min(shape[1], shape[2]) else {
+            throw .invalidArgument("--tta shift=\(shift) moves \(shape[1]) x \(shape[2]) images out of the frame; give a shift below \(min(shape[1], shape[2]))")
+        }
+    }
+
+    /// The fill of shifted-in pixels for a training set: each channel's smallest value (as `BatchAugmenter`).
+    public static func fill(for train: Dataset) -> [Float] {
+        let shape = train.sampleShape
+        guard shape.count == 3 else { return [] }
+        return train.images.withUnsafeBufferPointer { AugmentationKernels.channelMinimum($0, channels: shape[0], plane: shape[1] * shape[2]) }
+    }
+
+    /// `images` (N x C x H x W) as pass `pass` shows them: a new tensor, `images` unchanged.
+    public static func apply(_ pass: Augmentation.Draw, to images: Tensor, fill: [Float]) -> Tensor {
+        var out = images
+        guard pass.dx != 0 || pass.dy != 0 || pass.flip, images.rank == 4 else { return out }
+        let (channels, height, width) = (images.shape[1], images.shape[2], images.shape[3])
+        precondition(fill.count == channels || (pass.dx == 0 && pass.dy == 0), "one fill value per channel")
+        let perImage = channels * height * width
+        out.withUnsafeMutableBufferPointer { buffer in
+            fill.withUnsafeBufferPointer { fill in
+                guard let base = buffer.baseAddress else { return }
+                for i in 0..<images.batchSize {
+                    let image = base + i * perImage
+                    if pass.dx != 0 || pass.dy != 0, let f = fill.baseAddress {
+                        AugmentationKernels.shift(image, channels: channels, height: height, width: width, dx: pass.dx, dy: pass.dy, fill: f)
+                    }
+                    if pass.flip { AugmentationKernels.flipHorizontally(image, channels: channels, height: height, width: width) }
+                }
+            }
+        }
+        return out
     }
 }

@@ -8,7 +8,7 @@ public enum ExportError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case .unsupportedLayer(let name, let kind):
-            return "cannot export layer \(name) ('\(kind)') to ONNX: only conv, maxpool, avgpool, dense, flatten, relu, "
+            return "cannot export layer \(name) ('\(kind)') to ONNX: only conv, maxpool, avgpool, gap, dense, flatten, relu, "
                 + "leakyrelu, sigmoid, tanh, batchnorm, dropout and logsoftmax have an ONNX form here"
         case .unsupportedInput(let message): return "cannot export to ONNX: \(message)"
         }
@@ -26,12 +26,13 @@ public enum ExportError: Error, CustomStringConvertible {
 /// - the input normalisation stored with the weights: (x - mean[c]) * (1 / std[c]).
 ///
 /// Layers map one to one: conv -> Conv (any stride, explicit pads, `same` resolved), maxpool ->
-/// MaxPool, avgpool -> AveragePool (no padding, floor), dense -> Gemm (transB = 1, after a Flatten
+/// MaxPool, avgpool -> AveragePool (no padding, floor), gap -> GlobalAveragePool, dense -> Gemm (transB = 1, after a Flatten
 /// when its input is an image), flatten -> Flatten (axis 1), relu, leakyrelu (alpha), sigmoid, tanh,
 /// batchnorm -> BatchNormalization with the running statistics (inference form), dropout ->
 /// Identity, logsoftmax -> LogSoftmax (axis 1). The output is the network's last layer: `logits`,
 /// `log_probabilities` (logsoftmax) or `probability` (sigmoid). `metadata_props` records the model,
-/// spec, classes, loss, data set, what was baked in and what the output is.
+/// spec, classes, loss, data set, what was baked in and what the output is. A model's test-time augmentation
+/// (`--tta`) is left out of the graph, which runs one pass; `convnet.test_time_augmentation` says so.
 public enum ONNXExport {
     /// The ONNX model of `archive`; `dataShape` bakes the input fitting from that image shape.
     public static func model(from archive: ModelArchive, dataShape: [Int]? = nil) throws -> ONNXModel {
@@ -89,6 +90,9 @@ public enum ONNXExport {
             ("convnet.input_fitting", fitting),
             ("convnet.normalization", normalization),
             ("convnet.output", "\(outputName): \(outputMeaning)"),
+            ("convnet.test_time_augmentation", archive.testTimeAugmentation.map {
+                "left out: the model classifies with --tta \($0) in convnet (the mean of \($0.passes.count) passes' probabilities); this graph runs one pass"
+            } ?? "none"),
         ])
         model.docString = "Exported by convnet from a \(archive.modelName) model: \(network.spec)"
         return model
@@ -197,6 +201,8 @@ private struct GraphBuilder {
                 .ints("kernel_shape", [pool.kernel.height, pool.kernel.width]),
                 .ints("strides", [pool.stride.height, pool.stride.width]), .int("ceil_mode", 0),
             ])
+        case is GlobalAvgPool:
+            return node("GlobalAveragePool", name, [x])
         case is ReLU:
             return node("Relu", name, [x])
         case let leaky as LeakyReLU:

@@ -24,6 +24,7 @@ public enum GradientCheckSuite {
         Case(name: "maxpool 3 stride 2", spec: "conv 2 1x1; maxpool 3 stride 2", inputShape: [1, 7, 8], batch: 2, loss: nil, classes: 0, epsilon: 1e-3),
         Case(name: "conv + relu + maxpool (backward as one)", spec: "conv 2 1x1; conv 3 3x3 pad 1; relu; maxpool 2", inputShape: [2, 6, 7], batch: 2, loss: nil, classes: 0, epsilon: 1e-3),
         Case(name: "avgpool 2x3 stride 1", spec: "conv 2 1x1; avgpool 2x3 stride 1", inputShape: [1, 5, 6], batch: 2, loss: nil, classes: 0),
+        Case(name: "gap (global average pooling)", spec: "conv 3 1x1; gap; flatten; dense 2", inputShape: [2, 5, 4], batch: 2, loss: nil, classes: 0),
         Case(name: "relu", spec: "dense 7; relu", inputShape: [5], batch: 3, loss: nil, classes: 0),
         Case(name: "leakyrelu 0.1", spec: "conv 2 3x3; leakyrelu 0.1", inputShape: [1, 5, 5], batch: 2, loss: nil, classes: 0),
         Case(name: "sigmoid", spec: "dense 6; sigmoid", inputShape: [4], batch: 3, loss: nil, classes: 0),

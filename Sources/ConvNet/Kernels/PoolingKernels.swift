@@ -120,3 +120,23 @@ public enum PoolingKernels {
         }
     }
 }
+
+/// Global average pooling: the mean of each channel plane.
+public enum GlobalPoolingKernels {
+    /// y[p] = (sum of plane p of x) / plane, for `planes` planes of `plane` values.
+    public static func averageForward(_ x: UnsafePointer<Float>, planes: Int, plane: Int, output y: UnsafeMutablePointer<Float>) {
+        let scale = 1 / Float(plane)
+        for p in 0..<planes {
+            let src = x + p &* plane
+            var sum: Float = 0
+            for i in 0..<plane { sum += src[i] }
+            y[p] = sum * scale
+        }
+    }
+
+    /// dx[p, i] = dy[p] / plane: every value of a plane gets an equal share of its mean's gradient.
+    public static func averageBackward(_ dy: UnsafePointer<Float>, planes: Int, plane: Int, inputGradient dx: UnsafeMutablePointer<Float>) {
+        let scale = 1 / Float(plane)
+        for p in 0..<planes { (dx + p &* plane).update(repeating: dy[p] * scale, count: plane) }
+    }
+}

@@ -145,3 +145,55 @@ private func poolSpec(_ keyword: String, _ k: (height: Int, width: Int), _ s: (h
     let stride = s.height == s.width ? "\(s.height)" : "\(s.height)x\(s.width)"
     return "\(keyword) \(kernel) stride \(stride)"
 }
+
+/// Global average pooling (`gap`, PyTorch's `AdaptiveAvgPool2d(1)`, ONNX's `GlobalAveragePool`): the mean
+/// of each channel over its whole plane, C x H x W -> C x 1 x 1.
+public final class GlobalAvgPool: Layer {
+    public let kind = "gap"
+    public var name = "gap"
+    private var channels = 0, plane = 0
+    private var cachedInputShape: [Int]?
+    /// Reused from call to call (see `Tensor.overwrite`).
+    private var output = Tensor.empty, inputGradient = Tensor.empty
+
+    public init() {}
+
+    public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] {
+        guard inputShape.count == 3, inputShape.allSatisfy({ $0 > 0 }) else {
+            throw ShapeError.layer(name: name, message: "needs a C x H x W input, got \(formatShape(inputShape))")
+        }
+        channels = inputShape[0]
+        plane = inputShape[1] * inputShape[2]
+        return [channels, 1, 1]
+    }
+
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        cachedInputShape = nil
+        guard input.rank == 4, input.shape[1] == channels, input.shape[2] * input.shape[3] == plane else {
+            throw ShapeError.mismatch(operation: "layer \(name)", expected: "N x \(channels) x H x W with H x W = \(plane)", got: input.shape)
+        }
+        let planes = input.batchSize * channels, planeSize = self.plane
+        output.overwrite(shape: [input.batchSize, channels, 1, 1]) { y in
+            input.withUnsafeBufferPointer { x in
+                GlobalPoolingKernels.averageForward(x.baseAddress!, planes: planes, plane: planeSize, output: y.baseAddress!)
+            }
+        }
+        cachedInputShape = input.shape
+        return output
+    }
+
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        guard let shape = cachedInputShape else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [shape[0], channels, 1, 1])
+        let planes = shape[0] * channels, planeSize = self.plane
+        inputGradient.overwrite(shape: shape) { dx in
+            outputGradient.withUnsafeBufferPointer { dy in
+                GlobalPoolingKernels.averageBackward(dy.baseAddress!, planes: planes, plane: planeSize, inputGradient: dx.baseAddress!)
+            }
+        }
+        return inputGradient
+    }
+
+    public var specStatement: String { "gap" }
+    public func releaseCaches() { cachedInputShape = nil }
+}

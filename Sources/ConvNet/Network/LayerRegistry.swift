@@ -7,7 +7,7 @@ public typealias LayerFactory = @Sendable (_ arguments: [String]) throws -> any 
 extension NetworkSpec {
     /// The keywords of the built-in layers, which cannot be registered again.
     public static let builtInKeywords: Set<String> = [
-        "input", "conv", "conv2d", "maxpool", "avgpool", "dense", "fc", "linear", "flatten", "relu", "leakyrelu",
+        "input", "conv", "conv2d", "maxpool", "avgpool", "gap", "globalavgpool", "dense", "fc", "linear", "flatten", "relu", "leakyrelu",
         "leaky_relu", "leaky-relu", "sigmoid", "tanh", "logsoftmax", "log_softmax", "log-softmax", "batchnorm", "bn", "dropout",
     ]
 

@@ -19,6 +19,7 @@ public struct SpecError: Error, Equatable, CustomStringConvertible {
 /// - `input 1x28x28` (optional: the per-sample input shape)
 /// - `conv FILTERS KHxKW [stride S|SHxSW] [pad P|same|T,L,B,R]`
 /// - `maxpool K|KHxKW [stride S|SHxSW]`, `avgpool ...` (stride defaults to the kernel)
+/// - `gap` (also `avgpool global`, `globalavgpool`): global average pooling, C x H x W -> C x 1 x 1
 /// - `dense UNITS`, `flatten`, `relu`, `leakyrelu [SLOPE]`, `sigmoid`, `tanh`, `logsoftmax`,
 ///   `batchnorm`, `dropout [P]`
 public enum NetworkSpec {
@@ -129,6 +130,11 @@ public enum NetworkSpec {
                     }
                 }
                 layers.append(Conv2D(filters: filters, kernel: kernel, stride: stride, padding: padding))
+            case "gap", "globalavgpool":
+                layers.append(GlobalAvgPool())
+            case "avgpool" where words.peek()?.lowercased() == "global":
+                _ = words.pop()
+                layers.append(GlobalAvgPool())
             case "maxpool", "avgpool":
                 let kernel = try words.pair("the pool size (e.g. 2)")
                 var stride: (Int, Int)?
@@ -155,7 +161,7 @@ public enum NetworkSpec {
                 guard let factory = customFactory(keyword) else {
                     let custom = registeredKeywords.map { ", \($0)" }.joined()
                     throw words.error(
-                        "unknown layer '\(keyword)'; known: input, conv, maxpool, avgpool, dense, flatten, relu, leakyrelu, "
+                        "unknown layer '\(keyword)'; known: input, conv, maxpool, avgpool, gap, dense, flatten, relu, leakyrelu, "
                             + "sigmoid, tanh, logsoftmax, batchnorm, dropout\(custom) (a custom layer needs NetworkSpec.registerLayer)")
                 }
                 do { layers.append(try factory(words.tokens)) } catch { throw words.error("\(error)") }

@@ -7,11 +7,17 @@ public struct Checkpoint {
     public var progress: TrainingProgress
     public var optimizerState: [String: Tensor]
     public var optimizerSteps: Int
+    /// The weight average's values by parameter name (`WeightAverage.state`, saved as `ema.NAME`); empty without one.
+    public var weightAverage: [String: Tensor]
     /// The caller's description of the run (JSON), returned unchanged on resume.
     public var settings: String
 
-    public init(model: ModelArchive, progress: TrainingProgress, optimizerState: [String: Tensor], optimizerSteps: Int, settings: String) {
+    public init(
+        model: ModelArchive, progress: TrainingProgress, optimizerState: [String: Tensor], optimizerSteps: Int, settings: String,
+        weightAverage: [String: Tensor] = [:]
+    ) {
         self.model = model
+        self.weightAverage = weightAverage
         self.progress = progress
         self.optimizerState = optimizerState
         self.optimizerSteps = optimizerSteps
@@ -20,7 +26,7 @@ public struct Checkpoint {
 
     public init(trainer: Trainer, model: ModelArchive, settings: String) {
         self.init(model: model, progress: trainer.progress, optimizerState: trainer.optimizer.state,
-                  optimizerSteps: trainer.optimizer.steps, settings: settings)
+                  optimizerSteps: trainer.optimizer.steps, settings: settings, weightAverage: trainer.weightAverage?.state ?? [:])
     }
 
     public func write(to url: URL) throws {
@@ -28,6 +34,7 @@ public struct Checkpoint {
         for key in optimizerState.keys.sorted() { arrays.append(("optimizer.\(key)", NumPyArray(tensor: optimizerState[key]!))) }
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
+        for key in weightAverage.keys.sorted() { arrays.append(("ema.\(key)", NumPyArray(tensor: weightAverage[key]!))) }
         arrays.append(("train.progress", NumPyArray(string: String(decoding: try encoder.encode(progress), as: UTF8.self))))
         arrays.append(("train.optimizer_steps", NumPyArray(labels: [optimizerSteps])))
         arrays.append(("train.settings", NumPyArray(string: settings)))
@@ -62,7 +69,9 @@ public struct Checkpoint {
         for (name, array) in arrays where name.hasPrefix("optimizer.") {
             state[String(name.dropFirst("optimizer.".count))] = try array.tensor()
         }
-        return Checkpoint(model: model, progress: progress, optimizerState: state, optimizerSteps: steps, settings: settings)
+        var average: [String: Tensor] = [:]
+        for (name, array) in arrays where name.hasPrefix("ema.") { average[String(name.dropFirst("ema.".count))] = try array.tensor() }
+        return Checkpoint(model: model, progress: progress, optimizerState: state, optimizerSteps: steps, settings: settings, weightAverage: average)
     }
 }
 
@@ -151,6 +160,11 @@ extension Trainer {
                     + "but parameter '\(name)' has \(formatShape(parameter.value.shape))")
             }
             guard !tensor.hasNonFinite else { throw fail("optimizer state 'optimizer.\(key)' holds values that are not finite numbers") }
+        }
+        if let average = weightAverage {
+            try average.restore(checkpoint.weightAverage, path: path)
+        } else if let name = checkpoint.weightAverage.keys.sorted().first {
+            throw fail("it holds a weight average ('ema.\(name)') but this run has no --ema")
         }
         progress = checkpoint.progress
         progress.stoppedEarly = false

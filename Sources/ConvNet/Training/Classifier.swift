@@ -43,6 +43,9 @@ public final class Classifier: @unchecked Sendable {
     /// The background of the model's training images: `.dark` for MNIST and Fashion-MNIST (light strokes
     /// on black); nil when it is not known or the network takes colour images. See `trainingBackground(dataset:normalization:inputShape:)`.
     public let trainingBackground: Background?
+    /// The model's test-time augmentation (`model.npz`'s `meta.tta`), applied to every classification; nil: none.
+    public let testTimeAugmentation: TestTimeAugmentation?
+    private let testTimeFill: [Float]
 
     /// What each copy of the network may use (the archive's network's budget).
     public let memoryBudget: MemoryBudget
@@ -74,6 +77,8 @@ public final class Classifier: @unchecked Sendable {
         memoryBudget = network.memoryBudget
         outputCount = network.outputShape.reduce(1, *)
         dataset = archive.dataset
+        testTimeAugmentation = archive.testTimeAugmentation
+        testTimeFill = archive.testTimeFill
         trainingBackground = Classifier.trainingBackground(dataset: archive.dataset, normalization: archive.normalization, inputShape: network.inputShape)
     }
 
@@ -176,7 +181,8 @@ public final class Classifier: @unchecked Sendable {
     }
 
     /// The network's raw outputs (N x outputs) for a batch of pixel values in [0, 1], after the
-    /// input fitting and the model's normalisation.
+    /// input fitting and the model's normalisation; with the model's test-time augmentation, the mean over
+    /// its passes in the network's output form (`testTimeOutputs`), so the probabilities are the passes' mean.
     public func outputs(_ images: Tensor) throws -> Tensor {
         guard images.rank >= 2 else {
             throw ShapeError.mismatch(operation: "classify", expected: "N x \(formatShape(inputShape))", got: images.shape)
@@ -191,15 +197,16 @@ public final class Classifier: @unchecked Sendable {
         // As many images at a time as the budget allows (all of them, unless they are many or large).
         let n = x.batchSize
         let step = max(1, network.memory.largestBatch(fitting: network.memoryBudget, training: false, limit: n))
+        let tta = testTimeAugmentation, fill = testTimeFill
         if step >= n {
             // The network keeps its output buffer: hand the caller its own copy.
-            let out = try network.forward(x, training: false)
+            let out = try testTimeOutputs(network, x, tta: tta, fill: fill, loss: loss)
             return try Tensor(shape: out.shape, scalars: out.scalars)
         }
         var scalars: [Float] = []
         scalars.reserveCapacity(n * outputCount)
         for start in stride(from: 0, to: n, by: step) {
-            scalars += try network.forward(x.batch(start..<min(start + step, n)), training: false).scalars
+            scalars += try testTimeOutputs(network, x.batch(start..<min(start + step, n)), tta: tta, fill: fill, loss: loss).scalars
         }
         return try Tensor(shape: [n] + network.outputShape, scalars: scalars)
     }

@@ -147,12 +147,12 @@ final class DataParallelRun {
 
     /// The network's accuracy on `data`: each rank scores its contiguous shard and the confusion
     /// matrices are added up.
-    func accuracy(of network: Sequential, on data: Dataset, loss: LossFunction) throws -> Double {
+    func accuracy(of network: Sequential, on data: Dataset, loss: LossFunction, tta: TestTimeAugmentation? = nil, fill: [Float] = []) throws -> Double {
         let classes = data.classCount
         var confusion = [Double](repeating: 0, count: classes * classes)
         let shard = dataParallelSlice(0..<data.count, rank: group.rank, size: group.size)
         if !shard.isEmpty {
-            let result = try evaluate(network, on: data.subset(Array(shard)), loss: loss)
+            let result = try evaluate(network, on: data.subset(Array(shard)), loss: loss, tta: tta, fill: fill)
             for (i, row) in result.confusion.enumerated() {
                 for (j, n) in row.enumerated() { confusion[i * classes + j] = Double(n) }
             }

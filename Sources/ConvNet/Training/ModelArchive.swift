@@ -28,7 +28,9 @@ public enum WeightsError: Error, CustomStringConvertible {
 ///   [out, in], `conv1.bias`, ...) and batch-norm running statistics (`bn1.running_mean`, ...), float32;
 /// - `meta.spec`, `meta.model`, `meta.loss`, `meta.dataset`, `meta.classes` (newline-separated) as UTF-8
 ///   bytes (uint8), `meta.augmentation` (`--augment`'s settings) when the training augmented, and
-///   `meta.training` (the `convnet train` options that repeat the run: `--recipe NAME` and its overrides) when known;
+///   `meta.training` (the `convnet train` options that repeat the run: `--recipe NAME` and its overrides) when known,
+///   `meta.tta` (`--tta`'s settings) when the model classifies with test-time augmentation, and then, with a shift,
+///   `meta.tta_fill` (float32, one per channel: the value of shifted-in pixels);
 /// - `meta.input_shape` (int64), `norm_mean` and `norm_std` (float32, one per channel): the input
 ///   preprocessing.
 public struct ModelArchive {
@@ -45,12 +47,18 @@ public struct ModelArchive {
     /// The `convnet train` options the model was trained with (`--recipe fashion-fast --epochs 3`), stored as
     /// `meta.training` when not empty.
     public var training: String
+    /// The test-time augmentation every classification with the model uses (`--tta`; nil: none), stored as
+    /// `meta.tta`, and the value per channel of the pixels its shifts move in (`meta.tta_fill`; empty without a shift).
+    public var testTimeAugmentation: TestTimeAugmentation?
+    public var testTimeFill: [Float]
 
     public init(
         network: Sequential, modelName: String, loss: LossFunction, classNames: [String], normalization: Normalization, dataset: String = "",
-        augmentation: String = "", training: String = ""
+        augmentation: String = "", training: String = "", testTimeAugmentation: TestTimeAugmentation? = nil, testTimeFill: [Float] = []
     ) {
         self.network = network
+        self.testTimeAugmentation = testTimeAugmentation?.isIdentity == true ? nil : testTimeAugmentation
+        self.testTimeFill = testTimeFill
         self.augmentation = augmentation
         self.training = training
         self.dataset = dataset
@@ -73,6 +81,10 @@ public struct ModelArchive {
         out.append(("meta.dataset", NumPyArray(string: dataset)))
         if !augmentation.isEmpty { out.append(("meta.augmentation", NumPyArray(string: augmentation))) }
         if !training.isEmpty { out.append(("meta.training", NumPyArray(string: training))) }
+        if let tta = testTimeAugmentation {
+            out.append(("meta.tta", NumPyArray(string: tta.description)))
+            if tta.shift > 0 { out.append(("meta.tta_fill", try! NumPyArray(shape: [testTimeFill.count], float32: testTimeFill))) }
+        }
         return out
     }
 
@@ -136,9 +148,26 @@ public struct ModelArchive {
             throw WeightsError.damaged(path: path, problem: "its input normalisation (norm_mean, norm_std): \(error)")
         }
         let classes = try string("meta.classes").split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        var tta: TestTimeAugmentation?, fill: [Float] = []
+        if arrays["meta.tta"] != nil {
+            do {
+                let t = try TestTimeAugmentation(parsing: try string("meta.tta"))
+                try t.check(sampleShape: inputShape)
+                tta = t
+            } catch {
+                throw WeightsError.damaged(path: path, problem: "its test-time augmentation (meta.tta): \(error)")
+            }
+            if tta?.shift ?? 0 > 0 {
+                guard let f = arrays["meta.tta_fill"]?.floats(), f.count == inputShape[0], f.allSatisfy(\.isFinite) else {
+                    throw WeightsError.damaged(path: path, problem: "its test-time augmentation shifts images, but meta.tta_fill does not hold one finite value per channel")
+                }
+                fill = f
+            }
+        }
         self.init(network: network, modelName: try string("meta.model"), loss: loss, classNames: classes,
                   normalization: normalization, dataset: (try? arrays["meta.dataset"]?.string()) ?? "",
-                  augmentation: (try? arrays["meta.augmentation"]?.string()) ?? "", training: (try? arrays["meta.training"]?.string()) ?? "")
+                  augmentation: (try? arrays["meta.augmentation"]?.string()) ?? "", training: (try? arrays["meta.training"]?.string()) ?? "",
+                  testTimeAugmentation: tta, testTimeFill: fill)
     }
 
     /// Copies every parameter and buffer of `network` from `arrays`, checking names, shapes and that

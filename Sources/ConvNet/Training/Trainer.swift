@@ -95,6 +95,8 @@ public final class Trainer {
     public let optimizer: any Optimizer
     public var progress = TrainingProgress()
     public private(set) var epochRecords: [EpochRecord] = []
+    /// The moving average of the weights (`TrainingOptions.ema`), updated after every step; nil without one.
+    public let weightAverage: WeightAverage?
     /// The ranks of a data-parallel run (see `TrainingGroup`); nil, or a group of one, trains in this process alone.
     public var group: (any TrainingGroup)?
     /// The group's checked replicas (`joinGroup`).
@@ -105,6 +107,7 @@ public final class Trainer {
         self.network = network
         self.options = options
         self.optimizer = options.makeOptimizer()
+        weightAverage = options.ema.map { WeightAverage(network: network, decay: $0) }
     }
 
     /// The order of the training images in `epoch` (0-based): a permutation that depends only on
@@ -137,9 +140,11 @@ public final class Trainer {
                     + "(\(options.epochs) epochs of \(batches) batches)")
         }
         // The whole step's memory (its batch, or this rank's part of it, and the optimizer's state) is
-        // checked against the budget before the first step allocates any of it.
+        // checked against the budget before the first step allocates any of it; the weight average is one
+        // more copy of the parameters, like an optimizer's state.
         let localBatch = group.map { dataParallelSlice(0..<batchSize, rank: $0.rank, size: $0.size).count } ?? batchSize
-        try network.checkMemory(batch: min(localBatch, train.count), training: true, optimizerSlots: optimizer.stateSuffixes.count)
+        let slots = optimizer.stateSuffixes.count + (weightAverage == nil ? 0 : 1)
+        try network.checkMemory(batch: min(localBatch, train.count), training: true, optimizerSlots: slots)
         let parameters = network.parameters
         // Reused from step to step, like the layers' buffers (see `Tensor.overwrite`): the batch, its
         // indices and labels, and the loss's gradient. `backwardParameters` releases the layers'
@@ -156,9 +161,18 @@ public final class Trainer {
         let parallel = groupRun
         parallel?.synchronizeBatchNorm(true)
         defer { parallel?.synchronizeBatchNorm(false) }
+        // The average starts at the weights the first step starts from (on every rank, rank 0's).
+        if progress.iteration == 0 { weightAverage?.reset(from: network) }
+        let tta = options.testTimeAugmentation
+        if let tta { try tta.check(sampleShape: train.sampleShape) }
+        let fill = (tta?.shift ?? 0) > 0 ? TestTimeAugmentation.fill(for: train) : []
+        // Scores the weight average when there is one (`WeightAverage`), with the test-time augmentation.
         let score = { (data: Dataset) throws -> Double in
-            try parallel?.accuracy(of: self.network, on: data, loss: self.options.loss)
-                ?? evaluate(self.network, on: data, loss: self.options.loss).accuracy
+            let run = {
+                try parallel?.accuracy(of: self.network, on: data, loss: self.options.loss, tta: tta, fill: fill)
+                    ?? evaluate(self.network, on: data, loss: self.options.loss, tta: tta, fill: fill).accuracy
+            }
+            return try self.weightAverage.map { try $0.withAveragedWeights(in: self.network, run) } ?? run()
         }
 
         let augmenter = try options.augmentation.flatMap { $0.isIdentity ? nil : try BatchAugmenter($0, seed: options.seed, train: train) }
@@ -192,7 +206,7 @@ public final class Trainer {
                         }
                     }
                     let firstRow = (parallel?.slice(batch).lowerBound ?? batch.lowerBound) - batch.lowerBound
-                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: firstRow)
+                    augmenter?.apply(to: &images, epoch: progress.epochsDone, batch: b, firstRow: firstRow, indices: indices)
                     Dropout.position(network.layers, at: DropoutPosition(seed: options.seed, epoch: progress.epochsDone, batch: b, firstRow: firstRow))
                     let output = try network.forward(images, training: true)
                     let result: LossResult
@@ -217,6 +231,7 @@ public final class Trainer {
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
                 optimizer.step(parameters)
                 progress.iteration += 1
+                weightAverage?.update(from: network, update: progress.iteration)
                 lossSum += Double(stepLoss) * Double(batch.count)
                 seen += batch.count
                 correct += stepCorrect

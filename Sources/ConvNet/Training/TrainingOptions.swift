@@ -35,6 +35,11 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
     public var loss = LossFunction.softmaxCrossEntropy
     /// Random changes to each training image (`--augment`); nil (also in runs saved before it existed): none.
     public var augmentation: Augmentation?
+    /// The decay of an exponential moving average of the weights (`--ema`, in (0, 1)), which is evaluated and
+    /// saved as the model (`WeightAverage`); nil (also in runs saved before it existed): none.
+    public var ema: Float?
+    /// Test-time augmentation of every evaluation (`--tta`), also recorded in model.npz; nil: none.
+    public var testTimeAugmentation: TestTimeAugmentation?
 
     public init() {}
 
@@ -54,6 +59,8 @@ public struct TrainingOptions: Sendable, Equatable, Codable {
         if let c = clipValue, !(c.isFinite && c > 0) { throw fail("--clip must be a positive finite number, got \(c)") }
         if let c = clipNorm, !(c.isFinite && c > 0) { throw fail("--clip-norm must be a positive finite number, got \(c)") }
         try augmentation?.validate()
+        try testTimeAugmentation?.validate()
+        if let d = ema, !(d > 0 && d < 1) { throw fail("--ema must be a decay in (0, 1), such as 0.999, got \(d)") }
         if let e = labelSmoothing {
             guard e >= 0, e < 1 else { throw fail("--label-smoothing must be in [0, 1), got \(e)") }
             guard e == 0 || loss == .softmaxCrossEntropy else {

@@ -261,6 +261,24 @@ enum TrainOptionTable {
             given: { $0.augment },
             apply: { text, s in s.options.augmentation = try parseAugment(text) },
             value: { $0.options.augmentation?.description ?? "none" }),
+        TrainOption(
+            flag: "--ema", label: "weight average (EMA decay)", form: .value, onResume: .mustMatch, core: false, example: "0.999",
+            given: { $0.ema.map { "\($0)" } },
+            apply: { text, s in
+                let d: Float = try parseNumber(text, "--ema")
+                s.options.ema = d == 0 ? nil : d
+            },
+            value: { $0.options.ema.map { "\($0)" } }),
+        TrainOption(
+            flag: "--tta", label: "test-time augmentation", form: .value, onResume: .mustMatch, core: false, example: "flip,shift=1",
+            given: { $0.tta },
+            apply: { text, s in
+                do {
+                    let t = try TestTimeAugmentation(parsing: text)
+                    s.options.testTimeAugmentation = t.isIdentity ? nil : t
+                } catch { throw ValidationError("\(error)") }
+            },
+            value: { $0.options.testTimeAugmentation?.description }),
         .number("--checkpoint-every", "checkpoint every (iterations)", .honoured, example: "50", given: \.checkpointEvery, field: \.checkpointEvery),
         TrainOption(
             flag: "--export", label: "export", form: .value, onResume: .honoured, core: false, example: "hw5",
