@@ -6,7 +6,7 @@ public enum Gemm {
     /// With `transA`, A is stored k x m; with `transB`, B is stored n x k. `lda`, `ldb`, `ldc` are the
     /// stored row strides. With `beta == 0`, C is not read (it may hold anything, NaN included).
     ///
-    /// Large products are split into `Threading.threads` disjoint blocks of C (rows or columns, whichever
+    /// Large products are split into `context.threads` disjoint blocks of C (rows or columns, whichever
     /// dimension is longer); every element is computed with the same arithmetic whatever the split, so
     /// the result is bit-identical for any thread count.
     public static func multiply(
@@ -15,10 +15,10 @@ public enum Gemm {
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int, context: ExecutionContext
     ) {
         if m <= 0 || n <= 0 { return }
-        let threads = Threading.threads
+        let threads = context.threads
         if threads <= 1 || m &* n &* max(k, 1) < parallelThreshold {
             kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
@@ -35,7 +35,7 @@ public enum Gemm {
             return
         }
         let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
-        Threading.parallelFor(parts) { part in
+        context.parallelFor(parts) { part in
             let first = tiles &* part / parts &* align
             let last = min(length, tiles &* (part &+ 1) / parts &* align)
             if last <= first { return }

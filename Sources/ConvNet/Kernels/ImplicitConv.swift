@@ -95,6 +95,13 @@ final class ImplicitConvPlan {
 
     // MARK: Per-call packing
 
+    /// Runs `body` with the kernel-row offsets and the pixel offsets pinned (the pooled backward's tables).
+    func withOffsetTables<R>(_ body: (UnsafePointer<Int32>, UnsafePointer<Int32>) throws -> R) rethrows -> R {
+        try kernelRowOffsets.withUnsafeBufferPointer { rows in
+            try pixelOffsets.withUnsafeBufferPointer { pixels in try body(rows.baseAddress!, pixels.baseAddress!) }
+        }
+    }
+
     /// The weight as panels of 16 output channels (`forwardWeightCount` floats).
     func packForwardWeight(_ w: UnsafePointer<Float>, into b: UnsafeMutablePointer<Float>) {
         cn_pack_weights_forward(w, geometry.outChannels, geometry.patchSize, b)
