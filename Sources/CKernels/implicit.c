@@ -21,6 +21,7 @@
  * sequence per element, so their results are bit-identical to the AVX2 tile's.
  */
 #include "ckernels.h"
+#include "level.h"
 #include "transpose8.h"
 
 #include <string.h>
@@ -193,15 +194,14 @@ static void igemm_block_avx512(const float *A, const int *row, long rows, const 
 /* ---------------------------------------------------------------------------------------------- */
 /* Driver                                                                                          */
 
-void cn_igemm(const float *A, const int *row, long rows, const int *red, long S, const float *B, long panels,
+void cn_igemm(int level, const float *A, const int *row, long rows, const int *red, long S, const float *B, long panels,
               float *C, int accumulate) {
     /* rows is a multiple of 6 (callers pad the row table with valid offsets). */
-    const int level = cn_kernel_level();
     for (long s0 = 0; s0 < S || (s0 == 0 && S == 0); s0 += RED_BLOCK) {
         long sn = S - s0 < RED_BLOCK ? S - s0 : RED_BLOCK;
         int acc = accumulate || s0 > 0;
 #if defined(__x86_64__)
-        if (level >= CN_KERNELS_AVX512) {
+        if (cn_at_least(level, CN_KERNELS_AVX512)) {
             igemm_block_avx512(A, row, rows, red + s0, sn, S, B + s0 * PANEL, panels, C, acc);
             continue;
         }
@@ -211,7 +211,7 @@ void cn_igemm(const float *A, const int *row, long rows, const int *red, long S,
             float *Cp = C + p * rows * PANEL;
             for (long r = 0; r < rows; r += TILE_ROWS) {
 #if defined(__x86_64__)
-                if (level >= CN_KERNELS_AVX2) {
+                if (cn_at_least(level, CN_KERNELS_AVX2)) {
                     tile_avx2(A, row + r, red + s0, sn, Bp, Cp + r * PANEL, acc);
                     continue;
                 }
@@ -336,13 +336,13 @@ static long transpose_to_panels_avx2(const float *src, const float *mask, long c
 }
 #endif
 
-void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
+void cn_transpose_to_panels(int level, const float *src, const float *mask, long channels, long pixels, float *dst,
                             float *sums) {
     long panels = (channels + PANEL - 1) / PANEL;
     if (channels % PANEL) /* the last panel's lanes past `channels` stay zero */
         memset(dst + (panels - 1) * pixels * PANEL, 0, (size_t)(pixels * PANEL) * sizeof(float));
 #if defined(__x86_64__)
-    if (cn_kernel_level() >= CN_KERNELS_AVX2) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         long done = transpose_to_panels_avx2(src, mask, channels, pixels, dst, sums);
         long fullChannels = channels & ~7L;
         transpose_to_panels_portable(src, mask, 0, fullChannels, done, pixels, dst, sums); /* pixel tails */
@@ -396,10 +396,10 @@ static long panels_to_planes_avx2(const float *C, long rows, long pixels, long c
 }
 #endif
 
-void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
+void cn_panels_to_planes(int level, const float *C, long rows, long pixels, long channels, const float *bias, int relu,
                          float *y) {
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         long done = panels_to_planes_avx2(C, rows, pixels, channels, bias, relu, y);
         long fullChannels = channels & ~7L;
         panels_to_planes_portable(C, rows, pixels, 0, fullChannels, done, bias, relu, y); /* pixel tails */

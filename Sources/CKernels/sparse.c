@@ -15,6 +15,7 @@
  * padded gradient image. Entries are visited in a fixed order, so results are deterministic.
  */
 #include "ckernels.h"
+#include "level.h"
 
 #include <string.h>
 
@@ -33,6 +34,10 @@ static const long *list_counts_const(const void *list) { return (const long *)li
 static struct pool_entry *list_entries(void *list, long OC) { return (struct pool_entry *)((long *)list + OC + 1); }
 static const struct pool_entry *list_entries_const(const void *list, long OC) {
     return (const struct pool_entry *)((const long *)list + OC + 1);
+}
+
+long cn_pool_entries_bytes(long OC, long pooled) {
+    return (long)sizeof(long) * (OC + 1) + (long)sizeof(struct pool_entry) * OC * pooled;
 }
 
 long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *pooledOutput, long OC,
@@ -183,14 +188,14 @@ static void dw16_avx512(const float *xpad, const int *rowOffset, long rows, cons
 }
 #endif
 
-void cn_sparse_weight_gradient(const float *xpad, const int *rowOffset, long rows, long lanes, const void *list,
+void cn_sparse_weight_gradient(int level, const float *xpad, const int *rowOffset, long rows, long lanes, const void *list,
                                long OC, float *dwp) {
 #if defined(__x86_64__)
-    if (lanes == 16 && cn_kernel_level() >= CN_KERNELS_AVX512) {
+    if (lanes == 16 && cn_at_least(level, CN_KERNELS_AVX512)) {
         dw16_avx512(xpad, rowOffset, rows, list, OC, dwp);
         return;
     }
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         dw_avx2(xpad, rowOffset, rows, lanes, list, OC, dwp);
         return;
     }
@@ -269,14 +274,14 @@ static void dx16_avx512(float *dxpad, const int *rowOffset, long rows, const voi
 }
 #endif
 
-void cn_sparse_input_gradient(float *dxpad, const int *rowOffset, long rows, long lanes, const void *list,
+void cn_sparse_input_gradient(int level, float *dxpad, const int *rowOffset, long rows, long lanes, const void *list,
                               long OC, const float *wp) {
 #if defined(__x86_64__)
-    if (lanes == 16 && cn_kernel_level() >= CN_KERNELS_AVX512) {
+    if (lanes == 16 && cn_at_least(level, CN_KERNELS_AVX512)) {
         dx16_avx512(dxpad, rowOffset, rows, list, OC, wp);
         return;
     }
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         dx_avx2(dxpad, rowOffset, rows, lanes, list, OC, wp);
         return;
     }

@@ -5,10 +5,12 @@ import CKernels
 public enum PoolingKernels {
     /// Max pooling of `planes` planes. `argmax` receives, per output, the flat input offset inside
     /// its plane of the first largest value (a tie sends the gradient to that one input only).
+    /// `level`: the kernels of the 2x2 case (at most `Gemm.cpuKernelLevel`; higher levels run as it).
     public static func maxForward(
-        _ x: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
+        level: KernelLevel = Gemm.kernelLevel, _ x: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
         output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, threaded: Bool = true
     ) {
+        let level = Int32(min(level, Gemm.cpuKernelLevel).rawValue)
         let inPlane = g.inHeight &* g.inWidth, outPlane = g.outHeight &* g.outWidth
         let px = UncheckedSendable(x), py = UncheckedSendable(y), pa = UncheckedSendable(argmax)
         // Split the planes across threads when there is enough work; each plane is written by one thread.
@@ -17,9 +19,9 @@ public enum PoolingKernels {
         Threading.parallelFor(parts) { t in
             let first = planes &* t / parts, end = planes &* (t &+ 1) / parts
             if is2x2 {
-                // C kernel: AVX2 (8 windows at a time) where the CPU has it, else a scalar loop.
+                // C kernel: AVX2 (8 windows at a time) from `.avx2` up, else a scalar loop.
                 cn_maxpool2x2(
-                    px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
+                    level, px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
                     py.value + first &* outPlane, pa.value + first &* outPlane)
                 return
             }

@@ -40,7 +40,8 @@ public final class MaxPool2D: Layer {
         output.overwrite(shape: [input.batchSize, g.outChannels, g.outHeight, g.outWidth]) { out in
             input.withUnsafeBufferPointer { x in
                 argmax.withUnsafeMutableBufferPointer { a in
-                    PoolingKernels.maxForward(x.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
+                    PoolingKernels.maxForward(
+                        level: Gemm.kernelLevel, x.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
                 }
             }
         }

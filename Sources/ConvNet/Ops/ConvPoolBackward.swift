@@ -30,7 +30,7 @@ func conv2dBackwardThroughMaxPool(
     for t in 0..<parts {
         let scratch = workspace.pooled[t]
         scratch.paddedInput.reserve(planes &+ lanes)
-        scratch.entries.reserve(g.outChannels &+ 1 &+ g.outChannels &* pooled)
+        scratch.reserveEntries(outChannels: g.outChannels, pooled: pooled)
         scratch.weightGradient.reserve(g.outChannels &* rows &* lanes)
         scratch.biasGradient.reserve(g.outChannels)
         if inputGradient { scratch.paddedGradient.reserve(planes &+ lanes) }
@@ -66,11 +66,13 @@ func conv2dBackwardThroughMaxPool(
                     dp + pooledOffset, am + pooledOffset, pv + pooledOffset, g.outChannels, pooled, pixelOffsets, list,
                     db)
                 plan.padInput(x + s &* g.inputSize, into: padded)
-                cn_sparse_weight_gradient(padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
+                cn_sparse_weight_gradient(
+                    Int32(Gemm.kernelLevel.rawValue), padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
                 guard let dx else { continue }
                 let paddedGradient = scratch.paddedGradient.pointer
                 paddedGradient.update(repeating: 0, count: planes)
-                cn_sparse_input_gradient(paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
+                cn_sparse_input_gradient(
+                    Int32(Gemm.kernelLevel.rawValue), paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
                 cn_crop_planes(
                     paddedGradient, g.inChannels, plan.paddedHeight, plan.paddedWidth, g.padTop, g.padLeft, g.inHeight,
                     g.inWidth, dx + s &* g.inputSize)

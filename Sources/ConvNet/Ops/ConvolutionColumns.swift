@@ -53,6 +53,7 @@ private func convForwardSample(
     let xs = x + s &* g.inputSize
     if direct, let cols {
         cn_conv_direct_c1(
+            Int32(Gemm.kernelLevel.rawValue),
             xs, g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight, cols, g.kernelHeight,
             g.kernelWidth, g.outChannels, g.outHeight, g.outWidth, w, b, relu ? 1 : 0, ys)
         return
@@ -62,17 +63,19 @@ private func convForwardSample(
     }
     let columns: UnsafePointer<Float>
     if let cols {
-        ConvKernels.im2col(xs, into: cols, geometry: g)
+        ConvKernels.im2col(level: Gemm.kernelLevel, xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
     }
     if threaded {
         Gemm.multiply(
+            level: Gemm.kernelLevel,
             m: g.outChannels, n: pixels, k: patch, a: w, lda: patch, b: columns, ldb: pixels, beta: 1, c: ys,
             ldc: pixels)
     } else {
-        Gemm.kernel(false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
+        Gemm.kernel(
+            level: Gemm.kernelLevel, false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
     }
     if relu { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
 }
@@ -177,7 +180,7 @@ private func convBackwardSample(
     Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
     let columns: UnsafePointer<Float>
     if let cols {
-        ConvKernels.im2col(xs, into: cols, geometry: g)
+        ConvKernels.im2col(level: Gemm.kernelLevel, xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -185,25 +188,30 @@ private func convBackwardSample(
     let beta: Float = first ? 0 : 1
     // dW (+)= dY_s (OC x P) * columns^T (P x patch); dcolumns = W^T (patch x OC) * dY_s (OC x P).
     if dot {
-        Gemm.dotNT(m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
+        Gemm.dotNT(
+            level: Gemm.kernelLevel, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
     } else if threaded {
         Gemm.multiply(
+            level: Gemm.kernelLevel,
             transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
             c: dw, ldc: patch)
     } else {
-        Gemm.kernel(false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
+        Gemm.kernel(
+            level: Gemm.kernelLevel, false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
     }
     guard let dx else { return }
     let dxs = dx + s &* g.inputSize
     let dcolumns = dcols ?? dxs
     if threaded {
         Gemm.multiply(
+            level: Gemm.kernelLevel,
             transA: true, m: patch, n: pixels, k: oc, a: w, lda: patch, b: dys, ldb: pixels, beta: 0,
             c: dcolumns, ldc: pixels)
     } else {
-        Gemm.kernel(true, false, patch, pixels, oc, 1, w, patch, dys, pixels, 0, dcolumns, pixels)
+        Gemm.kernel(
+            level: Gemm.kernelLevel, true, false, patch, pixels, oc, 1, w, patch, dys, pixels, 0, dcolumns, pixels)
     }
     if let dcols {
-        ConvKernels.col2im(dcols, into: dxs, geometry: g)
+        ConvKernels.col2im(level: Gemm.kernelLevel, dcols, into: dxs, geometry: g)
     }
 }

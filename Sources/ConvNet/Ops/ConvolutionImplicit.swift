@@ -30,7 +30,8 @@ func conv2dForwardImplicit(
                     for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
                         let ys = y.map { $0 + s &* g.outputSize } ?? workspace.sampleOutput[t].pointer
                         plan.padInput(x + s &* g.inputSize, into: padded)
-                        plan.forward(padded: padded, weight: w, bias: b, relu: fuseReLU, scratch: scratch, output: ys)
+                        plan.forward(
+                            level: Gemm.kernelLevel, padded: padded, weight: w, bias: b, relu: fuseReLU, scratch: scratch, output: ys)
                         pool?.pool(ys, sample: s)
                     }
                 }
@@ -101,13 +102,16 @@ func conv2dBackwardImplicit(
                                 let dys = dyp + s &* g.outputSize
                                 let mask = ry.map { $0 + s &* g.outputSize }
                                 plan.padInput(x + s &* g.inputSize, into: padded)
-                                plan.transposeGradient(dys, reluOutput: mask, into: dyT, biasGradient: db)
+                                plan.transposeGradient(
+                                    level: Gemm.kernelLevel, dys, reluOutput: mask, into: dyT, biasGradient: db)
                                 plan.accumulateWeightGradient(
+                                    level: Gemm.kernelLevel,
                                     padded: padded, transposedGradient: dyT, into: dwT, accumulate: s != first)
                                 guard let dx else { continue }
                                 let dxs = dx + s &* g.inputSize
                                 if implicitInput {
                                     plan.inputGradient(
+                                        level: Gemm.kernelLevel,
                                         dys, reluOutput: mask, flippedWeight: flippedWeight,
                                         paddedGradient: scratch.paddedGradient.pointer,
                                         scratch: scratch.inputGradientPanels.pointer, output: dxs)
@@ -121,9 +125,10 @@ func conv2dBackwardImplicit(
                                     }
                                     let dcols = scratch.columnGradient.pointer
                                     Gemm.kernel(
+                                        level: Gemm.kernelLevel,
                                         true, false, g.patchSize, g.outputPixels, g.outChannels, 1, w, g.patchSize, source,
                                         g.outputPixels, 0, dcols, g.outputPixels)
-                                    ConvKernels.col2im(dcols, into: dxs, geometry: g)
+                                    ConvKernels.col2im(level: Gemm.kernelLevel, dcols, into: dxs, geometry: g)
                                 }
                             }
                         }

@@ -147,6 +147,7 @@ struct FusedMaxPool {
     @inline(__always)
     func pool(_ ys: UnsafePointer<Float>, sample s: Int) {
         PoolingKernels.maxForward(
+            level: Gemm.kernelLevel,
             ys, planes: geometry.inChannels, geometry: geometry, output: output + s &* sampleSize,
             argmax: argmax + s &* sampleSize, threaded: false)
     }

@@ -25,6 +25,7 @@ func dense(_ x: Tensor, weight: Tensor, bias: Tensor, into output: inout Tensor)
                         denseDot(n: n, inF: inF, outF: outF, x: xp.baseAddress!, w: w.baseAddress!, y: y.baseAddress!)
                     } else {
                         Gemm.multiply(
+                            level: Gemm.kernelLevel,
                             transB: true, m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
                             b: w.baseAddress!, ldb: inF, beta: 1, c: y.baseAddress!, ldc: outF)
                     }
@@ -47,7 +48,8 @@ func denseDot(n: Int, inF: Int, outF: Int, x: UnsafePointer<Float>, w: UnsafePoi
     let blocks = (outF + block - 1) / block
     let parts = n * inF * outF >= 1 << 18 ? min(blocks, Threading.threads) : 1
     if parts <= 1 {
-        Gemm.dotNT(m: n, n: outF, k: inF, a: x, lda: inF, b: w, ldb: inF, accumulate: true, c: y, ldc: outF)
+        Gemm.dotNT(
+            level: Gemm.kernelLevel, m: n, n: outF, k: inF, a: x, lda: inF, b: w, ldb: inF, accumulate: true, c: y, ldc: outF)
         return
     }
     let pointers = UncheckedSendable((x, w, y))
@@ -55,7 +57,8 @@ func denseDot(n: Int, inF: Int, outF: Int, x: UnsafePointer<Float>, w: UnsafePoi
         let (x, w, y) = pointers.value
         let first = part * blocks / parts * block, last = min(outF, (part + 1) * blocks / parts * block)
         guard first < last else { return }
-        Gemm.dotNT(m: n, n: last - first, k: inF, a: x, lda: inF, b: w + first * inF, ldb: inF, accumulate: true,
+        Gemm.dotNT(
+            level: Gemm.kernelLevel, m: n, n: last - first, k: inF, a: x, lda: inF, b: w + first * inF, ldb: inF, accumulate: true,
                    c: y + first, ldc: outF)
     }
 }
@@ -76,6 +79,7 @@ func denseInputGradient(_ dy: Tensor, input x: Tensor, weight: Tensor, into dx: 
             dy.withUnsafeBufferPointer { d in
                 // beta 0: every element of dL/dx is written.
                 Gemm.multiply(
+                    level: Gemm.kernelLevel,
                     m: n, n: inF, k: outF, a: d.baseAddress!, lda: outF, b: w.baseAddress!, ldb: inF,
                     c: dxp.baseAddress!, ldc: inF)
             }
@@ -93,6 +97,7 @@ func denseParameterGradients(
             dw.overwrite(shape: weight.shape) { dwp in
                 // beta 0: every element of dL/dW is written.
                 Gemm.multiply(
+                    level: Gemm.kernelLevel,
                     transA: true, m: outF, n: inF, k: n, a: d.baseAddress!, lda: outF, b: xp.baseAddress!,
                     ldb: inF, c: dwp.baseAddress!, ldc: inF)
             }

@@ -17,7 +17,8 @@ public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throw
     let y = Tensor(shape: [x.shape[0], x.shape[1], g.outHeight, g.outWidth]) { out in
         x.withUnsafeBufferPointer { xp in
             argmax.withUnsafeMutableBufferPointer { a in
-                PoolingKernels.maxForward(xp.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
+                PoolingKernels.maxForward(
+                    level: Gemm.kernelLevel, xp.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
             }
         }
     }
