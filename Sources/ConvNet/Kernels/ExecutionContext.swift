@@ -78,5 +78,5 @@ extension KernelLevel {
 
     /// The kernels chosen for this CPU when nobody asks for others: its best, except AVX2 where AVX-512
     /// runs at half width (AMD Zen 3/4).
-    public static var preferred: KernelLevel { Gemm.kernelLevel }
+    public static var preferred: KernelLevel { Gemm.defaultKernelLevel }
 }

@@ -18,9 +18,9 @@ public enum PoolingKernels {
         context.parallelFor(parts) { t in
             let first = planes &* t / parts, end = planes &* (t &+ 1) / parts
             if is2x2 {
-                // C kernel: AVX2 (8 windows at a time) where the CPU has it, else a scalar loop.
+                // C kernel: AVX2 (8 windows at a time) from `.avx2` up (`context.kernelLevel`), else a scalar loop.
                 cn_maxpool2x2(
-                    px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
+                    Int32(context.kernelLevel.rawValue), px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
                     py.value + first &* outPlane, pa.value + first &* outPlane)
                 return
             }

@@ -44,13 +44,13 @@ private func pooledBackward(_ p: ConvPass, argmax: UnsafePointer<Int32>, pooled:
     let lanes = p.plan.pooledBackward.lanes!
     let rows = g.inChannels &* g.kernelHeight
     let planes = g.inChannels &* plan.paddedHeight &* plan.paddedWidth
-    let workspace = p.workspace
+    let workspace = p.workspace, level = Int32(p.context.kernelLevel.rawValue)
     workspace.paddedWeight.reserve(g.outChannels &* rows &* lanes)
     workspace.pooled.reserve(p.parts)
     for t in 0..<p.parts {
         let scratch = workspace.pooled[t]
         scratch.paddedInput.reserve(planes &+ lanes)
-        scratch.entries.reserve(g.outChannels &+ 1 &+ g.outChannels &* pooled)
+        scratch.reserveEntries(outChannels: g.outChannels, pooled: pooled)
         scratch.weightGradient.reserve(g.outChannels &* rows &* lanes)
         scratch.biasGradient.reserve(g.outChannels)
         if p.dx != nil { scratch.paddedGradient.reserve(planes &+ lanes) }
@@ -69,11 +69,11 @@ private func pooledBackward(_ p: ConvPass, argmax: UnsafePointer<Int32>, pooled:
                 let offset = s &* g.outChannels &* pooled
                 cn_pool_entries(p.dy! + offset, argmax + offset, p.reluOutput! + offset, g.outChannels, pooled, pixelOffsets, list, db)
                 plan.padInput(p.x + s &* g.inputSize, into: padded)
-                cn_sparse_weight_gradient(padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
+                cn_sparse_weight_gradient(level, padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
                 guard let dx = p.dx else { continue }
                 let paddedGradient = scratch.paddedGradient.pointer
                 paddedGradient.update(repeating: 0, count: planes)
-                cn_sparse_input_gradient(paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
+                cn_sparse_input_gradient(level, paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
                 cn_crop_planes(
                     paddedGradient, g.inChannels, plan.paddedHeight, plan.paddedWidth, g.padTop, g.padLeft, g.inHeight,
                     g.inWidth, dx + s &* g.inputSize)

@@ -33,12 +33,12 @@ private func convForwardSample(
     _ p: ConvPass, sample s: Int, _ ys: UnsafeMutablePointer<Float>, _ cols: UnsafeMutablePointer<Float>?,
     direct: Bool, threaded: Bool
 ) {
-    let g = p.geometry, w = p.w, b = p.bias!
+    let g = p.geometry, w = p.w, b = p.bias!, level = p.context.kernelLevel
     let patch = g.patchSize, pixels = g.outputPixels
     let xs = p.x + s &* g.inputSize
     if direct, let cols {
         cn_conv_direct_c1(
-            xs, g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight, cols, g.kernelHeight,
+            Int32(level.rawValue), xs, g.inHeight, g.inWidth, g.padTop, g.padLeft, g.padBottom, g.padRight, cols, g.kernelHeight,
             g.kernelWidth, g.outChannels, g.outHeight, g.outWidth, w, b, p.fuseReLU ? 1 : 0, ys)
         return
     }
@@ -47,7 +47,7 @@ private func convForwardSample(
     }
     let columns: UnsafePointer<Float>
     if let cols {
-        ConvKernels.im2col(xs, into: cols, geometry: g)
+        ConvKernels.im2col(level: level, xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -57,7 +57,7 @@ private func convForwardSample(
             m: g.outChannels, n: pixels, k: patch, a: w, lda: patch, b: columns, ldb: pixels, beta: 1, c: ys,
             ldc: pixels, context: p.context)
     } else {
-        Gemm.kernel(false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
+        Gemm.kernel(level: level, false, false, g.outChannels, pixels, patch, 1, w, patch, columns, pixels, 1, ys, pixels)
     }
     if p.fuseReLU { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
 }
@@ -104,7 +104,7 @@ private func convBackwardSample(
     _ p: ConvPass, sample s: Int, dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
     _ scratch: ColumnScratch, first: Bool, dot: Bool, threaded: Bool
 ) {
-    let g = p.geometry
+    let g = p.geometry, level = p.context.kernelLevel
     let patch = g.patchSize, pixels = g.outputPixels, oc = g.outChannels
     let xs = p.x + s &* g.inputSize
     var dys = p.dy! + s &* g.outputSize
@@ -118,7 +118,7 @@ private func convBackwardSample(
     let columns: UnsafePointer<Float>
     if !g.isPointwise {
         let cols = scratch.columns.pointer
-        ConvKernels.im2col(xs, into: cols, geometry: g)
+        ConvKernels.im2col(level: level, xs, into: cols, geometry: g)
         columns = UnsafePointer(cols)
     } else {
         columns = xs
@@ -126,13 +126,13 @@ private func convBackwardSample(
     let beta: Float = first ? 0 : 1
     // dW (+)= dY_s (OC x P) * columns^T (P x patch); dcolumns = W^T (patch x OC) * dY_s (OC x P).
     if dot {
-        Gemm.dotNT(m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
+        Gemm.dotNT(level: level, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
     } else if threaded {
         Gemm.multiply(
             transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
             c: dw, ldc: patch, context: p.context)
     } else {
-        Gemm.kernel(false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
+        Gemm.kernel(level: level, false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
     }
     guard let dx = p.dx else { return }
     let dxs = dx + s &* g.inputSize
@@ -142,9 +142,9 @@ private func convBackwardSample(
             transA: true, m: patch, n: pixels, k: oc, a: p.w, lda: patch, b: dys, ldb: pixels, beta: 0,
             c: dcolumns, ldc: pixels, context: p.context)
     } else {
-        Gemm.kernel(true, false, patch, pixels, oc, 1, p.w, patch, dys, pixels, 0, dcolumns, pixels)
+        Gemm.kernel(level: level, true, false, patch, pixels, oc, 1, p.w, patch, dys, pixels, 0, dcolumns, pixels)
     }
     if !g.isPointwise {
-        ConvKernels.col2im(dcolumns, into: dxs, geometry: g)
+        ConvKernels.col2im(level: level, dcolumns, into: dxs, geometry: g)
     }
 }

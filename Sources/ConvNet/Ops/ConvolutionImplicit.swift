@@ -20,7 +20,7 @@ func conv2dForwardImplicit(_ p: ConvPass, implicit plan: ImplicitConvPlan) {
         for s in p.samples(t) {
             let ys = p.y.map { $0 + s &* g.outputSize } ?? p.workspace.sampleOutput[t].pointer
             plan.padInput(p.x + s &* g.inputSize, into: padded)
-            plan.forward(padded: padded, weight: packed, bias: p.bias!, relu: p.fuseReLU, scratch: scratch, output: ys)
+            plan.forward(level: p.context.kernelLevel, padded: padded, weight: packed, bias: p.bias!, relu: p.fuseReLU, scratch: scratch, output: ys)
             p.pool?.pool(ys, sample: s, context: p.context)
         }
     }
@@ -74,18 +74,18 @@ func conv2dBackwardImplicit(_ p: ConvPass, implicit plan: ImplicitConvPlan) {
 private func implicitBackwardSample(
     _ p: ConvPass, _ plan: ImplicitConvPlan, sample s: Int, _ scratch: ImplicitScratch, first: Bool, implicitInput: Bool
 ) {
-    let g = p.geometry
+    let g = p.geometry, level = p.context.kernelLevel
     let dys = p.dy! + s &* g.outputSize
     let mask = p.reluOutput.map { $0 + s &* g.outputSize }
     let padded = scratch.paddedInput.pointer, dyT = scratch.transposedGradient.pointer
     plan.padInput(p.x + s &* g.inputSize, into: padded)
-    plan.transposeGradient(dys, reluOutput: mask, into: dyT, biasGradient: scratch.biasGradient.pointer)
-    plan.accumulateWeightGradient(padded: padded, transposedGradient: dyT, into: scratch.weightGradient.pointer, accumulate: !first)
+    plan.transposeGradient(level: level, dys, reluOutput: mask, into: dyT, biasGradient: scratch.biasGradient.pointer)
+    plan.accumulateWeightGradient(level: level, padded: padded, transposedGradient: dyT, into: scratch.weightGradient.pointer, accumulate: !first)
     guard let dx = p.dx else { return }
     let dxs = dx + s &* g.inputSize
     if implicitInput {
         plan.inputGradient(
-            dys, reluOutput: mask, flippedWeight: p.workspace.flippedWeight.pointer,
+            level: level, dys, reluOutput: mask, flippedWeight: p.workspace.flippedWeight.pointer,
             paddedGradient: scratch.paddedGradient.pointer, scratch: scratch.inputGradientPanels.pointer, output: dxs)
         return
     }
@@ -98,7 +98,7 @@ private func implicitBackwardSample(
     }
     let dcols = scratch.columnGradient.pointer
     Gemm.kernel(
-        true, false, g.patchSize, g.outputPixels, g.outChannels, 1, p.w, g.patchSize, source, g.outputPixels, 0, dcols,
+        level: level, true, false, g.patchSize, g.outputPixels, g.outChannels, 1, p.w, g.patchSize, source, g.outputPixels, 0, dcols,
         g.outputPixels)
-    ConvKernels.col2im(dcols, into: dxs, geometry: g)
+    ConvKernels.col2im(level: level, dcols, into: dxs, geometry: g)
 }

@@ -50,7 +50,8 @@ func denseDot(
     let blocks = (outF + block - 1) / block
     let parts = n * inF * outF >= 1 << 18 ? min(blocks, context.threads) : 1
     if parts <= 1 {
-        Gemm.dotNT(m: n, n: outF, k: inF, a: x, lda: inF, b: w, ldb: inF, accumulate: true, c: y, ldc: outF)
+        Gemm.dotNT(
+            level: context.kernelLevel, m: n, n: outF, k: inF, a: x, lda: inF, b: w, ldb: inF, accumulate: true, c: y, ldc: outF)
         return
     }
     let pointers = UncheckedSendable((x, w, y))
@@ -58,7 +59,8 @@ func denseDot(
         let (x, w, y) = pointers.value
         let first = part * blocks / parts * block, last = min(outF, (part + 1) * blocks / parts * block)
         guard first < last else { return }
-        Gemm.dotNT(m: n, n: last - first, k: inF, a: x, lda: inF, b: w + first * inF, ldb: inF, accumulate: true,
+        Gemm.dotNT(
+            level: context.kernelLevel, m: n, n: last - first, k: inF, a: x, lda: inF, b: w + first * inF, ldb: inF, accumulate: true,
                    c: y + first, ldc: outF)
     }
 }
