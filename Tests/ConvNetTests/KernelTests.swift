@@ -131,24 +131,22 @@ struct KernelTests {
 
     @Test("GEMM: the AVX-512 kernel's products equal the AVX2 kernel's bit for bit")
     func gemmAVX512MatchesAVX2() {
-        do {
-            guard KernelLevel.cpu >= .avx512 else { return }
-            // Tiles of 12 and 6 rows, 32, 16 and 8 columns, short and blocked depths, alpha and beta,
-            // B read in place (few rows) and packed.
-            let shapes = [(12, 32, 9), (13, 47, 64), (37, 611, 97), (131, 127, 130), (7, 19, 1100), (64, 80, 33), (200, 40, 600)]
-            for (m, n, k) in shapes {
-                for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
-                    for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
-                        let results = [KernelLevel.avx2, .avx512].map { level in
-                            Self.checkGemm(
-                                transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 1,
-                                seed: UInt64(m * n + k), context: Self.context(kernels: level))
-                        }
-                        // Bit patterns: the padding columns of C hold NaN when beta is 0.
-                        #expect(
-                            results[0].map(\.bitPattern) == results[1].map(\.bitPattern),
-                            "\(m)x\(n)x\(k) transA \(transA) transB \(transB) alpha \(alpha) beta \(beta)")
+        guard KernelLevel.cpu >= .avx512 else { return }
+        // Tiles of 12 and 6 rows, 32, 16 and 8 columns, short and blocked depths, alpha and beta,
+        // B read in place (few rows) and packed.
+        let shapes = [(12, 32, 9), (13, 47, 64), (37, 611, 97), (131, 127, 130), (7, 19, 1100), (64, 80, 33), (200, 40, 600)]
+        for (m, n, k) in shapes {
+            for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
+                    let results = [KernelLevel.avx2, .avx512].map { level in
+                        Self.checkGemm(
+                            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 1,
+                            seed: UInt64(m * n + k), context: Self.context(kernels: level))
                     }
+                    // Bit patterns: the padding columns of C hold NaN when beta is 0.
+                    #expect(
+                        results[0].map(\.bitPattern) == results[1].map(\.bitPattern),
+                        "\(m)x\(n)x\(k) transA \(transA) transB \(transB) alpha \(alpha) beta \(beta)")
                 }
             }
         }
@@ -156,17 +154,15 @@ struct KernelTests {
 
     @Test("GEMM: threaded products equal the single-threaded ones bit for bit")
     func gemmThreadsAgree() {
-        do {
-            // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
-            for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
-                for (transA, transB) in [(false, false), (true, true), (false, true)] {
-                    let one = Self.checkGemm(
-                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42, context: Self.context(threads: 1))
-                    for t in [2, 3] {
-                        let many = Self.checkGemm(
-                            transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42, context: Self.context(threads: t))
-                        #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
-                    }
+        // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
+        for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
+            for (transA, transB) in [(false, false), (true, true), (false, true)] {
+                let one = Self.checkGemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42, context: Self.context(threads: 1))
+                for t in [2, 3] {
+                    let many = Self.checkGemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42, context: Self.context(threads: t))
+                    #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
                 }
             }
         }
@@ -252,20 +248,18 @@ struct KernelTests {
         "Convolution forward and backward match the references: im2col/direct and implicit GEMM, 1-3 threads",
         arguments: convCases)
     func convolution(_ c: ConvCase) throws {
-        do {
-            let g = try convGeometry(
-                input: [c.batch, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
-                stride: c.stride, padding: c.padding)
-            for (label, choices) in Self.forcedPlans {
-                var results: [KernelLevel: [Tensor]] = [:]
-                Self.expectForced(choices, g, batch: c.batch, label)
-                for kernels in Self.kernelChoices {
-                    results[kernels] = try convolutionAllThreads(c, kernels: kernels, choices: choices, "\(label), \(kernels)")
-                }
-                // The AVX-512 kernels run the AVX2 kernels' arithmetic, element for element.
-                if let avx512 = results[.avx512], let avx2 = results[.avx2] {
-                    #expect(avx512 == avx2, "AVX-512 differs from AVX2, \(label)")
-                }
+        let g = try convGeometry(
+            input: [c.batch, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+            stride: c.stride, padding: c.padding)
+        for (label, choices) in Self.forcedPlans {
+            var results: [KernelLevel: [Tensor]] = [:]
+            Self.expectForced(choices, g, batch: c.batch, label)
+            for kernels in Self.kernelChoices {
+                results[kernels] = try convolutionAllThreads(c, kernels: kernels, choices: choices, "\(label), \(kernels)")
+            }
+            // The AVX-512 kernels run the AVX2 kernels' arithmetic, element for element.
+            if let avx512 = results[.avx512], let avx2 = results[.avx2] {
+                #expect(avx512 == avx2, "AVX-512 differs from AVX2, \(label)")
             }
         }
     }
@@ -317,59 +311,57 @@ struct KernelTests {
             let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
             let b = Self.randomTensor([c.filters], &random)
             let g = try convGeometry(input: x.shape, weight: w.shape, stride: c.stride, padding: c.padding)
-            do {
-                let plan = ConvPlan(g, batch: c.batch, context: context)
-                // Into one reused buffer; a result kept from the first call must not change.
-                var y = Tensor.empty
-                conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
-                let y1 = y
-                conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
-                let y2 = y
-                #expect(y1 == y2)
-                let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
-                #expect(Self.close(y1, reference) == nil)
-                let dy = Self.randomTensor(y1.shape, &random)
-                var grads = ConvGradients.empty
-                conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
-                let g1 = grads
-                conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
-                let g2 = grads
-                #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
-            }
+            let plan = ConvPlan(g, batch: c.batch, context: context)
+            // Into one reused buffer; a result kept from the first call must not change.
+            var y = Tensor.empty
+            conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
+            let y1 = y
+            conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
+            let y2 = y
+            #expect(y1 == y2)
+            let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+            #expect(Self.close(y1, reference) == nil)
+            let dy = Self.randomTensor(y1.shape, &random)
+            var grads = ConvGradients.empty
+            conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
+            let g1 = grads
+            conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
+            let g2 = grads
+            #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
         }
     }
 
     @Test("im2col accumulate is the adjoint of expand: <expand(x), y> = <x, accumulate(y)>", arguments: convCases)
     func im2colAdjoint(_ c: ConvCase) throws {
-        do {
-            var random = SeededGenerator(seed: 5)
-            let g = try convGeometry(
-                input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
-                stride: c.stride, padding: c.padding)
-            let x = Self.randomArray(g.inputSize, &random)
-            let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
-            var columns = [Float](repeating: .nan, count: y.count)
-            var back = [Float](repeating: 0, count: x.count)
-            x.withUnsafeBufferPointer { px in
-                columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
-            }
-            y.withUnsafeBufferPointer { py in
-                back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
-            }
-            // The branch-free fast versions compute exactly the same values.
+        var random = SeededGenerator(seed: 5)
+        let g = try convGeometry(
+            input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+            stride: c.stride, padding: c.padding)
+        let x = Self.randomArray(g.inputSize, &random)
+        let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
+        var columns = [Float](repeating: .nan, count: y.count)
+        var back = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { px in
+            columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        y.withUnsafeBufferPointer { py in
+            back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        // The branch-free fast versions compute exactly the same values, with every kernel level.
+        for level in Self.kernelChoices {
             var fastColumns = [Float](repeating: .nan, count: y.count)
             var fastBack = [Float](repeating: 0, count: x.count)
             x.withUnsafeBufferPointer { px in
-                fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+                fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(level: level, px.baseAddress!, into: $0.baseAddress!, geometry: g) }
             }
             y.withUnsafeBufferPointer { py in
-                fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+                fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(level: level, py.baseAddress!, into: $0.baseAddress!, geometry: g) }
             }
-            #expect(fastColumns == columns)
-            #expect(fastBack == back)
-            let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
+            #expect(fastColumns == columns, "\(level)")
+            #expect(fastBack == back, "\(level)")
         }
+        let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
     }
 }

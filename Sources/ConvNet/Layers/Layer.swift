@@ -64,12 +64,12 @@ public protocol Layer: AnyObject {
 
 extension Layer {
     /// `forward` in the default context (every core, the CPU's preferred kernels).
-    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
         try forward(input, training: training, context: .default)
     }
 
     /// `backward` in the default context.
-    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
         try backward(outputGradient, context: .default)
     }
 

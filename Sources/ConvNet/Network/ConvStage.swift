@@ -140,6 +140,9 @@ final class ConvStage {
     /// Drops what forward cached (the input is the previous stage's buffer).
     func releaseCaches() { cache = nil }
 
+    /// Whether a forward pass left what backward needs.
+    var hasForward: Bool { cache != nil }
+
     private func gradientShape(_ name: String, _ expected: [Int], _ got: Tensor) -> ShapeError {
         .layer(name: name, message: "dL/doutput has shape \(formatShape(got.shape)), expected \(formatShape(expected)) (the last forward pass)")
     }

@@ -128,7 +128,7 @@ public final class Sequential {
         for stage in stages {
             switch stage.kind {
             case .layer(let layer): x = try layer.forward(x, training: training, context: context)
-            case .conv(let conv): x = conv.forward(x, training: training, context: context)
+            case .conv(let conv, _): x = conv.forward(x, training: training, context: context)
             }
         }
         return x
@@ -169,7 +169,7 @@ public final class Sequential {
     /// `backwardParameters` call it, a caller running its own loop over `backward` may too.
     public func releaseCaches() {
         for layer in layers { layer.releaseCaches() }
-        for stage in stages { if case .conv(let conv) = stage.kind { conv.releaseCaches() } }
+        for stage in stages { if case .conv(let conv, _) = stage.kind { conv.releaseCaches() } }
     }
 
     /// Every trainable parameter, in layer order.
@@ -207,8 +207,8 @@ struct Stage {
     enum Kind {
         /// A layer on its own: its own `forward` and `backward`.
         case layer(any Layer)
-        /// conv -> ReLU, or conv -> ReLU -> maxpool (see `ConvStage`).
-        case conv(ConvStage)
+        /// conv -> ReLU, or conv -> ReLU -> maxpool (see `ConvStage`), and those layers.
+        case conv(ConvStage, [any Layer])
     }
 
     let kind: Kind
@@ -222,7 +222,7 @@ struct Stage {
             if let conv = layers[i] as? Conv2D, i + 1 < layers.count, layers[i + 1] is ReLU {
                 let pool = i + 2 < layers.count ? layers[i + 2] as? MaxPool2D : nil
                 let count = pool == nil ? 2 : 3
-                stages.append(Stage(kind: .conv(ConvStage(conv, pool: pool)), layers: i..<(i + count)))
+                stages.append(Stage(kind: .conv(ConvStage(conv, pool: pool), Array(layers[i..<(i + count)])), layers: i..<(i + count)))
                 i += count
                 continue
             }
@@ -242,8 +242,23 @@ struct Stage {
                 return .empty
             }
             return try layer.backward(g, context: context)
-        case .conv(let conv):
+        case .conv(let conv, let layers):
+            // After a caller ran the layers' own forward passes instead of the network's, their own backward.
+            guard conv.hasForward else { return try Self.backwardInTurn(layers, g, inputGradient: inputGradient, context: context) }
             return try conv.backward(g, inputGradient: inputGradient, context: context)
         }
+    }
+
+    /// The layers' own backward passes in turn (the first skips dL/dinput where it can and `inputGradient` is false).
+    private static func backwardInTurn(_ layers: [any Layer], _ g: Tensor, inputGradient: Bool, context: ExecutionContext) throws -> Tensor {
+        var g = g
+        for (i, layer) in layers.enumerated().reversed() {
+            if i == 0, !inputGradient, let layer = layer as? any ParameterGradientOnly {
+                try layer.backwardParameters(g, context: context)
+                return .empty
+            }
+            g = try layer.backward(g, context: context)
+        }
+        return g
     }
 }

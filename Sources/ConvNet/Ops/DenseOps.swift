@@ -16,19 +16,17 @@ public func dense(_ x: Tensor, weight: Tensor, bias: Tensor, context: ExecutionC
 func dense(_ x: Tensor, weight: Tensor, bias: Tensor, into output: inout Tensor, context: ExecutionContext) throws {
     try checkDense(x, weight: weight, bias: bias)
     let n = x.batchSize, inF = weight.shape[1], outF = weight.shape[0]
-    output.overwrite(shape: [n, outF]) { y in
-        x.withUnsafeBufferPointer { xp in
-            weight.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    for s in 0..<n { (y.baseAddress! + s * outF).update(from: b.baseAddress!, count: outF) }
-                    if n <= denseDotMaxBatch {
-                        denseDot(n: n, inF: inF, outF: outF, x: xp.baseAddress!, w: w.baseAddress!, y: y.baseAddress!, context: context)
-                    } else {
-                        Gemm.multiply(
-                            transB: true, m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
-                            b: w.baseAddress!, ldb: inF, beta: 1, c: y.baseAddress!, ldc: outF, context: context)
-                    }
-                }
+    // Every element is written: the bias, then the products added.
+    output.prepare(shape: [n, outF])
+    guard n > 0, outF > 0 else { return }
+    Tensor.withBaseAddresses(x, weight, bias) { xp, w, b, _ in
+        output.withUnsafeMutableBufferPointer { y in
+            let y = y.baseAddress!, xp = xp!, w = w!, b = b!
+            for s in 0..<n { (y + s * outF).update(from: b, count: outF) }
+            if n <= denseDotMaxBatch {
+                denseDot(n: n, inF: inF, outF: outF, x: xp, w: w, y: y, context: context)
+            } else {
+                Gemm.multiply(transB: true, m: n, n: outF, k: inF, a: xp, lda: inF, b: w, ldb: inF, beta: 1, c: y, ldc: outF, context: context)
             }
         }
     }
@@ -99,17 +97,19 @@ func denseParameterGradients(
     context: ExecutionContext
 ) throws {
     let (n, inF, outF) = try checkDenseBackward(dy, input: x, weight: weight)
-    x.withUnsafeBufferPointer { xp in
-        dy.withUnsafeBufferPointer { d in
-            dw.overwrite(shape: weight.shape) { dwp in
-                // beta 0: every element of dL/dW is written.
-                Gemm.multiply(
-                    transA: true, m: outF, n: inF, k: n, a: d.baseAddress!, lda: outF, b: xp.baseAddress!,
-                    ldb: inF, c: dwp.baseAddress!, ldc: inF, context: context)
-            }
-            db.overwrite(shape: [outF], zeroed: true) { dbp in
-                Reduce.addColumnSums(d.baseAddress!, rows: n, columns: outF, into: dbp.baseAddress!)
-            }
+    // beta 0: every element of dL/dW is written; dL/db is summed into zeros.
+    dw.prepare(shape: weight.shape)
+    db.prepare(shape: [outF], zeroed: true)
+    guard n > 0, inF > 0, outF > 0 else {
+        dw.prepare(shape: weight.shape, zeroed: true)
+        return
+    }
+    var unused = Tensor.empty
+    Tensor.withBaseAddresses(x, dy) { xp, d, _, _ in
+        Tensor.withMutableBaseAddresses(&dw, &db, &unused) { dwp, dbp, _ in
+            Gemm.multiply(
+                transA: true, m: outF, n: inF, k: n, a: d!, lda: outF, b: xp!, ldb: inF, c: dwp!, ldc: inF, context: context)
+            Reduce.addColumnSums(d!, rows: n, columns: outF, into: dbp!)
         }
     }
 }
