@@ -45,7 +45,11 @@ AGENT
 chmod +x "$work/agent"
 
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+# rtc_hwloc_vmhole none: each daemon would otherwise write its hwloc topology into a shared-memory segment
+# mapped at a hole it guesses in its address space; with several daemons on one machine that write now and
+# then segfaulted (hwloc_shmem_topology_write, Open MPI 4.1.4). Nothing here binds processes, so it is not needed.
 ip netns exec "${tag}h1" mpirun --hostfile "$work/hostfile" -np "$hosts" --bind-to none \
+    --mca rtc_hwloc_vmhole none \
     --mca plm_rsh_agent "$work/agent" --mca pml ob1 --mca btl self,tcp \
     --mca btl_tcp_if_include 10.213.47.0/24 --mca oob_tcp_if_include 10.213.47.0/24 \
     --timeout 240 "$@"

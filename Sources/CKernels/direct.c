@@ -10,6 +10,7 @@
  * masked stores.
  */
 #include "ckernels.h"
+#include "level.h"
 
 #include <string.h>
 
@@ -41,7 +42,7 @@ static void copy_floats_avx2(float *dst, const float *src, long n) {
 }
 #endif
 
-static void pad_plane(const float *x, long H, long W, long pt, long pl, long PH, long PW, float *xp) {
+static void pad_plane(int level, const float *x, long H, long W, long pt, long pl, long PH, long PW, float *xp) {
     if (PH == H && PW == W) { /* no padding: one block copy, zero slack */
         memcpy(xp, x, (size_t)(H * W) * sizeof(float));
         memset(xp + H * W, 0, DIRECT_SLACK * sizeof(float));
@@ -49,7 +50,7 @@ static void pad_plane(const float *x, long H, long W, long pt, long pl, long PH,
     }
     memset(xp, 0, (size_t)(PH * PW + DIRECT_SLACK) * sizeof(float));
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         for (long i = 0; i < H; i++) copy_floats_avx2(xp + (i + pt) * PW + pl, x + i * W, W);
         return;
     }
@@ -131,12 +132,12 @@ long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long p
     return (H + pt + pb) * (W + pl + pr) + DIRECT_SLACK;
 }
 
-void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
+void cn_conv_direct_c1(int level, const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
                        long KW, long OC, long OH, long OW, const float *w, const float *bias, int relu, float *y) {
     long PH = H + pt + pb, PW = W + pl + pr;
-    pad_plane(x, H, W, pt, pl, PH, PW, scratch);
+    pad_plane(level, x, H, W, pt, pl, PH, PW, scratch);
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         direct_avx2(scratch, PW, KH, KW, OC, OH, OW, w, bias, relu, y);
         return;
     }

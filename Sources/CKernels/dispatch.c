@@ -1,7 +1,7 @@
 /*
- * Which vector kernels run: chosen once from the CPU (__builtin_cpu_supports, CPUID), or set by
- * cn_set_kernel_limit for tests and benchmarks that compare the paths. Every kernel file asks
- * cn_kernel_level() per call (two relaxed atomic loads).
+ * What the CPU runs: the best kernel level (__builtin_cpu_supports) and the preferred one (CPUID),
+ * each found once. No kernel reads them: every entry point whose kernels depend on the level takes
+ * it as its first argument, so callers choose per call (level.h has the one check).
  *
  * The AVX2 and AVX-512 kernels give bit-identical results: each output element sees the same
  * sequence of fused multiply-adds, only more elements are computed per instruction.
@@ -31,9 +31,11 @@ int cn_has_avx512(void) {
 #endif
 }
 
-/* AMD family 0x19 (Zen 3, Zen 4) runs 512-bit instructions as two 256-bit halves: the AVX-512 tiles
- * compute no faster there (shared/FACTS.md), so the AVX2 kernels, measured and tuned on Zen 4, stay
- * the default; `--kernels avx512` still selects them. Zen 5 (0x1A) and Intel run them at full width. */
+/* AMD family 0x19 (Zen 3, Zen 4) runs 512-bit instructions as two 256-bit halves, so the AVX-512
+ * tiles do no more floating-point work per cycle there than the AVX2 ones (measured on Zen 4: the
+ * AVX-512 kernels ran no faster than the AVX2 ones). The AVX2 kernels, measured and tuned on
+ * Zen 4, are therefore the default there; `--kernels avx512` still selects the others. Zen 5 (0x1A)
+ * and Intel run them at full width. */
 int cn_avx512_half_width(const char *vendor, unsigned leaf1_eax) {
     if (memcmp(vendor, "AuthenticAMD", 12) != 0) return 0;
     unsigned family = (leaf1_eax >> 8) & 0xF;
@@ -53,8 +55,7 @@ static int avx512_is_half_width(void) {
 #endif
 
 static int capable = -1;   /* the best level this CPU runs, once known; accessed atomically */
-static int preferred = -1; /* the level used when no limit is set */
-static int limit = -1;     /* cn_set_kernel_limit; -1: automatic */
+static int preferred = -1; /* the default level: capable, or AVX2 where AVX-512 runs at half width */
 
 static void detect(void) {
     int c = cn_has_avx512() ? CN_KERNELS_AVX512 : cn_has_avx2_fma() ? CN_KERNELS_AVX2 : CN_KERNELS_PORTABLE;
@@ -75,18 +76,7 @@ int cn_cpu_kernel_level(void) {
     return c;
 }
 
-int cn_kernel_level(void) {
-    int c = cn_cpu_kernel_level();
-    int l = __atomic_load_n(&limit, __ATOMIC_RELAXED);
-    if (l < 0) return __atomic_load_n(&preferred, __ATOMIC_RELAXED);
-    return c < l ? c : l;
+int cn_default_kernel_level(void) {
+    (void)cn_cpu_kernel_level(); /* detects once; `preferred` is stored before `capable` is released */
+    return __atomic_load_n(&preferred, __ATOMIC_RELAXED);
 }
-
-void cn_set_kernel_limit(int level) {
-    if (level > CN_KERNELS_AVX512) level = CN_KERNELS_AVX512;
-    __atomic_store_n(&limit, level < 0 ? -1 : level, __ATOMIC_RELAXED);
-}
-
-int cn_kernel_limit(void) { return __atomic_load_n(&limit, __ATOMIC_RELAXED); }
-
-int cn_sgemm_uses_avx2(void) { return cn_kernel_level() >= CN_KERNELS_AVX2; }

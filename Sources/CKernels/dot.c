@@ -9,6 +9,7 @@
  * drops their results. Each element's arithmetic depends on K only, never on M, N or the block.
  */
 #include "ckernels.h"
+#include "level.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -81,11 +82,11 @@ static void dot_nt_avx2(long M, long N, long K, const float *A, long lda, const 
 }
 #endif
 
-void cn_sgemm_nt_dot(long M, long N, long K, const float *A, long lda, const float *B, long ldb, int accumulate,
+void cn_sgemm_nt_dot(int level, long M, long N, long K, const float *A, long lda, const float *B, long ldb, int accumulate,
                      float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         dot_nt_avx2(M, N, K, A, lda, B, ldb, accumulate, C, ldc);
         return;
     }

@@ -23,6 +23,7 @@
  * steady state.
  */
 #include "ckernels.h"
+#include "level.h"
 #include "transpose8.h"
 
 #include <pthread.h>
@@ -479,11 +480,12 @@ static const struct gemm_impl impl_avx512 = {kernel_avx512, kernel_avx2_narrow, 
                                              pack_a_avx2, pack_b_avx2};
 #endif
 
-static const struct gemm_impl *choose_impl(void) {
+static const struct gemm_impl *choose_impl(int level) {
 #if defined(__x86_64__)
-    int level = cn_kernel_level();
-    if (level >= CN_KERNELS_AVX512) return &impl_avx512;
-    if (level >= CN_KERNELS_AVX2) return &impl_avx2;
+    if (cn_at_least(level, CN_KERNELS_AVX512)) return &impl_avx512;
+    if (cn_at_least(level, CN_KERNELS_AVX2)) return &impl_avx2;
+#else
+    (void)level;
 #endif
     return &impl_portable;
 }
@@ -525,7 +527,7 @@ static void panel_rows(const struct gemm_impl *impl, long kc, const float *ap, l
     }
 }
 
-void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
+void cn_sgemm(int level, int transA, int transB, long M, long N, long K, float alpha,
               const float *A, long lda, const float *B, long ldb,
               float beta, float *C, long ldc) {
     if (M <= 0 || N <= 0) return;
@@ -533,7 +535,7 @@ void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
         scale_c(M, N, beta, C, ldc);
         return;
     }
-    const struct gemm_impl *impl = choose_impl();
+    const struct gemm_impl *impl = choose_impl(level);
     const long kcMax = depth_block(K);
     long ncMax = B_PANEL_FLOATS / kcMax / NR * NR;
     if (ncMax < NR) ncMax = NR;

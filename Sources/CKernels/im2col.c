@@ -11,6 +11,7 @@
  * (channel, kernel row, kernel column, output row, output column), so results are bit-identical.
  */
 #include "ckernels.h"
+#include "level.h"
 
 #include <string.h>
 
@@ -199,10 +200,10 @@ static void col2im_avx2(const float *columns, float *image, long C, long H, long
 }
 #endif
 
-void cn_im2col(const float *image, float *columns, long C, long H, long W, long KH, long KW, long sh, long sw,
+void cn_im2col(int level, const float *image, float *columns, long C, long H, long W, long KH, long KW, long sh, long sw,
                long pt, long pl, long OH, long OW) {
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         im2col_avx2(image, columns, C, H, W, KH, KW, sh, sw, pt, pl, OH, OW);
         return;
     }
@@ -210,10 +211,10 @@ void cn_im2col(const float *image, float *columns, long C, long H, long W, long 
     im2col_portable(image, columns, C, H, W, KH, KW, sh, sw, pt, pl, OH, OW);
 }
 
-void cn_col2im(const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
+void cn_col2im(int level, const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
                long pt, long pl, long OH, long OW) {
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         col2im_avx2(columns, image, C, H, W, KH, KW, sh, sw, pt, pl, OH, OW);
         return;
     }

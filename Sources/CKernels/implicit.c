@@ -18,9 +18,11 @@
  * GEMM with no im2col, col2im or packing of the image. The reduction is split into blocks of
  * RED_BLOCK steps (B stays in L1); C accumulates across blocks in the same order for every tile, so
  * results do not depend on how rows are grouped. The AVX-512 tiles (6 x 32, 12 x 16) run the same FMA
- * sequence per element, so their results are bit-identical to the AVX2 tile's.
+ * sequence per element, so their results are bit-identical to the AVX2 tile's. Every tile, portable,
+ * AVX2 and AVX-512, is one source (implicit_tile.h) instantiated per vector width.
  */
 #include "ckernels.h"
+#include "level.h"
 #include "transpose8.h"
 
 #include <string.h>
@@ -34,141 +36,73 @@
 #define RED_BLOCK 256
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Micro-kernels: one 6 x 16 tile, C[r][0..16) for the 6 row offsets ro[0..6).                    */
+/* Micro-kernels: implicit_tile.h at each width; 6 x 16 tiles, and with AVX-512 also 6 x 32 and 12 x 16 */
+
+#define TILE_ATTRIBUTES __attribute__((always_inline))
+#define TILE_NAME tile_portable_t
+#define VEC float
+#define LANES 1
+#define VLOAD(p) (*(p))
+#define VSTORE(p, x) (*(p) = (x))
+#define VZERO 0.0f
+#define VSET1(x) (x)
+#define VFMA(a, b, c) ((c) + (a) * (b))
+#include "implicit_tile.h"
 
 static void tile_portable(const float *A, const int *ro, const int *red, long S, const float *B, float *C,
                           int accumulate) {
-    float acc[TILE_ROWS][PANEL];
-    for (int r = 0; r < TILE_ROWS; r++)
-        for (int j = 0; j < PANEL; j++) acc[r][j] = accumulate ? C[r * PANEL + j] : 0.0f;
-    for (long s = 0; s < S; s++) {
-        const float *b = B + s * PANEL;
-        for (int r = 0; r < TILE_ROWS; r++) {
-            float a = A[ro[r] + red[s]];
-            for (int j = 0; j < PANEL; j++) acc[r][j] += a * b[j];
-        }
-    }
-    for (int r = 0; r < TILE_ROWS; r++)
-        for (int j = 0; j < PANEL; j++) C[r * PANEL + j] = acc[r][j];
+    tile_portable_t(TILE_ROWS, 1, A, ro, red, S, B, NULL, C, NULL, accumulate);
 }
 
 #if defined(__x86_64__)
+#define TILE_ATTRIBUTES __attribute__((target("avx2,fma"), always_inline))
+#define TILE_NAME tile_avx2_t
+#define VEC __m256
+#define LANES 8
+#define VLOAD _mm256_loadu_ps
+#define VSTORE _mm256_storeu_ps
+#define VZERO _mm256_setzero_ps()
+#define VSET1 _mm256_set1_ps
+#define VFMA _mm256_fmadd_ps
+#include "implicit_tile.h"
+
 __attribute__((target("avx2,fma")))
 static void tile_avx2(const float *A, const int *ro, const int *red, long S, const float *B, float *C,
                       int accumulate) {
-    const float *a0 = A + ro[0], *a1 = A + ro[1], *a2 = A + ro[2];
-    const float *a3 = A + ro[3], *a4 = A + ro[4], *a5 = A + ro[5];
-    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    if (accumulate) {
-        c00 = _mm256_loadu_ps(C + 0), c01 = _mm256_loadu_ps(C + 8);
-        c10 = _mm256_loadu_ps(C + 16), c11 = _mm256_loadu_ps(C + 24);
-        c20 = _mm256_loadu_ps(C + 32), c21 = _mm256_loadu_ps(C + 40);
-        c30 = _mm256_loadu_ps(C + 48), c31 = _mm256_loadu_ps(C + 56);
-        c40 = _mm256_loadu_ps(C + 64), c41 = _mm256_loadu_ps(C + 72);
-        c50 = _mm256_loadu_ps(C + 80), c51 = _mm256_loadu_ps(C + 88);
-    } else {
-        c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
-    }
-    for (long s = 0; s < S; s++) {
-        const long o = red[s];
-        const __m256 b0 = _mm256_loadu_ps(B + s * PANEL), b1 = _mm256_loadu_ps(B + s * PANEL + 8);
-        __m256 a;
-        a = _mm256_broadcast_ss(a0 + o);
-        c00 = _mm256_fmadd_ps(a, b0, c00), c01 = _mm256_fmadd_ps(a, b1, c01);
-        a = _mm256_broadcast_ss(a1 + o);
-        c10 = _mm256_fmadd_ps(a, b0, c10), c11 = _mm256_fmadd_ps(a, b1, c11);
-        a = _mm256_broadcast_ss(a2 + o);
-        c20 = _mm256_fmadd_ps(a, b0, c20), c21 = _mm256_fmadd_ps(a, b1, c21);
-        a = _mm256_broadcast_ss(a3 + o);
-        c30 = _mm256_fmadd_ps(a, b0, c30), c31 = _mm256_fmadd_ps(a, b1, c31);
-        a = _mm256_broadcast_ss(a4 + o);
-        c40 = _mm256_fmadd_ps(a, b0, c40), c41 = _mm256_fmadd_ps(a, b1, c41);
-        a = _mm256_broadcast_ss(a5 + o);
-        c50 = _mm256_fmadd_ps(a, b0, c50), c51 = _mm256_fmadd_ps(a, b1, c51);
-    }
-    _mm256_storeu_ps(C + 0, c00), _mm256_storeu_ps(C + 8, c01);
-    _mm256_storeu_ps(C + 16, c10), _mm256_storeu_ps(C + 24, c11);
-    _mm256_storeu_ps(C + 32, c20), _mm256_storeu_ps(C + 40, c21);
-    _mm256_storeu_ps(C + 48, c30), _mm256_storeu_ps(C + 56, c31);
-    _mm256_storeu_ps(C + 64, c40), _mm256_storeu_ps(C + 72, c41);
-    _mm256_storeu_ps(C + 80, c50), _mm256_storeu_ps(C + 88, c51);
+    tile_avx2_t(TILE_ROWS, 1, A, ro, red, S, B, NULL, C, NULL, accumulate);
 }
-#endif
 
-#if defined(__x86_64__)
 /* AVX-512: one zmm holds a 16-channel row of the tile, so the same FMA sequence per element as
  * tile_avx2 covers more of C per instruction. Three shapes: 6 rows x 2 panels (when two panels
  * remain: 2 B loads and 6 broadcasts feed 12 FMAs), 12 rows x 1 panel, and 6 x 1 for what is left. */
-#define ZLOAD(acc, ptr) acc = accumulate ? _mm512_loadu_ps(ptr) : _mm512_setzero_ps()
+#define TILE_ATTRIBUTES __attribute__((target("avx512f,avx2,fma"), always_inline))
+#define TILE_NAME tile_avx512_t
+#define VEC __m512
+#define LANES 16
+#define VLOAD _mm512_loadu_ps
+#define VSTORE _mm512_storeu_ps
+#define VZERO _mm512_setzero_ps()
+#define VSET1 _mm512_set1_ps
+#define VFMA _mm512_fmadd_ps
+#include "implicit_tile.h"
 
 __attribute__((target("avx512f,avx2,fma")))
 static void tile6x32_avx512(const float *A, const int *ro, const int *red, long S, const float *B0,
                             const float *B1, float *C0, float *C1, int accumulate) {
-    const float *a0 = A + ro[0], *a1 = A + ro[1], *a2 = A + ro[2];
-    const float *a3 = A + ro[3], *a4 = A + ro[4], *a5 = A + ro[5];
-    __m512 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
-    ZLOAD(c00, C0 + 0), ZLOAD(c01, C1 + 0), ZLOAD(c10, C0 + 16), ZLOAD(c11, C1 + 16);
-    ZLOAD(c20, C0 + 32), ZLOAD(c21, C1 + 32), ZLOAD(c30, C0 + 48), ZLOAD(c31, C1 + 48);
-    ZLOAD(c40, C0 + 64), ZLOAD(c41, C1 + 64), ZLOAD(c50, C0 + 80), ZLOAD(c51, C1 + 80);
-    for (long s = 0; s < S; s++) {
-        const long o = red[s];
-        const __m512 b0 = _mm512_loadu_ps(B0 + s * PANEL), b1 = _mm512_loadu_ps(B1 + s * PANEL);
-        __m512 a;
-        a = _mm512_set1_ps(a0[o]);
-        c00 = _mm512_fmadd_ps(a, b0, c00), c01 = _mm512_fmadd_ps(a, b1, c01);
-        a = _mm512_set1_ps(a1[o]);
-        c10 = _mm512_fmadd_ps(a, b0, c10), c11 = _mm512_fmadd_ps(a, b1, c11);
-        a = _mm512_set1_ps(a2[o]);
-        c20 = _mm512_fmadd_ps(a, b0, c20), c21 = _mm512_fmadd_ps(a, b1, c21);
-        a = _mm512_set1_ps(a3[o]);
-        c30 = _mm512_fmadd_ps(a, b0, c30), c31 = _mm512_fmadd_ps(a, b1, c31);
-        a = _mm512_set1_ps(a4[o]);
-        c40 = _mm512_fmadd_ps(a, b0, c40), c41 = _mm512_fmadd_ps(a, b1, c41);
-        a = _mm512_set1_ps(a5[o]);
-        c50 = _mm512_fmadd_ps(a, b0, c50), c51 = _mm512_fmadd_ps(a, b1, c51);
-    }
-    _mm512_storeu_ps(C0 + 0, c00), _mm512_storeu_ps(C1 + 0, c01);
-    _mm512_storeu_ps(C0 + 16, c10), _mm512_storeu_ps(C1 + 16, c11);
-    _mm512_storeu_ps(C0 + 32, c20), _mm512_storeu_ps(C1 + 32, c21);
-    _mm512_storeu_ps(C0 + 48, c30), _mm512_storeu_ps(C1 + 48, c31);
-    _mm512_storeu_ps(C0 + 64, c40), _mm512_storeu_ps(C1 + 64, c41);
-    _mm512_storeu_ps(C0 + 80, c50), _mm512_storeu_ps(C1 + 80, c51);
+    tile_avx512_t(TILE_ROWS, 2, A, ro, red, S, B0, B1, C0, C1, accumulate);
 }
 
 __attribute__((target("avx512f,avx2,fma")))
 static void tile12x16_avx512(const float *A, const int *ro, const int *red, long S, const float *B, float *C,
                              int accumulate) {
-    __m512 c[12];
-    for (int r = 0; r < 12; r++) ZLOAD(c[r], C + r * PANEL);
-    for (long s = 0; s < S; s++) {
-        const float *a = A + red[s];
-        const __m512 b = _mm512_loadu_ps(B + s * PANEL);
-        for (int r = 0; r < 12; r++) c[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[ro[r]]), b, c[r]);
-    }
-    for (int r = 0; r < 12; r++) _mm512_storeu_ps(C + r * PANEL, c[r]);
+    tile_avx512_t(2 * TILE_ROWS, 1, A, ro, red, S, B, NULL, C, NULL, accumulate);
 }
 
 __attribute__((target("avx512f,avx2,fma")))
 static void tile6x16_avx512(const float *A, const int *ro, const int *red, long S, const float *B, float *C,
                             int accumulate) {
-    const float *a0 = A + ro[0], *a1 = A + ro[1], *a2 = A + ro[2];
-    const float *a3 = A + ro[3], *a4 = A + ro[4], *a5 = A + ro[5];
-    __m512 c0, c1, c2, c3, c4, c5;
-    ZLOAD(c0, C + 0), ZLOAD(c1, C + 16), ZLOAD(c2, C + 32), ZLOAD(c3, C + 48), ZLOAD(c4, C + 64), ZLOAD(c5, C + 80);
-    for (long s = 0; s < S; s++) {
-        const long o = red[s];
-        const __m512 b = _mm512_loadu_ps(B + s * PANEL);
-        c0 = _mm512_fmadd_ps(_mm512_set1_ps(a0[o]), b, c0);
-        c1 = _mm512_fmadd_ps(_mm512_set1_ps(a1[o]), b, c1);
-        c2 = _mm512_fmadd_ps(_mm512_set1_ps(a2[o]), b, c2);
-        c3 = _mm512_fmadd_ps(_mm512_set1_ps(a3[o]), b, c3);
-        c4 = _mm512_fmadd_ps(_mm512_set1_ps(a4[o]), b, c4);
-        c5 = _mm512_fmadd_ps(_mm512_set1_ps(a5[o]), b, c5);
-    }
-    _mm512_storeu_ps(C + 0, c0), _mm512_storeu_ps(C + 16, c1), _mm512_storeu_ps(C + 32, c2);
-    _mm512_storeu_ps(C + 48, c3), _mm512_storeu_ps(C + 64, c4), _mm512_storeu_ps(C + 80, c5);
+    tile_avx512_t(TILE_ROWS, 1, A, ro, red, S, B, NULL, C, NULL, accumulate);
 }
-#undef ZLOAD
 
 /* One reduction block of every tile with the AVX-512 kernels. */
 static void igemm_block_avx512(const float *A, const int *row, long rows, const int *red, long sn, long S,
@@ -193,15 +127,14 @@ static void igemm_block_avx512(const float *A, const int *row, long rows, const 
 /* ---------------------------------------------------------------------------------------------- */
 /* Driver                                                                                          */
 
-void cn_igemm(const float *A, const int *row, long rows, const int *red, long S, const float *B, long panels,
-              float *C, int accumulate) {
+void cn_igemm(int level, const float *A, const int *row, long rows, const int *red, long S, const float *B,
+              long panels, float *C, int accumulate) {
     /* rows is a multiple of 6 (callers pad the row table with valid offsets). */
-    const int level = cn_kernel_level();
     for (long s0 = 0; s0 < S || (s0 == 0 && S == 0); s0 += RED_BLOCK) {
         long sn = S - s0 < RED_BLOCK ? S - s0 : RED_BLOCK;
         int acc = accumulate || s0 > 0;
 #if defined(__x86_64__)
-        if (level >= CN_KERNELS_AVX512) {
+        if (cn_at_least(level, CN_KERNELS_AVX512)) {
             igemm_block_avx512(A, row, rows, red + s0, sn, S, B + s0 * PANEL, panels, C, acc);
             continue;
         }
@@ -211,7 +144,7 @@ void cn_igemm(const float *A, const int *row, long rows, const int *red, long S,
             float *Cp = C + p * rows * PANEL;
             for (long r = 0; r < rows; r += TILE_ROWS) {
 #if defined(__x86_64__)
-                if (level >= CN_KERNELS_AVX2) {
+                if (cn_at_least(level, CN_KERNELS_AVX2)) {
                     tile_avx2(A, row + r, red + s0, sn, Bp, Cp + r * PANEL, acc);
                     continue;
                 }
@@ -336,13 +269,13 @@ static long transpose_to_panels_avx2(const float *src, const float *mask, long c
 }
 #endif
 
-void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
+void cn_transpose_to_panels(int level, const float *src, const float *mask, long channels, long pixels, float *dst,
                             float *sums) {
     long panels = (channels + PANEL - 1) / PANEL;
     if (channels % PANEL) /* the last panel's lanes past `channels` stay zero */
         memset(dst + (panels - 1) * pixels * PANEL, 0, (size_t)(pixels * PANEL) * sizeof(float));
 #if defined(__x86_64__)
-    if (cn_kernel_level() >= CN_KERNELS_AVX2) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         long done = transpose_to_panels_avx2(src, mask, channels, pixels, dst, sums);
         long fullChannels = channels & ~7L;
         transpose_to_panels_portable(src, mask, 0, fullChannels, done, pixels, dst, sums); /* pixel tails */
@@ -396,10 +329,10 @@ static long panels_to_planes_avx2(const float *C, long rows, long pixels, long c
 }
 #endif
 
-void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
+void cn_panels_to_planes(int level, const float *C, long rows, long pixels, long channels, const float *bias, int relu,
                          float *y) {
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         long done = panels_to_planes_avx2(C, rows, pixels, channels, bias, relu, y);
         long fullChannels = channels & ~7L;
         panels_to_planes_portable(C, rows, pixels, 0, fullChannels, done, bias, relu, y); /* pixel tails */

@@ -9,6 +9,7 @@
  * rows use masked loads, so nothing past the plane is read.
  */
 #include "ckernels.h"
+#include "level.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -117,10 +118,10 @@ static void maxpool2x2_plane_avx2(const float *src, long W, long OH, long OW, fl
 }
 #endif
 
-void cn_maxpool2x2(const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax) {
+void cn_maxpool2x2(int level, const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax) {
     (void)H;
 #if defined(__x86_64__)
-    if (cn_sgemm_uses_avx2()) {
+    if (cn_at_least(level, CN_KERNELS_AVX2)) {
         for (long p = 0; p < planes; p++)
             maxpool2x2_plane_avx2(input + p * H * W, W, OH, OW, output + p * OH * OW, argmax + p * OH * OW);
         return;

@@ -51,9 +51,8 @@ struct BenchGemmCommand: ParsableCommand {
 
     func run() throws {
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
-        threadsOption.apply()
-        let kernels = try kernelOption.apply()
-        let t = Threading.threads
+        let context = try kernelOption.applied(to: threadsOption.context)
+        let t = context.threads, kernels = context.kernelLevel
         #if DEBUG
         let build = "debug build: these numbers are meaningless, use `swift build -c release`"
         #else
@@ -68,7 +67,7 @@ struct BenchGemmCommand: ParsableCommand {
             #endif
         }
         for s in Self.shapes {
-            let gflops = measure(s)
+            let gflops = measure(s, context: context)
             if json {
                 print("{\"shape\":\"\(s.label)\",\"m\":\(s.m),\"n\":\(s.n),\"k\":\(s.k),\"threads\":\(t),"
                     + "\"gflops\":\(String(format: "%.1f", gflops))}")
@@ -81,7 +80,7 @@ struct BenchGemmCommand: ParsableCommand {
 
     /// Median GFLOP/s over `repeats` timed runs after one warm-up; each run repeats the product
     /// enough times to last at least ~50 ms.
-    func measure(_ s: Shape) -> Double {
+    func measure(_ s: Shape, context: ExecutionContext) -> Double {
         var random = SeededGenerator(seed: 1)
         let a = (0..<(s.m * s.k)).map { _ in random.uniform(-1, 1) }
         let b = (0..<(s.k * s.n)).map { _ in random.uniform(-1, 1) }
@@ -95,7 +94,7 @@ struct BenchGemmCommand: ParsableCommand {
                         Gemm.multiply(
                             transA: s.transA, transB: s.transB, m: s.m, n: s.n, k: s.k,
                             a: pa.baseAddress!, lda: lda, b: pb.baseAddress!, ldb: ldb,
-                            c: pc.baseAddress!, ldc: s.n)
+                            c: pc.baseAddress!, ldc: s.n, context: context)
                     }
                     let clock = ContinuousClock()
                     let warm = clock.measure { once() }
@@ -168,14 +167,12 @@ struct BenchConvCommand: ParsableCommand {
 
     func run() throws {
         guard repeats > 0, batchSize > 0 else { throw ValidationError("--repeats and --batch-size must be positive") }
-        let choices = try forcedChoices()
-        threadsOption.apply()
-        let kernels = try kernelOption.apply()
-        try ConvPlan.forcing(choices) { try measure(kernels: kernels) }
+        let context = try kernelOption.applied(to: threadsOption.context).forcing(try forcedChoices())
+        try measure(context)
     }
 
-    func measure(kernels: KernelLevel) throws {
-        let t = Threading.threads
+    func measure(_ context: ExecutionContext) throws {
+        let t = context.threads, kernels = context.kernelLevel
         #if DEBUG
         let build = "debug build: these numbers are meaningless, use `swift build -c release`"
         #else
@@ -187,8 +184,8 @@ struct BenchConvCommand: ParsableCommand {
         }
         for c in Self.layers {
             let layer = Conv2D(filters: c.filters, kernel: (c.kernel, c.kernel), padding: c.padding)
-            var context = BuildContext(seed: 1)
-            let outShape = try layer.build(inputShape: c.input, context: &context)
+            var build = BuildContext(seed: 1)
+            let outShape = try layer.build(inputShape: c.input, context: &build)
             var random = SeededGenerator(seed: 2)
             let x = try Tensor(
                 shape: [batchSize] + c.input,
@@ -201,8 +198,8 @@ struct BenchConvCommand: ParsableCommand {
             for r in 0...repeats {
                 let clock = ContinuousClock()
                 var y: Tensor?
-                let f = clock.measure { y = try? layer.forward(x, training: true) }
-                let b = clock.measure { _ = try? layer.backward(dy) }
+                let f = clock.measure { y = try? layer.forward(x, training: true, context: context) }
+                let b = clock.measure { _ = try? layer.backward(dy, context: context) }
                 precondition(y != nil)
                 if r > 0 {  // run 0 is the warm-up
                     forward.append(Double(f.components.attoseconds) * 1e-15 + Double(f.components.seconds) * 1e3)
@@ -211,7 +208,7 @@ struct BenchConvCommand: ParsableCommand {
             }
             let fm = forward.sorted()[forward.count / 2], bm = backward.sorted()[backward.count / 2]
             let fg = 2 * macs / fm / 1e6, bg = 4 * macs / bm / 1e6
-            let plan = layer.plan(batch: batchSize)
+            let plan = layer.plan(batch: batchSize, context: context)
             if json {
                 print("{\"layer\":\"\(c.label)\",\"batch_size\":\(batchSize),\"threads\":\(t),"
                     + "\"forward_ms\":\(String(format: "%.3f", fm)),\"backward_ms\":\(String(format: "%.3f", bm)),"

@@ -29,8 +29,7 @@ struct BenchModelsCommand: ParsableCommand {
     @OptionGroup var kernelOption: KernelOption
 
     func run() throws {
-        threadsOption.apply()
-        let kernels = try kernelOption.apply()
+        let context = try kernelOption.applied(to: threadsOption.context)
         guard repeats > 0, steps > 0 else { throw ValidationError("--repeats and --steps must be positive") }
         let sizes = try batchSize.split(separator: ",").map { text -> Int in
             guard let b = Int(text.trimmingCharacters(in: .whitespaces)), b > 0 else {
@@ -44,14 +43,14 @@ struct BenchModelsCommand: ParsableCommand {
             print("warning: debug build; numbers are meaningless. Use swift build -c release.")
             #endif
             let runs = repeats == 1 ? "one run" : "median of \(repeats) runs"
-            print("convnet bench: \(buildConfiguration) build, \(counted(Threading.threads, "thread")), kernel \(kernels), "
+            print("convnet bench: \(buildConfiguration) build, \(counted(context.threads, "thread")), kernel \(context.kernelLevel), "
                 + "\(runs) of at least \(counted(steps, "step")) and 0.1 s")
             print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   bound MB   allocs/step"
                 + "   latency µs median / p99")
         }
         for m in models {
             for b in sizes {
-                let r = try ModelBenchmark.run(model: m, batchSize: b, steps: steps, repeats: repeats, memoryBudget: memoryBudgetOption.budget)
+                let r = try ModelBenchmark.run(model: m, batchSize: b, steps: steps, repeats: repeats, memoryBudget: memoryBudgetOption.budget, context: context)
                 if r.trainRunSpread > 0.25 {
                     FileHandle.standardError.write(Data(("note: \(m.name) batch \(b): the slowest timed run was \(Int((100 * r.trainRunSpread).rounded()))% "
                         + "slower than the fastest, so its figures are not steady (another program using the CPU?); run it again or with more --repeats\n").utf8))

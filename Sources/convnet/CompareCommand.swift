@@ -80,7 +80,6 @@ struct CompareCommand: ParsableCommand {
     }
 
     func run() throws {
-        threadsOption.apply()
         let kinds = try kinds()
         let base = try RunSettings(setup(for: kinds[0], seed: 1))
         let choice = base.network
@@ -99,7 +98,8 @@ struct CompareCommand: ParsableCommand {
                 let options = settings.options
                 let weightInit = try WeightInit(parsing: settings.initializer)
                 let network = try Sequential(spec: choice.spec, inputShape: inputShape, seed: UInt64(run), weightInit: weightInit,
-                                             biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0), memoryBudget: budget.spending(data.bytes))
+                                             biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0), memoryBudget: budget.spending(data.bytes),
+                                             context: threadsOption.context)
                 try checkClasses(network, loss: choice.loss, dataset: data.split.train, name: datasetName)
                 let trainer = try Trainer(network: network, options: options)
                 var metrics = RunMetrics()

@@ -26,8 +26,8 @@ struct EvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        threadsOption.apply()
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
+        archive.network.context = threadsOption.context
         let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights, memoryBudget: memoryBudgetOption.budget)
         let classes = test.classCount
         // The model's own test-time augmentation (model.npz's meta.tta), as convnet predict and the studio classify.

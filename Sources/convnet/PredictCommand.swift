@@ -42,9 +42,8 @@ struct PredictCommand: ParsableCommand {
     static let picturesPerBatch = 64
 
     func run() throws {
-        threadsOption.apply()
         // The model is loaded once; the images are read, fitted and classified a batch at a time.
-        let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
+        let classifier = try Classifier(contentsOf: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget, context: threadsOption.context)
         // Fewer at a time when the network's input is large; none when not even one fits.
         try classifier.checkMemory()
         let batch = max(1, classifier.largestBatch(limit: Self.picturesPerBatch))

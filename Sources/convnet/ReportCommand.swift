@@ -32,7 +32,7 @@ struct ReportCommand: ParsableCommand {
         let checkpointURL = dir.appendingPathComponent("checkpoint.npz")
         if let checkpoint = try? Checkpoint.read(from: checkpointURL, memoryBudget: memoryBudgetOption.budget),
            let run = try? JSONDecoder().decode(RunSettings.self, from: Data(checkpoint.settings.utf8)) {
-            settings = run.table
+            settings = run.table(threads: nil)
         }
         let result = try evaluate(archive.network, on: test, loss: archive.loss, tta: archive.testTimeAugmentation, fill: archive.testTimeFill)
         settings.append(("test accuracy", String(format: "%.2f%%", 100 * result.accuracy)))

@@ -139,7 +139,6 @@ public struct TrainCommand: ParsableCommand {
     }
 
     public func run() throws {
-        threadsOption.apply()
         if let dir = resume {
             let directory = URL(fileURLWithPath: dir)
             let url = directory.appendingPathComponent("checkpoint.npz")
@@ -215,6 +214,7 @@ public struct TrainCommand: ParsableCommand {
                 spec: settings.network.spec, inputShape: inputShape, seed: options.seed, weightInit: weightInit,
                 biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0), memoryBudget: networkBudget)
         }
+        network.context = threadsOption.context
         let train = data.split.train, test = data.split.test
         try checkClasses(network, loss: options.loss, dataset: train, name: settings.dataset)
         let trainer = try Trainer(network: network, options: options)
@@ -223,7 +223,7 @@ public struct TrainCommand: ParsableCommand {
                                          batches: (train.count + options.batchSize - 1) / options.batchSize, batchSize: options.batchSize)
         }
         // Before the run folder is touched: a step that cannot fit the budget is refused now (`Trainer.train` checks it too).
-        try network.checkMemory(batch: min(options.batchSize, train.count), training: true, optimizerSlots: trainer.optimizer.stateSuffixes.count)
+        try network.checkMemory(batch: min(options.batchSize, train.count), training: true, optimizerSlots: trainer.parameterCopies)
         let checkpointURL = directory.appendingPathComponent("checkpoint.npz")
         if let checkpoint { try trainer.restore(from: checkpoint, path: checkpointURL.path) }
         trainer.group = ProcessRanks.current
@@ -244,7 +244,7 @@ public struct TrainCommand: ParsableCommand {
         let settingsJSON = try Terminal.json(settings)
         Terminal.error("training \(settings.network.name) on \(settings.dataset): \(train.count) training, \(data.validation.map { "\($0.count) validation, " } ?? "")\(test.count) test images"
             + (data.transform.isIdentity ? "" : " (\(data.transform))") + "; \(network.parameterCount) parameters, \(options.optimizer.rawValue) lr \(options.learningRate), "
-            + "batch \(options.batchSize)\(settings.recipe.map { ", recipe \($0)" } ?? ""), \(Threading.threads) threads\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
+            + "batch \(options.batchSize)\(settings.recipe.map { ", recipe \($0)" } ?? ""), \(counted(network.context.threads, "thread"))\(ProcessRanks.current.map { " in each of \($0.size) ranks" } ?? ""); run in \(directory.path)")
         if checkpoint != nil {
             let done = trainer.progress.epochsDone
             Terminal.error(done < options.epochs || trainer.progress.batchesInEpoch > 0
@@ -328,7 +328,7 @@ public struct TrainCommand: ParsableCommand {
         if settings.report {
             let report = try writeReport(
                 directory: directory, network: network, test: test, metrics: metrics.metrics,
-                settings: settings.table + [("test accuracy", String(format: "%.2f%%", 100 * testAccuracy))],
+                settings: settings.table(threads: network.context.threads) + [("test accuracy", String(format: "%.2f%%", 100 * testAccuracy))],
                 title: "\(settings.network.name) on \(settings.dataset)")
             Terminal.error("report: \(report.path)")
         }
@@ -440,9 +440,10 @@ struct RunSettings: Codable {
         if exportHW5 { try CourseExport.check(model: network.name) }
     }
 
-    /// The report's settings rows (`TrainOptionTable.rows`), after the options that repeat the run.
-    var table: [(key: String, value: String)] {
-        let setup = TrainSetup(self, threads: Threading.threads)
+    /// The report's settings rows (`TrainOptionTable.rows`), after the options that repeat the run;
+    /// `threads`: the run's thread count, where known.
+    func table(threads: Int?) -> [(key: String, value: String)] {
+        let setup = TrainSetup(self, threads: threads)
         let command = "convnet train " + TrainOptionTable.commandLine(setup).map(shellQuoted).joined(separator: " ")
         return [("command", command)] + TrainOptionTable.rows(setup)
     }

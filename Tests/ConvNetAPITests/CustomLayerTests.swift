@@ -18,13 +18,14 @@ final class Scale: Layer {
         return inputShape
     }
 
-    func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    // `context` says how the library's kernels would run; a layer of plain Swift like this one ignores it.
+    func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInput = input
         let f = factor.value[0]
         return try Tensor(shape: input.shape, scalars: input.scalars.map { $0 * f })
     }
 
-    func backward(_ outputGradient: Tensor) throws -> Tensor {
+    func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard let x = cachedInput else { throw ValueError.invalidArgument("scale: backward before forward") }
         let dFactor = zip(outputGradient.scalars, x.scalars).reduce(Float(0)) { $0 + $1.0 * $1.1 }
         factor.gradient = try Tensor(shape: [1], scalars: [dFactor])

@@ -8,11 +8,11 @@ private final class Recorder: Layer {
     var name = "recorder"
     var seen: [(training: Bool, images: Tensor)] = []
     func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
-    func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         seen.append((training, input))
         return input
     }
-    func backward(_ outputGradient: Tensor) throws -> Tensor { outputGradient }
+    func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor { outputGradient }
     var specStatement: String { "recorder" }
 }
 

@@ -241,7 +241,7 @@ struct CLITests {
         let j = try r.json()
         #expect(j["passed"] as? Bool == true)
         let checks = try #require(j["checks"] as? [[String: Any]])
-        #expect(checks.count == 87)  // softmax cross-entropy with label smoothing added 3
+        #expect(checks.count == 92)  // softmax cross-entropy with label smoothing added 3, global average pooling 5
         #expect(checks.allSatisfy { $0["layer"] is String && $0["quantity"] is String && $0["max_rel_error"] is Double && $0["passed"] is Bool })
         let strict = try convnet(["gradcheck", "--tolerance", "1e-12"])
         #expect(strict.status == 1)

@@ -2,7 +2,7 @@ import Testing
 @testable import ConvNet
 
 /// `ConvPlan`: the measured rules on the zoo's layers, the batch split, the mode, and forcing.
-@Suite("Convolution plans", .serialized)
+@Suite("Convolution plans")
 struct ConvPlanTests {
     static func geometry(_ input: [Int], filters: Int, kernel: Int, padding: Padding) throws -> ConvGeometry {
         try ConvGeometry(
@@ -39,62 +39,61 @@ struct ConvPlanTests {
     @Test("The measured rules give the zoo's layers the paths their comments name", arguments: zoo)
     func zooPlans(_ e: Expected) throws {
         let g = try Self.geometry(e.input, filters: e.filters, kernel: e.kernel, padding: e.padding)
-        ProcessSettings.exclusive {
-            let plan = ConvPlan(g, batch: 64, threads: 2)
-            #expect(plan.forward == e.forward)
-            #expect(plan.weightGradient == e.weightGradient)
-            #expect(plan.inputGradient == e.inputGradient)
-            #expect(plan.pooledBackward == e.pooledBackward)
-            // tiny-cnn's layer has too little work to wake a second thread.
-            #expect(plan.batchParts == (e.label == "tiny-cnn conv" ? 1 : 2))
-            #expect(!plan.poolsInCache)
-            #expect(ConvPlan(g, batch: 64, threads: 2, mode: .inference).poolsInCache == (e.pooledBackward != .dense))
-            // A forced choice is taken where the geometry allows it and is gone afterwards.
-            let other: ConvPlan.Forward = e.forward == .im2col ? .implicit : .im2col
-            ConvPlan.forcing(ConvPlan.Choices(forward: other, pooledBackward: .dense)) {
-                let forced = ConvPlan(g, batch: 64, threads: 2, mode: .inference)
-                #expect(forced.forward == other && forced.pooledBackward == .dense && !forced.poolsInCache)
-                #expect(forced.weightGradient == e.weightGradient)
-            }
-            #expect(ConvPlan(g, batch: 64, threads: 2) == plan)
-        }
+        let plan = ConvPlan(g, batch: 64, context: ExecutionContext(threads: 2))
+        #expect(plan.forward == e.forward)
+        #expect(plan.weightGradient == e.weightGradient)
+        #expect(plan.inputGradient == e.inputGradient)
+        #expect(plan.pooledBackward == e.pooledBackward)
+        // tiny-cnn's layer has too little work to wake a second thread.
+        #expect(plan.batchParts == (e.label == "tiny-cnn conv" ? 1 : 2))
+        #expect(!plan.poolsInCache)
+        // Pooling in cache: only in inference, and only where the stage fuses the pooling (`ConvStage`).
+        let pooledStage = ConvPlan(g, batch: 64, context: ExecutionContext(threads: 2), mode: .inference, fusion: .reluMaxPool)
+        #expect(pooledStage.poolsInCache == (e.pooledBackward != .dense))
+        #expect(!ConvPlan(g, batch: 64, context: ExecutionContext(threads: 2), mode: .inference, fusion: .relu).poolsInCache)
+        #expect(ConvPlan(g, batch: 64, context: ExecutionContext(threads: 2), mode: .training, fusion: .reluMaxPool).backwardThroughWinners
+            == (e.pooledBackward != .dense))
+        #expect(pooledStage.description.hasPrefix("fused relu, maxpool, forward \(e.forward.rawValue)"))
+        // A forced choice is taken where the geometry allows it, in the context that forces it only.
+        let other: ConvPlan.Forward = e.forward == .im2col ? .implicit : .im2col
+        let forcing = ExecutionContext(threads: 2, convolution: ConvPlan.Choices(forward: other, pooledBackward: .dense))
+        let forced = ConvPlan(g, batch: 64, context: forcing, mode: .inference, fusion: .reluMaxPool)
+        #expect(forced.forward == other && forced.pooledBackward == .dense && !forced.poolsInCache)
+        #expect(forced.weightGradient == e.weightGradient)
+        #expect(ConvPlan(g, batch: 64, context: ExecutionContext(threads: 2)) == plan)
     }
 
     @Test("Choices the geometry does not allow fall back to the measured rule")
     func disallowedChoices() throws {
-        try ProcessSettings.exclusive {
-            // Two channels: no direct kernel. Stride 2: no implicit input gradient. 10 wide: no 8-lane rows.
-            let g = try ConvGeometry(
-                inChannels: 2, inHeight: 12, inWidth: 12, outChannels: 4, kernelHeight: 3, kernelWidth: 10, strideH: 2,
-                strideW: 1, padding: .valid, operation: "test")
-            let measured = ConvPlan(g, batch: 4, threads: 1)
-            ConvPlan.forcing(ConvPlan.Choices(forward: .direct, inputGradient: .implicit, pooledBackward: .lanes8)) {
-                let plan = ConvPlan(g, batch: 4, threads: 1)
-                #expect(plan.forward == measured.forward && plan.forward != .direct)
-                #expect(plan.inputGradient == .col2im)
-                #expect(plan.pooledBackward == measured.pooledBackward && plan.pooledBackward != .lanes8)
-            }
-            // The implicit input gradient only comes with the implicit weight gradient.
-            let h = try Self.geometry([16, 8, 8], filters: 4, kernel: 3, padding: .symmetric(1))
-            #expect(ConvPlan(h, batch: 4, threads: 1).inputGradient == .implicit)
-            ConvPlan.forcing(ConvPlan.Choices(weightGradient: .dot, inputGradient: .implicit)) {
-                let plan = ConvPlan(h, batch: 4, threads: 1)
-                #expect(plan.weightGradient == .dot && plan.inputGradient == .col2im)
-            }
+        // Two channels: no direct kernel. Stride 2: no implicit input gradient. 10 wide: no 8-lane rows.
+        let g = try ConvGeometry(
+            inChannels: 2, inHeight: 12, inWidth: 12, outChannels: 4, kernelHeight: 3, kernelWidth: 10, strideH: 2,
+            strideW: 1, padding: .valid, operation: "test")
+        let measured = ConvPlan(g, batch: 4, context: ExecutionContext(threads: 1))
+        do {
+            let choices = ConvPlan.Choices(forward: .direct, inputGradient: .implicit, pooledBackward: .lanes8)
+            let plan = ConvPlan(g, batch: 4, context: ExecutionContext(threads: 1, convolution: choices))
+            #expect(plan.forward == measured.forward && plan.forward != .direct)
+            #expect(plan.inputGradient == .col2im)
+            #expect(plan.pooledBackward == measured.pooledBackward && plan.pooledBackward != .lanes8)
         }
+        // The implicit input gradient only comes with the implicit weight gradient.
+        let h = try Self.geometry([16, 8, 8], filters: 4, kernel: 3, padding: .symmetric(1))
+        #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).inputGradient == .implicit)
+        let dotFirst = ExecutionContext(threads: 1, convolution: ConvPlan.Choices(weightGradient: .dot, inputGradient: .implicit))
+        let plan = ConvPlan(h, batch: 4, context: dotFirst)
+        #expect(plan.weightGradient == .dot && plan.inputGradient == .col2im)
     }
 
     @Test("The batch is split across threads only with enough samples and work")
     func batchSplit() throws {
-        try ProcessSettings.exclusive {
-            let g = try Self.geometry([6, 14, 14], filters: 16, kernel: 5, padding: .valid)
-            #expect(ConvPlan(g, batch: 64, threads: 3).batchParts == 3)
-            #expect(ConvPlan(g, batch: 200, threads: 200).batchParts == 200)
-            #expect(ConvPlan(g, batch: 64, threads: 200).batchParts == 1)
-            #expect(ConvPlan(g, batch: 1, threads: 2).batchParts == 1)
-            // tiny-cnn's layer: too little work to wake a second thread.
-            let tiny = try Self.geometry([1, 14, 14], filters: 3, kernel: 3, padding: .symmetric(1))
-            #expect(ConvPlan(tiny, batch: 64, threads: 2).batchParts == 1)
-        }
+        let g = try Self.geometry([6, 14, 14], filters: 16, kernel: 5, padding: .valid)
+        #expect(ConvPlan(g, batch: 64, context: ExecutionContext(threads: 3)).batchParts == 3)
+        #expect(ConvPlan(g, batch: 200, context: ExecutionContext(threads: 200)).batchParts == 200)
+        #expect(ConvPlan(g, batch: 64, context: ExecutionContext(threads: 200)).batchParts == 1)
+        #expect(ConvPlan(g, batch: 1, context: ExecutionContext(threads: 2)).batchParts == 1)
+        // tiny-cnn's layer: too little work to wake a second thread.
+        let tiny = try Self.geometry([1, 14, 14], filters: 3, kernel: 3, padding: .symmetric(1))
+        #expect(ConvPlan(tiny, batch: 64, context: ExecutionContext(threads: 2)).batchParts == 1)
     }
 }

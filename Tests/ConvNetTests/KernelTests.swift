@@ -2,8 +2,9 @@ import Testing
 @testable import ConvNet
 
 /// The fast kernels (packed GEMM, threaded batch-split convolution, im2col) against the slow references.
-/// The suite is serialized because it changes process-wide settings (thread count, kernel choice).
-@Suite("Kernels", .serialized)
+/// Every call gets its thread count, kernels and forced paths in its `ExecutionContext`, so the suite runs
+/// in parallel with the others.
+@Suite("Kernels")
 struct KernelTests {
     static func randomArray(_ count: Int, _ random: inout SeededGenerator) -> [Float] {
         (0..<count).map { _ in random.uniform(-1, 1) }
@@ -13,36 +14,22 @@ struct KernelTests {
         try! Tensor(shape: shape, scalars: randomArray(shape.reduce(1, *), &random))
     }
 
-    /// Runs `body` with the given thread count, then restores the default.
-    /// Small test shapes would stay single-threaded; the convolution's batch split is forced on.
-    static func withThreads<R>(_ t: Int, _ body: () throws -> R) rethrows -> R {
-        let saved = Threading.threads
-        let savedMinimum = ConvPlan.minParallelMACs.load(ordering: .relaxed)
-        Threading.threads = t
-        ConvPlan.minParallelMACs.store(0, ordering: .relaxed)
-        defer {
-            Threading.threads = saved
-            ConvPlan.minParallelMACs.store(savedMinimum, ordering: .relaxed)
-        }
-        return try body()
+    /// A context of `t` threads running the `kernels` kernels with `choices` forced; its convolutions split
+    /// even the tests' small batches across the threads (they would stay on one thread otherwise).
+    static func context(
+        threads t: Int = 1, kernels: KernelLevel = .preferred, choices: ConvPlan.Choices = ConvPlan.Choices()
+    ) -> ExecutionContext {
+        ExecutionContext(threads: t, kernelLevel: kernels, convolution: choices, minParallelMACs: 0)
     }
 
     /// The kernels to exercise: the portable C kernels always, AVX2+FMA and AVX-512 where the CPU has them.
-    static var kernelChoices: [KernelLevel] { KernelLevel.allCases.filter { $0 <= Gemm.cpuKernelLevel } }
-
-    /// Runs `body` with the kernels capped at `level`, then restores the cap.
-    static func withKernels<R>(_ level: KernelLevel, _ body: () throws -> R) rethrows -> R {
-        let saved = Gemm.kernelLimit
-        Gemm.kernelLimit = level
-        defer { Gemm.kernelLimit = saved }
-        return try body()
-    }
+    static var kernelChoices: [KernelLevel] { KernelLevel.allCases.filter { $0 <= KernelLevel.cpu } }
 
     /// One GEMM against `Gemm.reference`; returns the fast result.
     @discardableResult
     static func checkGemm(
         transA: Bool, transB: Bool, m: Int, n: Int, k: Int, alpha: Float, beta: Float, pad: Int,
-        seed: UInt64, sourceLocation: SourceLocation = #_sourceLocation
+        seed: UInt64, context: ExecutionContext = context(), sourceLocation: SourceLocation = #_sourceLocation
     ) -> [Float] {
         var random = SeededGenerator(seed: seed)
         let aRows = transA ? k : m, aCols = transA ? m : k
@@ -63,7 +50,7 @@ struct KernelTests {
                 c.withUnsafeMutableBufferPointer { pc in
                     Gemm.multiply(
                         transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: pa.baseAddress!,
-                        lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc)
+                        lda: lda, b: pb.baseAddress!, ldb: ldb, beta: beta, c: pc.baseAddress!, ldc: ldc, context: context)
                 }
             }
         }
@@ -88,13 +75,11 @@ struct KernelTests {
 
     @Test("GEMM: all transpose cases, odd sizes, alpha/beta, padded strides", arguments: KernelLevel.allCases)
     func gemmCases(kernels: KernelLevel) {
-        ProcessSettings.exclusive {
-            guard Self.kernelChoices.contains(kernels) else { return }
-            Self.withKernels(kernels) { gemmCases() }
-        }
+        guard Self.kernelChoices.contains(kernels) else { return }
+        gemmCases(Self.context(kernels: kernels))
     }
 
-    func gemmCases() {
+    func gemmCases(_ context: ExecutionContext) {
             let sizes: [(Int, Int, Int)] = [
                 (1, 1, 1), (1, 5, 17), (5, 1, 3), (6, 16, 8), (7, 17, 9), (17, 33, 5), (33, 17, 67), (67, 5, 33),
                 (12, 32, 1), (13, 47, 64),
@@ -109,7 +94,7 @@ struct KernelTests {
                                 seed &+= 1
                                 Self.checkGemm(
                                     transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
-                                    pad: pad, seed: seed)
+                                    pad: pad, seed: seed, context: context)
                             }
                         }
                     }
@@ -119,14 +104,12 @@ struct KernelTests {
 
     @Test("GEMM: depth above one block (K blocked), zero K and zero alpha")
     func gemmDeepAndDegenerate() {
-        ProcessSettings.exclusive {
-            for transA in [false, true] {
-                for transB in [false, true] {
-                    Self.checkGemm(transA: transA, transB: transB, m: 7, n: 19, k: 1100, alpha: 1, beta: 0.5, pad: 1, seed: 7)
-                    Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0.5, pad: 0, seed: 8)
-                    Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0, pad: 0, seed: 9)
-                    Self.checkGemm(transA: transA, transB: transB, m: 4, n: 9, k: 6, alpha: 0, beta: 2, pad: 0, seed: 10)
-                }
+        for transA in [false, true] {
+            for transB in [false, true] {
+                Self.checkGemm(transA: transA, transB: transB, m: 7, n: 19, k: 1100, alpha: 1, beta: 0.5, pad: 1, seed: 7)
+                Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0.5, pad: 0, seed: 8)
+                Self.checkGemm(transA: transA, transB: transB, m: 5, n: 3, k: 0, alpha: 1, beta: 0, pad: 0, seed: 9)
+                Self.checkGemm(transA: transA, transB: transB, m: 4, n: 9, k: 6, alpha: 0, beta: 2, pad: 0, seed: 10)
             }
         }
     }
@@ -139,37 +122,31 @@ struct KernelTests {
         #expect(!Gemm.avx512RunsAtHalfWidth(vendor: "AuthenticAMD", leaf1EAX: 0x00B0_0F21))
         #expect(!Gemm.avx512RunsAtHalfWidth(vendor: "AuthenticAMD", leaf1EAX: 0x0083_0F10))
         #expect(!Gemm.avx512RunsAtHalfWidth(vendor: "GenuineIntel", leaf1EAX: 0x0008_06F8))
-        ProcessSettings.exclusive {
-            let saved = Gemm.kernelLimit
-            Gemm.kernelLimit = nil
-            defer { Gemm.kernelLimit = saved }
-            #expect(Gemm.kernelLevel <= Gemm.cpuKernelLevel)
-            #expect(Gemm.kernelLevel >= min(Gemm.cpuKernelLevel, .avx2))
-        }
+        #expect(KernelLevel.preferred <= KernelLevel.cpu)
+        #expect(KernelLevel.preferred >= min(KernelLevel.cpu, .avx2))
+        #expect(ExecutionContext().kernelLevel == KernelLevel.preferred)
+        // A context never asks for more than the CPU runs.
+        #expect(ExecutionContext(kernelLevel: .avx512).kernelLevel == min(.avx512, KernelLevel.cpu))
     }
 
     @Test("GEMM: the AVX-512 kernel's products equal the AVX2 kernel's bit for bit")
     func gemmAVX512MatchesAVX2() {
-        ProcessSettings.exclusive {
-            guard Gemm.cpuKernelLevel >= .avx512 else { return }
-            // Tiles of 12 and 6 rows, 32, 16 and 8 columns, short and blocked depths, alpha and beta,
-            // B read in place (few rows) and packed.
-            let shapes = [(12, 32, 9), (13, 47, 64), (37, 611, 97), (131, 127, 130), (7, 19, 1100), (64, 80, 33), (200, 40, 600)]
-            for (m, n, k) in shapes {
-                for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
-                    for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
-                        let results = [KernelLevel.avx2, .avx512].map { level in
-                            Self.withKernels(level) {
-                                Self.checkGemm(
-                                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 1,
-                                    seed: UInt64(m * n + k))
-                            }
-                        }
-                        // Bit patterns: the padding columns of C hold NaN when beta is 0.
-                        #expect(
-                            results[0].map(\.bitPattern) == results[1].map(\.bitPattern),
-                            "\(m)x\(n)x\(k) transA \(transA) transB \(transB) alpha \(alpha) beta \(beta)")
+        guard KernelLevel.cpu >= .avx512 else { return }
+        // Tiles of 12 and 6 rows, 32, 16 and 8 columns, short and blocked depths, alpha and beta,
+        // B read in place (few rows) and packed.
+        let shapes = [(12, 32, 9), (13, 47, 64), (37, 611, 97), (131, 127, 130), (7, 19, 1100), (64, 80, 33), (200, 40, 600)]
+        for (m, n, k) in shapes {
+            for (transA, transB) in [(false, false), (true, false), (false, true), (true, true)] {
+                for (alpha, beta) in [(Float(1), Float(0)), (0.5, 1), (-2, 0.25)] {
+                    let results = [KernelLevel.avx2, .avx512].map { level in
+                        Self.checkGemm(
+                            transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta, pad: 1,
+                            seed: UInt64(m * n + k), context: Self.context(kernels: level))
                     }
+                    // Bit patterns: the padding columns of C hold NaN when beta is 0.
+                    #expect(
+                        results[0].map(\.bitPattern) == results[1].map(\.bitPattern),
+                        "\(m)x\(n)x\(k) transA \(transA) transB \(transB) alpha \(alpha) beta \(beta)")
                 }
             }
         }
@@ -177,19 +154,15 @@ struct KernelTests {
 
     @Test("GEMM: threaded products equal the single-threaded ones bit for bit")
     func gemmThreadsAgree() {
-        ProcessSettings.exclusive {
-            // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
-            for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
-                for (transA, transB) in [(false, false), (true, true), (false, true)] {
-                    let one = Self.withThreads(1) {
-                        Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
-                    }
-                    for t in [2, 3] {
-                        let many = Self.withThreads(t) {
-                            Self.checkGemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42)
-                        }
-                        #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
-                    }
+        // Large enough (m * n * k >= the threading threshold) to be split; rows split, then columns.
+        for (m, n, k) in [(131, 127, 130), (37, 611, 97)] {
+            for (transA, transB) in [(false, false), (true, true), (false, true)] {
+                let one = Self.checkGemm(
+                    transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42, context: Self.context(threads: 1))
+                for t in [2, 3] {
+                    let many = Self.checkGemm(
+                        transA: transA, transB: transB, m: m, n: n, k: k, alpha: 1, beta: 1, pad: 2, seed: 42, context: Self.context(threads: t))
+                    #expect(one == many, "\(m)x\(n)x\(k) with \(t) threads differs from 1 thread")
                 }
             }
         }
@@ -238,7 +211,7 @@ struct KernelTests {
             padding: .explicit(top: 4, left: 2, bottom: 0, right: 3)),
     ]
 
-    /// Plans the convolution tests force (`ConvPlan.forcing`): the measured rules, then every forward,
+    /// Plans the convolution tests force (`ExecutionContext.convolution`): the measured rules, then every forward,
     /// weight-gradient and input-gradient path at least once where the geometry allows it, and each
     /// measured choice replaced by another.
     static let forcedPlans: [(label: String, choices: ConvPlan.Choices)] = [
@@ -251,7 +224,7 @@ struct KernelTests {
 
     /// The forced choices are taken wherever the geometry allows them.
     static func expectForced(_ choices: ConvPlan.Choices, _ g: ConvGeometry, batch: Int, _ label: String) {
-        let plan = ConvPlan(g, batch: batch)
+        let plan = ConvPlan(g, batch: batch, context: context(choices: choices))
         if let f = choices.forward, f != .direct || (g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise) {
             #expect(plan.forward == f, "\(label): forward \(plan.forward)")
         }
@@ -275,28 +248,24 @@ struct KernelTests {
         "Convolution forward and backward match the references: im2col/direct and implicit GEMM, 1-3 threads",
         arguments: convCases)
     func convolution(_ c: ConvCase) throws {
-        try ProcessSettings.exclusive {
-            let g = try convGeometry(
-                input: [c.batch, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
-                stride: c.stride, padding: c.padding)
-            for (label, choices) in Self.forcedPlans {
-                var results: [KernelLevel: [Tensor]] = [:]
-                try ConvPlan.forcing(choices) {
-                    Self.expectForced(choices, g, batch: c.batch, label)
-                    for kernels in Self.kernelChoices {
-                        results[kernels] = try Self.withKernels(kernels) { try convolutionAllThreads(c, "\(label), \(kernels)") }
-                    }
-                }
-                // The AVX-512 kernels run the AVX2 kernels' arithmetic, element for element.
-                if let avx512 = results[.avx512], let avx2 = results[.avx2] {
-                    #expect(avx512 == avx2, "AVX-512 differs from AVX2, \(label)")
-                }
+        let g = try convGeometry(
+            input: [c.batch, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+            stride: c.stride, padding: c.padding)
+        for (label, choices) in Self.forcedPlans {
+            var results: [KernelLevel: [Tensor]] = [:]
+            Self.expectForced(choices, g, batch: c.batch, label)
+            for kernels in Self.kernelChoices {
+                results[kernels] = try convolutionAllThreads(c, kernels: kernels, choices: choices, "\(label), \(kernels)")
+            }
+            // The AVX-512 kernels run the AVX2 kernels' arithmetic, element for element.
+            if let avx512 = results[.avx512], let avx2 = results[.avx2] {
+                #expect(avx512 == avx2, "AVX-512 differs from AVX2, \(label)")
             }
         }
     }
 
     /// Checks 1-3 threads against the references; returns y, dL/dx, dL/dw and dL/db with 2 threads.
-    func convolutionAllThreads(_ c: ConvCase, _ label: String) throws -> [Tensor] {
+    func convolutionAllThreads(_ c: ConvCase, kernels: KernelLevel, choices: ConvPlan.Choices, _ label: String) throws -> [Tensor] {
         var random = SeededGenerator(seed: UInt64(c.channels * 1000 + c.height * 10 + c.filters))
         let x = Self.randomTensor([c.batch, c.channels, c.height, c.width], &random)
         let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
@@ -307,12 +276,9 @@ struct KernelTests {
 
         var firstY: Tensor?, firstDx: Tensor?, twoThreads: [Tensor] = []
         for t in [1, 2, 3] {
-            let (y, grads) = try Self.withThreads(t) {
-                (
-                    try conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding),
-                    try conv2dBackward(dy, input: x, weight: w, stride: c.stride, padding: c.padding)
-                )
-            }
+            let context = Self.context(threads: t, kernels: kernels, choices: choices)
+            let y = try conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding, context: context)
+            let grads = try conv2dBackward(dy, input: x, weight: w, stride: c.stride, padding: c.padding, context: context)
             #expect(Self.close(y, expectedY) == nil, "forward, \(t) threads, \(label)")
             #expect(Self.close(grads.input, expected.input) == nil, "dL/dx, \(t) threads, \(label)")
             #expect(Self.close(grads.weight, expected.weight) == nil, "dL/dw, \(t) threads, \(label)")
@@ -332,14 +298,12 @@ struct KernelTests {
 
     @Test("Convolution is deterministic for a given thread count and reuses one workspace across shapes")
     func convolutionDeterministicWorkspace() throws {
-        try ProcessSettings.exclusive {
-            for (_, choices) in Self.forcedPlans.dropFirst() {
-                try ConvPlan.forcing(choices) { try convolutionDeterministicWorkspaceCases() }
-            }
+        for (_, choices) in Self.forcedPlans.dropFirst() {
+            try convolutionDeterministicWorkspaceCases(Self.context(threads: 2, choices: choices))
         }
     }
 
-    func convolutionDeterministicWorkspaceCases() throws {
+    func convolutionDeterministicWorkspaceCases(_ context: ExecutionContext) throws {
         let workspace = ConvWorkspace()
         var random = SeededGenerator(seed: 99)
         for c in Self.convCases {
@@ -347,59 +311,57 @@ struct KernelTests {
             let w = Self.randomTensor([c.filters, c.channels, c.kernel.0, c.kernel.1], &random)
             let b = Self.randomTensor([c.filters], &random)
             let g = try convGeometry(input: x.shape, weight: w.shape, stride: c.stride, padding: c.padding)
-            try Self.withThreads(2) {
-                let plan = ConvPlan(g, batch: c.batch)
-                // Into one reused buffer; a result kept from the first call must not change.
-                var y = Tensor.empty
-                conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
-                let y1 = y
-                conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
-                let y2 = y
-                #expect(y1 == y2)
-                let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
-                #expect(Self.close(y1, reference) == nil)
-                let dy = Self.randomTensor(y1.shape, &random)
-                var grads = ConvGradients.empty
-                conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
-                let g1 = grads
-                conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
-                let g2 = grads
-                #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
-            }
+            let plan = ConvPlan(g, batch: c.batch, context: context)
+            // Into one reused buffer; a result kept from the first call must not change.
+            var y = Tensor.empty
+            conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
+            let y1 = y
+            conv2dForward(x, weight: w, bias: b, geometry: g, plan: plan, workspace: workspace, into: &y)
+            let y2 = y
+            #expect(y1 == y2)
+            let reference = try Reference.conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.padding)
+            #expect(Self.close(y1, reference) == nil)
+            let dy = Self.randomTensor(y1.shape, &random)
+            var grads = ConvGradients.empty
+            conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
+            let g1 = grads
+            conv2dBackward(dy, input: x, weight: w, geometry: g, plan: plan, workspace: workspace, into: &grads)
+            let g2 = grads
+            #expect(g1.weight == g2.weight && g1.bias == g2.bias && g1.input == g2.input)
         }
     }
 
     @Test("im2col accumulate is the adjoint of expand: <expand(x), y> = <x, accumulate(y)>", arguments: convCases)
     func im2colAdjoint(_ c: ConvCase) throws {
-        try ProcessSettings.exclusive {
-            var random = SeededGenerator(seed: 5)
-            let g = try convGeometry(
-                input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
-                stride: c.stride, padding: c.padding)
-            let x = Self.randomArray(g.inputSize, &random)
-            let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
-            var columns = [Float](repeating: .nan, count: y.count)
-            var back = [Float](repeating: 0, count: x.count)
-            x.withUnsafeBufferPointer { px in
-                columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
-            }
-            y.withUnsafeBufferPointer { py in
-                back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
-            }
-            // The branch-free fast versions compute exactly the same values.
+        var random = SeededGenerator(seed: 5)
+        let g = try convGeometry(
+            input: [1, c.channels, c.height, c.width], weight: [c.filters, c.channels, c.kernel.0, c.kernel.1],
+            stride: c.stride, padding: c.padding)
+        let x = Self.randomArray(g.inputSize, &random)
+        let y = Self.randomArray(g.patchSize * g.outputPixels, &random)
+        var columns = [Float](repeating: .nan, count: y.count)
+        var back = [Float](repeating: 0, count: x.count)
+        x.withUnsafeBufferPointer { px in
+            columns.withUnsafeMutableBufferPointer { Im2col.expand(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        y.withUnsafeBufferPointer { py in
+            back.withUnsafeMutableBufferPointer { Im2col.accumulate(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+        }
+        // The branch-free fast versions compute exactly the same values, with every kernel level.
+        for level in Self.kernelChoices {
             var fastColumns = [Float](repeating: .nan, count: y.count)
             var fastBack = [Float](repeating: 0, count: x.count)
             x.withUnsafeBufferPointer { px in
-                fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(px.baseAddress!, into: $0.baseAddress!, geometry: g) }
+                fastColumns.withUnsafeMutableBufferPointer { ConvKernels.im2col(level: level, px.baseAddress!, into: $0.baseAddress!, geometry: g) }
             }
             y.withUnsafeBufferPointer { py in
-                fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(py.baseAddress!, into: $0.baseAddress!, geometry: g) }
+                fastBack.withUnsafeMutableBufferPointer { ConvKernels.col2im(level: level, py.baseAddress!, into: $0.baseAddress!, geometry: g) }
             }
-            #expect(fastColumns == columns)
-            #expect(fastBack == back)
-            let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
-            #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
+            #expect(fastColumns == columns, "\(level)")
+            #expect(fastBack == back, "\(level)")
         }
+        let lhs = zip(columns, y).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        let rhs = zip(x, back).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+        #expect(abs(lhs - rhs) <= 1e-4 * max(1, abs(lhs)), "\(lhs) vs \(rhs)")
     }
 }

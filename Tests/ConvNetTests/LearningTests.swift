@@ -7,11 +7,11 @@ final class WrongBackwardReLU: Layer {
     var name = "relu"
     var input: Tensor?
     func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
-    func forward(_ x: Tensor, training: Bool) throws -> Tensor {
+    func forward(_ x: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         input = x
         return relu(x)
     }
-    func backward(_ dy: Tensor) throws -> Tensor { dy }
+    func backward(_ dy: Tensor, context: ExecutionContext) throws -> Tensor { dy }
     var specStatement: String { "relu" }
 }
 

@@ -71,8 +71,8 @@ final class SquareLayer: Layer {
     let kind = "square"
     var name = "square"
     func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
-    func forward(_ input: Tensor, training: Bool) throws -> Tensor { input }
-    func backward(_ outputGradient: Tensor) throws -> Tensor { outputGradient }
+    func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor { input }
+    func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor { outputGradient }
     var specStatement: String { "square" }
 }
 

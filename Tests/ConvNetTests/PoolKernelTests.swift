@@ -3,7 +3,7 @@ import Testing
 
 /// The 2x2/2 max-pool kernel (AVX2 and portable C) against a plain scalar loop: values and argmax,
 /// with ties (the first wins) and NaN (it wins and propagates).
-@Suite("Pool kernels", .serialized)
+@Suite("Pool kernels", )
 struct PoolKernelTests {
     /// Scalar definition: candidates in row-major window order; a candidate wins when greater or NaN.
     static func expected(_ x: [Float], planes: Int, h: Int, w: Int) -> ([Float], [Int32]) {
@@ -29,38 +29,31 @@ struct PoolKernelTests {
     @Test("maxpool 2x2 stride 2: odd sizes, rows shorter and longer than 8 windows, ties and NaN",
           arguments: KernelLevel.allCases)
     func maxPool2x2(kernels: KernelLevel) throws {
-        try ProcessSettings.exclusive {
-            guard KernelTests.kernelChoices.contains(kernels) else { return }
-            try KernelTests.withKernels(kernels) {
-                var random = SeededGenerator(seed: 11)
-                let sizes = [(2, 2), (3, 5), (14, 14), (5, 15), (7, 16), (9, 17), (28, 28), (4, 31), (6, 33), (10, 48)]
-                for (h, w) in sizes {
-                    for planes in [1, 3] {
-                        for threads in [1, 2] {
-                            var x = (0..<(planes * h * w)).map { _ in Float(Int(random.uniform(0, 4))) - 1 }
-                            if h * w > 8 { x[5] = .nan; x[x.count - 1] = .nan }
-                            let g = try ConvGeometry(
-                                inChannels: planes, inHeight: h, inWidth: w, outChannels: planes, kernelHeight: 2,
-                                kernelWidth: 2, strideH: 2, strideW: 2)
-                            var y = [Float](repeating: -7, count: planes * g.outputPixels)
-                            var a = [Int32](repeating: -1, count: y.count)
-                            let saved = Threading.threads
-                            Threading.threads = threads
-                            x.withUnsafeBufferPointer { px in
-                                y.withUnsafeMutableBufferPointer { py in
-                                    a.withUnsafeMutableBufferPointer { pa in
-                                        PoolingKernels.maxForward(
-                                            px.baseAddress!, planes: planes, geometry: g, output: py.baseAddress!,
-                                            argmax: pa.baseAddress!)
-                                    }
-                                }
+        guard KernelTests.kernelChoices.contains(kernels) else { return }
+        var random = SeededGenerator(seed: 11)
+        let sizes = [(2, 2), (3, 5), (14, 14), (5, 15), (7, 16), (9, 17), (28, 28), (4, 31), (6, 33), (10, 48)]
+        for (h, w) in sizes {
+            for planes in [1, 3] {
+                for threads in [1, 2] {
+                    var x = (0..<(planes * h * w)).map { _ in Float(Int(random.uniform(0, 4))) - 1 }
+                    if h * w > 8 { x[5] = .nan; x[x.count - 1] = .nan }
+                    let g = try ConvGeometry(
+                        inChannels: planes, inHeight: h, inWidth: w, outChannels: planes, kernelHeight: 2,
+                        kernelWidth: 2, strideH: 2, strideW: 2)
+                    var y = [Float](repeating: -7, count: planes * g.outputPixels)
+                    var a = [Int32](repeating: -1, count: y.count)
+                    x.withUnsafeBufferPointer { px in
+                        y.withUnsafeMutableBufferPointer { py in
+                            a.withUnsafeMutableBufferPointer { pa in
+                                PoolingKernels.maxForward(
+                                    px.baseAddress!, planes: planes, geometry: g, output: py.baseAddress!,
+                                    argmax: pa.baseAddress!, context: KernelTests.context(threads: threads, kernels: kernels))
                             }
-                            Threading.threads = saved
-                            let (ey, ea) = Self.expected(x, planes: planes, h: h, w: w)
-                            #expect(a == ea, "\(h)x\(w) planes \(planes)")
-                            #expect(zip(y, ey).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(h)x\(w) planes \(planes)")
                         }
                     }
+                    let (ey, ea) = Self.expected(x, planes: planes, h: h, w: w)
+                    #expect(a == ea, "\(h)x\(w) planes \(planes)")
+                    #expect(zip(y, ey).allSatisfy { $0 == $1 || ($0.isNaN && $1.isNaN) }, "\(h)x\(w) planes \(planes)")
                 }
             }
         }

@@ -80,8 +80,8 @@ struct MPIBenchCommand: ParsableCommand {
             MPI_Comm_split(world.communicator, world.rank < k ? 0 : Int32(cn_mpi_undefined()), Int32(world.rank), &sub)
             if world.rank < k {
                 let group = MPIGroup(communicator: sub!)
-                Threading.threads = threads ?? max(1, Threading.availableCores / MPIRuntime.ranksOnThisHost(group))
-                var row = try measure(zoo, group: group)
+                let context = ExecutionContext(threads: threads ?? max(1, Threading.availableCores / MPIRuntime.ranksOnThisHost(group)))
+                var row = try measure(zoo, group: group, context: context)
                 MPI_Comm_free(&sub)
                 if world.rank == 0 {
                     row.relative_to_one_rank = row.images_per_second / (rows.first?.images_per_second ?? row.images_per_second)
@@ -100,9 +100,9 @@ struct MPIBenchCommand: ParsableCommand {
     }
 
     /// Times `steps` training steps of `group` after a warm-up, `repeats` times; keeps the fastest.
-    private func measure(_ zoo: ZooModel, group: MPIGroup) throws -> ScalingRow {
+    private func measure(_ zoo: ZooModel, group: MPIGroup, context: ExecutionContext) throws -> ScalingRow {
         let shape = zoo.inputShape(channels: 1)
-        let network = try Sequential(spec: zoo.spec, inputShape: shape, seed: 1)
+        let network = try Sequential(spec: zoo.spec, inputShape: shape, seed: 1, context: context)
         let classes = zoo.loss.isBinary ? 2 : network.outputShape.reduce(1, *)
         var random = SeededGenerator(seed: 7)
         func randomData(batches: Int) throws -> Dataset {
@@ -153,7 +153,7 @@ struct MPIBenchCommand: ParsableCommand {
         let timedSteps = Double(steps)
         let batchNormSums = group.size > 1 ? best!.sums / steps : 0
         return ScalingRow(
-            model: zoo.name, ranks: group.size, threads_per_rank: Threading.threads, global_batch: batchSize,
+            model: zoo.name, ranks: group.size, threads_per_rank: context.threads, global_batch: batchSize,
             images_per_second: timedSteps * Double(batchSize) / seconds, step_ms: 1000 * seconds / timedSteps,
             communication_ms: 1000 * communication / timedSteps, communication_share: communication / seconds,
             batchnorm_ms: 1000 * figures[2] / Double(group.size) / timedSteps, batchnorm_sums: batchNormSums,

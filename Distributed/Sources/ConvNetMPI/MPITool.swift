@@ -31,7 +31,7 @@ public struct MPITool: ParsableCommand {
             dup2(null, STDERR_FILENO)
         }
         // The ranks on one machine share its cores (--threads overrides).
-        Threading.threads = max(1, Threading.availableCores / MPIRuntime.ranksOnThisHost(world))
+        ProcessRanks.threadsPerRank = max(1, Threading.availableCores / MPIRuntime.ranksOnThisHost(world))
         var command: ParsableCommand
         do {
             command = try parseAsRoot()

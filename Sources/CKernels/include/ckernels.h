@@ -7,29 +7,9 @@
 extern "C" {
 #endif
 
-/// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C.
-/// op(A) is M x K (A is K x M when transA != 0), op(B) is K x N (B is N x K when transB != 0).
-/// lda, ldb, ldc are the row strides of A, B and C as stored.
-void cn_sgemm(int transA, int transB, long M, long N, long K, float alpha,
-              const float *A, long lda, const float *B, long ldb,
-              float beta, float *C, long ldc);
-
-/// C = A * B^T (accumulate == 0) or C += A * B^T, with A M x K and B N x K (rows contiguous in K):
-/// one dot product per element, for short wide products (a small convolution's weight gradient).
-/// Each element's arithmetic depends on K only.
-void cn_sgemm_nt_dot(long M, long N, long K, const float *A, long lda, const float *B, long ldb, int accumulate,
-                     float *C, long ldc);
-
-/// Floats of scratch that cn_conv_direct_c1 needs (the zero-padded plane and slack).
-long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long pr);
-
-/// Forward convolution of one 1-channel H x W image, stride 1, padding pt, pl, pb, pr, with OC filters
-/// KH x KW (w: OC x KH*KW) into y (OC x OH x OW), bias added, through ReLU when relu != 0 (v > 0 ? v : v * 0);
-/// no column matrix.
-void cn_conv_direct_c1(const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch, long KH,
-                       long KW, long OC, long OH, long OW, const float *w, const float *bias, int relu, float *y);
-
-/* Kernel choice (dispatch.c). */
+/* Kernel choice (dispatch.c). Every entry point whose kernels depend on the level takes it as its first
+ * argument, `level`: a CN_KERNELS_* value, at most cn_cpu_kernel_level(). The AVX2 and AVX-512 kernels
+ * give bit-identical results; the portable ones round differently. */
 
 #define CN_KERNELS_PORTABLE 0
 #define CN_KERNELS_AVX2 1   /* AVX2 + FMA, 256-bit */
@@ -48,39 +28,51 @@ int cn_avx512_half_width(const char *vendor, unsigned leaf1_eax);
 /// The best level this CPU runs (CN_KERNELS_*).
 int cn_cpu_kernel_level(void);
 
-/// The kernels in use: without a limit, the CPU's best level, except AVX2 where AVX-512 runs at half
-/// width (AMD Zen 3/4); with one, the CPU's best level capped by it.
-int cn_kernel_level(void);
+/// The level this CPU prefers: its best, except AVX2 where AVX-512 runs at half width (AMD Zen 3/4).
+int cn_default_kernel_level(void);
 
-/// Caps the kernel level (CN_KERNELS_*), or restores the automatic choice (-1, the default); for tests
-/// and benchmarks that compare the paths.
-void cn_set_kernel_limit(int level);
+/// Row-major single-precision GEMM: C = alpha * op(A) * op(B) + beta * C.
+/// op(A) is M x K (A is K x M when transA != 0), op(B) is K x N (B is N x K when transB != 0).
+/// lda, ldb, ldc are the row strides of A, B and C as stored.
+void cn_sgemm(int level, int transA, int transB, long M, long N, long K, float alpha,
+              const float *A, long lda, const float *B, long ldb,
+              float beta, float *C, long ldc);
 
-/// The cap set by cn_set_kernel_limit, or -1 (automatic).
-int cn_kernel_limit(void);
+/// C = A * B^T (accumulate == 0) or C += A * B^T, with A M x K and B N x K (rows contiguous in K):
+/// one dot product per element, for short wide products (a small convolution's weight gradient).
+/// Each element's arithmetic depends on K only.
+void cn_sgemm_nt_dot(int level, long M, long N, long K, const float *A, long lda, const float *B, long ldb,
+                     int accumulate, float *C, long ldc);
 
-/// 1 when the vector (AVX2 or AVX-512) kernels run, 0 when the portable ones do.
-int cn_sgemm_uses_avx2(void);
+/// Floats of scratch that cn_conv_direct_c1 needs (the zero-padded plane and slack).
+long cn_conv_direct_c1_scratch(long H, long W, long pt, long pl, long pb, long pr);
+
+/// Forward convolution of one 1-channel H x W image, stride 1, padding pt, pl, pb, pr, with OC filters
+/// KH x KW (w: OC x KH*KW) into y (OC x OH x OW), bias added, through ReLU when relu != 0 (v > 0 ? v : v * 0);
+/// no column matrix.
+void cn_conv_direct_c1(int level, const float *x, long H, long W, long pt, long pl, long pb, long pr, float *scratch,
+                       long KH, long KW, long OC, long OH, long OW, const float *w, const float *bias, int relu,
+                       float *y);
 
 /// im2col of one C x H x W image into its (C*KH*KW) x (OH*OW) column matrix (padding entries 0);
 /// sh, sw: strides; pt, pl: top and left padding.
-void cn_im2col(const float *image, float *columns, long C, long H, long W, long KH, long KW, long sh, long sw,
-               long pt, long pl, long OH, long OW);
+void cn_im2col(int level, const float *image, float *columns, long C, long H, long W, long KH, long KW, long sh,
+               long sw, long pt, long pl, long OH, long OW);
 
 /// Adds the column matrix back onto the image: the adjoint of cn_im2col (same order as a plain loop).
-void cn_col2im(const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh, long sw,
-               long pt, long pl, long OH, long OW);
+void cn_col2im(int level, const float *columns, float *image, long C, long H, long W, long KH, long KW, long sh,
+               long sw, long pt, long pl, long OH, long OW);
 
 /// 2x2 max pooling with stride 2 of `planes` H x W planes into OH x OW planes (OH <= H/2, OW <= W/2);
 /// argmax receives each window's winner as an offset inside its input plane (ties: the first; NaN wins).
-void cn_maxpool2x2(const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax);
+void cn_maxpool2x2(int level, const float *input, long planes, long H, long W, long OH, long OW, float *output, int *argmax);
 
 /* Implicit-GEMM convolution (implicit.c): the products of a convolution without a column matrix. */
 
 /// C[i][j] (+)= sum_{s<S} A[row[i] + red[s]] * B[s][j] for i < rows (a multiple of 6) and j < 16 in each of
 /// `panels` column panels: B is panels x S x 16, C is panels x rows x 16. accumulate != 0 adds to C.
-void cn_igemm(const float *A, const int *row, long rows, const int *red, long S, const float *B, long panels,
-              float *C, int accumulate);
+void cn_igemm(int level, const float *A, const int *row, long rows, const int *red, long S, const float *B,
+              long panels, float *C, int accumulate);
 
 /// out[(a*n1 + b)*n2 + c] = a*s0 + b*s1 + c*s2, then repeats the last entry up to `padded` entries.
 void cn_offset_grid(int *out, long n0, long n1, long n2, long s0, long s1, long s2, long padded);
@@ -99,33 +91,36 @@ void cn_pack_weights_flipped(const float *w, long OC, long C, long KH, long KW, 
 
 /// dst[c/16][i][c%16] = src[c][i] (masked like cn_pad_planes), zero past `channels`; sums[c] += the row's sum
 /// when sums != NULL.
-void cn_transpose_to_panels(const float *src, const float *mask, long channels, long pixels, float *dst,
+void cn_transpose_to_panels(int level, const float *src, const float *mask, long channels, long pixels, float *dst,
                             float *sums);
 
 /// y[c][i] = C[c/16][i][c%16] + bias[c] for i < pixels (C has `rows` rows per panel), through ReLU when relu != 0.
-void cn_panels_to_planes(const float *C, long rows, long pixels, long channels, const float *bias, int relu,
-                         float *y);
+void cn_panels_to_planes(int level, const float *C, long rows, long pixels, long channels, const float *bias,
+                         int relu, float *y);
 
 /* Backward of conv -> ReLU -> max pooling through the pooling's winners (sparse.c). A list holds
- * OC + 1 prefix counts (long) and then (float value, int offset) entries: at most
- * 8 * (OC + 1 + OC * pooled) bytes. */
+ * OC + 1 prefix counts and then up to OC * pooled (value, offset) entries. */
+
+/// Bytes of a list for OC channels of `pooled` values each (the list's start aligned as a long).
+long cn_pool_entries_bytes(long OC, long pooled);
 
 /// Lists one sample's nonzero dL/dy entries per output channel: for each pooled value of channel o, the
 /// gradient (zeroed where the pooled value, which is the ReLU's output at the winner, is not > 0) and the
 /// offset of the winner's window corner in the padded input (pixelOffset[p] for output pixel p), into
-/// `list`; biasGradient (may be NULL) gets each channel's sum added. Returns the entry count.
+/// `list` (cn_pool_entries_bytes(OC, pooled) bytes); biasGradient (may be NULL) gets each channel's sum
+/// added. Returns the entry count.
 long cn_pool_entries(const float *pooledGradient, const int *argmax, const float *pooledOutput, long OC,
                      long pooled, const int *pixelOffset, void *list, float *biasGradient);
 
 /// dwp[o][r][l] += v * xpad[rowOffset[r] + q + l] for every entry (v, q) of channel o, l < lanes (8 or 16).
 /// xpad needs `lanes` floats of slack past its end.
-void cn_sparse_weight_gradient(const float *xpad, const int *rowOffset, long rows, long lanes, const void *list,
-                               long OC, float *dwp);
+void cn_sparse_weight_gradient(int level, const float *xpad, const int *rowOffset, long rows, long lanes,
+                               const void *list, long OC, float *dwp);
 
 /// dxpad[rowOffset[r] + q + l] += v * wp[o][r][l] for every entry (v, q) of channel o; dxpad needs `lanes`
 /// floats of slack past its end.
-void cn_sparse_input_gradient(float *dxpad, const int *rowOffset, long rows, long lanes, const void *list,
-                              long OC, const float *wp);
+void cn_sparse_input_gradient(int level, float *dxpad, const int *rowOffset, long rows, long lanes,
+                              const void *list, long OC, const float *wp);
 
 /// out[r][l] = w[r][l] for l < KW, else 0 (count rows of KW floats padded to `lanes`).
 void cn_pad_kernel_rows(const float *w, long count, long KW, long lanes, float *out);

@@ -205,6 +205,13 @@ public struct Augmentation: Sendable, Equatable, Codable, CustomStringConvertibl
     }
 }
 
+/// An augmentation that does not fit the images it is given; the message says what to change.
+public struct AugmentationError: Error, CustomStringConvertible {
+    public let description: String
+
+    static func incompatibleData(_ message: String) -> AugmentationError { AugmentationError(description: message) }
+}
+
 /// Augments the training batches of one run: knows the images' geometry and the fill of shifted-in pixels.
 public struct BatchAugmenter: Sendable {
     public let augmentation: Augmentation
@@ -214,7 +221,7 @@ public struct BatchAugmenter: Sendable {
     public let fill: [Float]
 
     /// Checks that `train` holds C x H x W images that the augmentation fits and finds the fill.
-    public init(_ augmentation: Augmentation, seed: UInt64, train: Dataset) throws(TrainingError) {
+    public init(_ augmentation: Augmentation, seed: UInt64, train: Dataset) throws(AugmentationError) {
         let shape = train.sampleShape
         guard shape.count == 3 else {
             throw .incompatibleData(
@@ -226,7 +233,7 @@ public struct BatchAugmenter: Sendable {
     }
 
     /// An augmenter for images of the given geometry whose shifted-in pixels take `fill` (one value per channel).
-    public init(_ augmentation: Augmentation, seed: UInt64, channels: Int, height: Int, width: Int, fill: [Float]) throws(TrainingError) {
+    public init(_ augmentation: Augmentation, seed: UInt64, channels: Int, height: Int, width: Int, fill: [Float]) throws(AugmentationError) {
         precondition(fill.count == channels, "one fill value per channel")
         guard augmentation.shift < min(height, width) else {
             throw .incompatibleData(

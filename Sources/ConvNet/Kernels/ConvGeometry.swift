@@ -69,3 +69,39 @@ public struct ConvGeometry: Sendable, Equatable {
             && padTop == 0 && padLeft == 0 && padBottom == 0 && padRight == 0
     }
 }
+
+/// Gradients of a convolution with respect to its input, weight and bias.
+public struct ConvGradients: Sendable {
+    public var input: Tensor
+    public var weight: Tensor
+    public var bias: Tensor
+
+    /// No storage yet: the buffers a layer passes to the backward pass on its first call.
+    static var empty: ConvGradients { ConvGradients(input: .empty, weight: .empty, bias: .empty) }
+
+    /// Moves the tensors out (leaving empty ones), so that their storage is uniquely held by the caller
+    /// and `Tensor.overwrite` reuses it.
+    mutating func take() -> (input: Tensor, weight: Tensor, bias: Tensor) {
+        defer { self = .empty }
+        return (input, weight, bias)
+    }
+}
+
+/// Resolves the geometry of a convolution of `input` (N x C x H x W) with `weight` (OC x C x KH x KW).
+public func convGeometry(
+    input: [Int], weight: [Int], stride: (Int, Int) = (1, 1), padding: Padding = .valid,
+    operation: String = "conv2d"
+) throws -> ConvGeometry {
+    guard input.count == 4 else {
+        throw ShapeError.mismatch(operation: operation, expected: "an N x C x H x W input", got: input)
+    }
+    guard weight.count == 4, weight[1] == input[1] else {
+        throw ShapeError.mismatch(
+            operation: operation, expected: "weight [out, \(input[1]), kh, kw] for \(input[1]) input channels",
+            got: weight)
+    }
+    return try ConvGeometry(
+        inChannels: input[1], inHeight: input[2], inWidth: input[3], outChannels: weight[0],
+        kernelHeight: weight[2], kernelWidth: weight[3], strideH: stride.0, strideW: stride.1,
+        padding: padding, operation: operation)
+}

@@ -17,19 +17,25 @@ enum ConvKernels {
     }
 
     /// Writes the column matrix of `image` (C x H x W) into `columns` (patchSize x outputPixels).
-    /// Runs the C kernel (AVX2 row copies with masked tails where the CPU has them).
+    /// Runs the C kernel at `level` (AVX2 row copies with masked tails from `.avx2` up).
     @inline(__always)
-    static func im2col(_ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>, geometry g: ConvGeometry) {
+    static func im2col(
+        level: KernelLevel, _ image: UnsafePointer<Float>, into columns: UnsafeMutablePointer<Float>,
+        geometry g: ConvGeometry
+    ) {
         cn_im2col(
-            image, columns, g.inChannels, g.inHeight, g.inWidth, g.kernelHeight, g.kernelWidth, g.strideH, g.strideW,
-            g.padTop, g.padLeft, g.outHeight, g.outWidth)
+            Int32(level.rawValue), image, columns, g.inChannels, g.inHeight, g.inWidth, g.kernelHeight, g.kernelWidth,
+            g.strideH, g.strideW, g.padTop, g.padLeft, g.outHeight, g.outWidth)
     }
 
     /// Adds the column matrix back onto `image` (C x H x W): the adjoint of `im2col`.
     @inline(__always)
-    static func col2im(_ columns: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>, geometry g: ConvGeometry) {
+    static func col2im(
+        level: KernelLevel, _ columns: UnsafePointer<Float>, into image: UnsafeMutablePointer<Float>,
+        geometry g: ConvGeometry
+    ) {
         cn_col2im(
-            columns, image, g.inChannels, g.inHeight, g.inWidth, g.kernelHeight, g.kernelWidth, g.strideH, g.strideW,
-            g.padTop, g.padLeft, g.outHeight, g.outWidth)
+            Int32(level.rawValue), columns, image, g.inChannels, g.inHeight, g.inWidth, g.kernelHeight, g.kernelWidth,
+            g.strideH, g.strideW, g.padTop, g.padLeft, g.outHeight, g.outWidth)
     }
 }

@@ -1,3 +1,5 @@
+import CKernels
+
 /// One scratch buffer of raw memory, grown on demand and never shrunk, so the steady state allocates
 /// nothing. Grown (`reserve`) on the calling thread before a parallel region, only read (`pointer`) in it.
 final class ScratchBuffer<Element> {
@@ -61,14 +63,21 @@ struct ImplicitScratch {
 }
 
 /// One thread's scratch of the pooled backward (conv -> ReLU -> maxpool through the winners): the padded
-/// input, the sample's list of winners (8 bytes per channel and per entry, see `cn_pool_entries`), the weight-gradient partial (kernel rows padded to the lane
-/// width), the padded input gradient and the bias-gradient partial.
+/// input, the sample's list of winners (`cn_pool_entries`; 8-byte words, so aligned for its counts), the
+/// weight-gradient partial (kernel rows padded to the lane width), the padded input gradient and the
+/// bias-gradient partial.
 struct PooledScratch {
     let paddedInput = ScratchBuffer<Float>()
     let entries = ScratchBuffer<UInt64>()
     let weightGradient = ScratchBuffer<Float>()
     let paddedGradient = ScratchBuffer<Float>()
     let biasGradient = ScratchBuffer<Float>()
+
+    /// Reserves `entries` for a list of `outChannels` channels of `pooled` values each (its size and
+    /// layout are sparse.c's: `cn_pool_entries_bytes`).
+    func reserveEntries(outChannels: Int, pooled: Int) {
+        entries.reserve((cn_pool_entries_bytes(outChannels, pooled) &+ 7) / 8)
+    }
 }
 
 /// Scratch of one convolution layer, reused from call to call: per path a struct of named buffers per

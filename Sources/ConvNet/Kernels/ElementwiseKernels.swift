@@ -51,17 +51,16 @@ public enum ElementwiseKernels {
 }
 
 /// Splits `count` elementwise work items into contiguous ranges, one per thread, when there are
-/// enough of them to pay for waking the other threads; `body(start, length)` runs once per range.
+/// enough of them to pay for waking the other threads (up to `context.threads`); `body(start, length)` runs once per range.
 /// Elementwise results do not depend on the split.
 @inline(__always)
-func forEachElementRange(_ count: Int, _ body: (Int, Int) -> Void) {
-    let threads = Threading.threads
-    let parts = count >= ElementwiseTuning.minParallelCount ? threads : 1
+func forEachElementRange(_ count: Int, context: ExecutionContext, _ body: (Int, Int) -> Void) {
+    let parts = count >= ElementwiseTuning.minParallelCount ? context.threads : 1
     if parts <= 1 {
         body(0, count)
         return
     }
-    Threading.parallelFor(parts) { t in
+    context.parallelFor(parts) { t in
         // Ranges aligned to 16 floats so neighbouring threads do not share a cache line.
         let first = (count &* t / parts) & ~15
         let end = t &+ 1 == parts ? count : (count &* (t &+ 1) / parts) & ~15
@@ -77,35 +76,36 @@ enum ElementwiseTuning {
 extension Tensor {
     /// A new tensor of this shape whose scalars `body` writes from this tensor's scalars
     /// (`body(source, destination, count)`; large tensors are split across threads).
-    func mapBuffer(_ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
+    func mapBuffer(context: ExecutionContext, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) -> Tensor {
         var out = Tensor.empty
-        mapBuffer(into: &out, body)
+        mapBuffer(into: &out, context: context, body)
         return out
     }
 
     /// Like `mapBuffer`, writing into `out` (reused as `Tensor.overwrite` describes).
-    func mapBuffer(into out: inout Tensor, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
+    func mapBuffer(into out: inout Tensor, context: ExecutionContext, _ body: (UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void) {
         let count = count
         out.overwrite(shape: shape) { dst in
             withUnsafeBufferPointer { src in
                 let s = src.baseAddress!, d = dst.baseAddress!
-                forEachElementRange(count) { start, length in body(s + start, d + start, length) }
+                forEachElementRange(count, context: context) { start, length in body(s + start, d + start, length) }
             }
         }
     }
 
     /// A new tensor from this one and `other` (same count), written by `body`.
     func zipBuffer(
-        _ other: Tensor, _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
+        _ other: Tensor, context: ExecutionContext,
+        _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) -> Tensor {
         var out = Tensor.empty
-        zipBuffer(other, into: &out, body)
+        zipBuffer(other, into: &out, context: context, body)
         return out
     }
 
     /// Like `zipBuffer`, writing into `out` (reused as `Tensor.overwrite` describes).
     func zipBuffer(
-        _ other: Tensor, into out: inout Tensor,
+        _ other: Tensor, into out: inout Tensor, context: ExecutionContext,
         _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>, Int) -> Void
     ) {
         let count = count
@@ -113,7 +113,7 @@ extension Tensor {
             withUnsafeBufferPointer { a in
                 other.withUnsafeBufferPointer { b in
                     let pa = a.baseAddress!, pb = b.baseAddress!, d = dst.baseAddress!
-                    forEachElementRange(count) { start, length in body(pa + start, pb + start, d + start, length) }
+                    forEachElementRange(count, context: context) { start, length in body(pa + start, pb + start, d + start, length) }
                 }
             }
         }

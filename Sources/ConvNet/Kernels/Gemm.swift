@@ -6,21 +6,21 @@ public enum Gemm {
     /// With `transA`, A is stored k x m; with `transB`, B is stored n x k. `lda`, `ldb`, `ldc` are the
     /// stored row strides. With `beta == 0`, C is not read (it may hold anything, NaN included).
     ///
-    /// Large products are split into `Threading.threads` disjoint blocks of C (rows or columns, whichever
+    /// Large products are split into `context.threads` disjoint blocks of C (rows or columns, whichever
     /// dimension is longer); every element is computed with the same arithmetic whatever the split, so
-    /// the result is bit-identical for any thread count.
+    /// the result is bit-identical for any thread count. The kernels are `context.kernelLevel`'s.
     public static func multiply(
         transA: Bool = false, transB: Bool = false,
         m: Int, n: Int, k: Int, alpha: Float = 1,
         a: UnsafePointer<Float>, lda: Int,
         b: UnsafePointer<Float>, ldb: Int,
         beta: Float = 0,
-        c: UnsafeMutablePointer<Float>, ldc: Int
+        c: UnsafeMutablePointer<Float>, ldc: Int, context: ExecutionContext
     ) {
         if m <= 0 || n <= 0 { return }
-        let threads = Threading.threads
+        let level = context.kernelLevel, threads = context.threads
         if threads <= 1 || m &* n &* max(k, 1) < parallelThreshold {
-            kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            kernel(level: level, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
         // Split the longer side of C; the other operand is packed by every thread, so this keeps the
@@ -31,23 +31,23 @@ public enum Gemm {
         let tiles = (length &+ align &- 1) / align
         let parts = min(threads, tiles)
         if parts <= 1 {
-            kernel(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+            kernel(level: level, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
             return
         }
         let pa = UncheckedSendable(a), pb = UncheckedSendable(b), pc = UncheckedSendable(c)
-        Threading.parallelFor(parts) { part in
+        context.parallelFor(parts) { part in
             let first = tiles &* part / parts &* align
             let last = min(length, tiles &* (part &+ 1) / parts &* align)
             if last <= first { return }
             if splitRows {
                 let aOffset = transA ? first : first &* lda
                 kernel(
-                    transA, transB, last &- first, n, k, alpha, pa.value + aOffset, lda, pb.value, ldb, beta,
+                    level: level, transA, transB, last &- first, n, k, alpha, pa.value + aOffset, lda, pb.value, ldb, beta,
                     pc.value + first &* ldc, ldc)
             } else {
                 let bOffset = transB ? first &* ldb : first
                 kernel(
-                    transA, transB, m, last &- first, k, alpha, pa.value, lda, pb.value + bOffset, ldb, beta,
+                    level: level, transA, transB, m, last &- first, k, alpha, pa.value, lda, pb.value + bOffset, ldb, beta,
                     pc.value + first, ldc)
             }
         }
@@ -56,31 +56,27 @@ public enum Gemm {
     /// Products with fewer multiply-adds than this (m * n * k) stay on the calling thread.
     static let parallelThreshold = 1 << 21
 
-    /// One single-threaded call of the C kernel (packed AVX2+FMA where the CPU has it).
+    /// One single-threaded call of the C kernel at `level` (at most `cpuKernelLevel`).
     @inline(__always)
     static func kernel(
-        _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
+        level: KernelLevel, _ transA: Bool, _ transB: Bool, _ m: Int, _ n: Int, _ k: Int, _ alpha: Float,
         _ a: UnsafePointer<Float>, _ lda: Int, _ b: UnsafePointer<Float>, _ ldb: Int, _ beta: Float,
         _ c: UnsafeMutablePointer<Float>, _ ldc: Int
     ) {
-        cn_sgemm(transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+        cn_sgemm(Int32(level.rawValue), transA ? 1 : 0, transB ? 1 : 0, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
     }
 
     /// `C = A * B^T` (or `C += A * B^T` with `accumulate`), A m x k and B n x k with rows contiguous in k:
     /// one dot product per element, single-threaded. Faster than the packed kernel for short, wide
     /// products with few columns (a small convolution's weight gradient: n = patch, k = pixels). Each
-    /// element's arithmetic depends on k only.
+    /// element's arithmetic depends on k only. `level`: at most `cpuKernelLevel`.
     @inline(__always)
     static func dotNT(
-        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-        accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
+        level: KernelLevel, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, accumulate: Bool, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
-        cn_sgemm_nt_dot(m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
+        cn_sgemm_nt_dot(Int32(level.rawValue), m, n, k, a, lda, b, ldb, accumulate ? 1 : 0, c, ldc)
     }
-
-    /// The kernels in use: `kernelLimit`'s choice, or automatically the best this CPU runs
-    /// (`cpuKernelLevel`), except AVX2 where AVX-512 runs at half width (AMD Zen 3/4).
-    public static var kernelLevel: KernelLevel { KernelLevel(rawValue: Int(cn_kernel_level())) ?? .portable }
 
     /// Whether a CPU with this CPUID vendor string and leaf-1 EAX runs AVX-512 at half width (AMD Zen
     /// 3/4), where the AVX2 kernels are the automatic choice.
@@ -92,16 +88,11 @@ public enum Gemm {
     }
 
     /// The best kernels this CPU runs.
-    public static var cpuKernelLevel: KernelLevel {
-        KernelLevel(rawValue: Int(cn_cpu_kernel_level())) ?? .portable
-    }
+    public static let cpuKernelLevel = KernelLevel(rawValue: Int(cn_cpu_kernel_level())) ?? .portable
 
-    /// Caps the kernels at a level (tests and benchmarks compare the paths); nil, the default, chooses
-    /// automatically.
-    public static var kernelLimit: KernelLevel? {
-        get { KernelLevel(rawValue: Int(cn_kernel_limit())) }
-        set { cn_set_kernel_limit(Int32(newValue?.rawValue ?? -1)) }
-    }
+    /// The kernels this CPU prefers: `cpuKernelLevel`, except AVX2 where AVX-512 runs at half width
+    /// (AMD Zen 3/4).
+    public static let defaultKernelLevel = KernelLevel(rawValue: Int(cn_default_kernel_level())) ?? .portable
 
     /// Slow, obviously correct reference: the test oracle for `multiply`.
     public static func reference(

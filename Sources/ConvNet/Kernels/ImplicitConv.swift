@@ -95,6 +95,13 @@ final class ImplicitConvPlan {
 
     // MARK: Per-call packing
 
+    /// Runs `body` with the kernel-row offsets and the pixel offsets pinned (the pooled backward's tables).
+    func withOffsetTables<R>(_ body: (UnsafePointer<Int32>, UnsafePointer<Int32>) throws -> R) rethrows -> R {
+        try kernelRowOffsets.withUnsafeBufferPointer { rows in
+            try pixelOffsets.withUnsafeBufferPointer { pixels in try body(rows.baseAddress!, pixels.baseAddress!) }
+        }
+    }
+
     /// The weight as panels of 16 output channels (`forwardWeightCount` floats).
     func packForwardWeight(_ w: UnsafePointer<Float>, into b: UnsafeMutablePointer<Float>) {
         cn_pack_weights_forward(w, geometry.outChannels, geometry.patchSize, b)
@@ -117,38 +124,41 @@ final class ImplicitConvPlan {
     /// y = bias + conv(x) for one sample (OC x OH x OW), through ReLU when `relu`; `padded` holds the
     /// sample from `padInput`, `weight` the output of `packForwardWeight`, `scratch` `forwardOutputCount` floats.
     func forward(
-        padded: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>, relu: Bool,
-        scratch: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>
+        level: KernelLevel, padded: UnsafePointer<Float>, weight: UnsafePointer<Float>, bias: UnsafePointer<Float>,
+        relu: Bool, scratch: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>
     ) {
-        let g = geometry
+        let g = geometry, level = Int32(level.rawValue)
         pixelOffsets.withUnsafeBufferPointer { rows in
             tapOffsets.withUnsafeBufferPointer { taps in
-                cn_igemm(padded, rows.baseAddress!, pixelRows, taps.baseAddress!, g.patchSize, weight, outputPanels, scratch, 0)
+                cn_igemm(
+                    level, padded, rows.baseAddress!, pixelRows, taps.baseAddress!, g.patchSize, weight, outputPanels,
+                    scratch, 0)
             }
         }
-        cn_panels_to_planes(scratch, pixelRows, g.outputPixels, g.outChannels, bias, relu ? 1 : 0, y)
+        cn_panels_to_planes(level, scratch, pixelRows, g.outputPixels, g.outChannels, bias, relu ? 1 : 0, y)
     }
 
     /// dL/dy of one sample (masked by `reluOutput` > 0 when given) transposed into panels
     /// (`transposedGradientCount` floats); adds each channel's sum to `biasGradient`.
     func transposeGradient(
-        _ dy: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?, into dyT: UnsafeMutablePointer<Float>,
-        biasGradient: UnsafeMutablePointer<Float>
+        level: KernelLevel, _ dy: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?,
+        into dyT: UnsafeMutablePointer<Float>, biasGradient: UnsafeMutablePointer<Float>
     ) {
-        cn_transpose_to_panels(dy, reluOutput, geometry.outChannels, geometry.outputPixels, dyT, biasGradient)
+        cn_transpose_to_panels(
+            Int32(level.rawValue), dy, reluOutput, geometry.outChannels, geometry.outputPixels, dyT, biasGradient)
     }
 
     /// Accumulates one sample's weight gradient, transposed, into `weightGradient`
     /// (`weightGradientCount` floats: panels x tapRows x 16); `accumulate == false` overwrites it.
     func accumulateWeightGradient(
-        padded: UnsafePointer<Float>, transposedGradient dyT: UnsafePointer<Float>,
+        level: KernelLevel, padded: UnsafePointer<Float>, transposedGradient dyT: UnsafePointer<Float>,
         into weightGradient: UnsafeMutablePointer<Float>, accumulate: Bool
     ) {
         tapOffsets.withUnsafeBufferPointer { taps in
             pixelOffsets.withUnsafeBufferPointer { pixels in
                 cn_igemm(
-                    padded, taps.baseAddress!, tapRows, pixels.baseAddress!, geometry.outputPixels, dyT, outputPanels,
-                    weightGradient, accumulate ? 1 : 0)
+                    Int32(level.rawValue), padded, taps.baseAddress!, tapRows, pixels.baseAddress!,
+                    geometry.outputPixels, dyT, outputPanels, weightGradient, accumulate ? 1 : 0)
             }
         }
     }
@@ -167,21 +177,21 @@ final class ImplicitConvPlan {
     /// dL/dx of one sample (C x H x W) from its dL/dy (masked by `reluOutput` > 0 when given); needs
     /// `hasInputGradient`. `paddedGradient`: `paddedGradientCount` floats, `scratch`: `inputGradientCount`.
     func inputGradient(
-        _ dy: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?, flippedWeight: UnsafePointer<Float>,
-        paddedGradient: UnsafeMutablePointer<Float>, scratch: UnsafeMutablePointer<Float>,
-        output dx: UnsafeMutablePointer<Float>
+        level: KernelLevel, _ dy: UnsafePointer<Float>, reluOutput: UnsafePointer<Float>?,
+        flippedWeight: UnsafePointer<Float>, paddedGradient: UnsafeMutablePointer<Float>,
+        scratch: UnsafeMutablePointer<Float>, output dx: UnsafeMutablePointer<Float>
     ) {
-        let g = geometry
+        let g = geometry, level = Int32(level.rawValue)
         cn_pad_planes(
             dy, reluOutput, g.outChannels, g.outHeight, g.outWidth, paddedGradient, gradientHeight, gradientWidth,
             g.kernelHeight - 1 - g.padTop, g.kernelWidth - 1 - g.padLeft)
         inputPixelOffsets.withUnsafeBufferPointer { rows in
             flippedTapOffsets.withUnsafeBufferPointer { taps in
                 cn_igemm(
-                    paddedGradient, rows.baseAddress!, inputRows, taps.baseAddress!, taps.count, flippedWeight,
+                    level, paddedGradient, rows.baseAddress!, inputRows, taps.baseAddress!, taps.count, flippedWeight,
                     inputPanels, scratch, 0)
             }
         }
-        cn_panels_to_planes(scratch, inputRows, g.inHeight * g.inWidth, g.inChannels, nil, 0, dx)
+        cn_panels_to_planes(level, scratch, inputRows, g.inHeight * g.inWidth, g.inChannels, nil, 0, dx)
     }
 }

@@ -6,10 +6,11 @@ enum OptimizerKernels {
     /// d = nesterov ? d + mu * v : v; then w -= lr * d. `v` is unused when `mu == 0`.
     static func sgd(
         weight w: UnsafeMutablePointer<Float>, gradient g: UnsafePointer<Float>, velocity v: UnsafeMutablePointer<Float>?,
-        count: Int, learningRate lr: Float, momentum mu: Float, nesterov: Bool, weightDecay wd: Float
+        count: Int, learningRate lr: Float, momentum mu: Float, nesterov: Bool, weightDecay wd: Float,
+        context: ExecutionContext
     ) {
         let w = UncheckedSendable(w), g = UncheckedSendable(g), v = UncheckedSendable(v)
-        forEachElementRange(count) { start, length in
+        forEachElementRange(count, context: context) { start, length in
             let w = w.value + start, g = g.value + start
             guard mu != 0, let v = v.value.map({ $0 + start }) else {
                 for i in 0..<length { w[i] -= lr * (g[i] + wd * w[i]) }

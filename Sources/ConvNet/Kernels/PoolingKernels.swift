@@ -7,19 +7,20 @@ public enum PoolingKernels {
     /// its plane of the first largest value (a tie sends the gradient to that one input only).
     public static func maxForward(
         _ x: UnsafePointer<Float>, planes: Int, geometry g: ConvGeometry,
-        output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, threaded: Bool = true
+        output y: UnsafeMutablePointer<Float>, argmax: UnsafeMutablePointer<Int32>, context: ExecutionContext,
+        threaded: Bool = true
     ) {
         let inPlane = g.inHeight &* g.inWidth, outPlane = g.outHeight &* g.outWidth
         let px = UncheckedSendable(x), py = UncheckedSendable(y), pa = UncheckedSendable(argmax)
         // Split the planes across threads when there is enough work; each plane is written by one thread.
-        let parts = threaded && planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
+        let parts = threaded && planes &* outPlane >= 1 << 15 ? min(context.threads, planes) : 1
         let is2x2 = g.kernelHeight == 2 && g.kernelWidth == 2 && g.strideH == 2 && g.strideW == 2
-        Threading.parallelFor(parts) { t in
+        context.parallelFor(parts) { t in
             let first = planes &* t / parts, end = planes &* (t &+ 1) / parts
             if is2x2 {
-                // C kernel: AVX2 (8 windows at a time) where the CPU has it, else a scalar loop.
+                // C kernel: AVX2 (8 windows at a time) from `.avx2` up (`context.kernelLevel`), else a scalar loop.
                 cn_maxpool2x2(
-                    px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
+                    Int32(context.kernelLevel.rawValue), px.value + first &* inPlane, end &- first, g.inHeight, g.inWidth, g.outHeight, g.outWidth,
                     py.value + first &* outPlane, pa.value + first &* outPlane)
                 return
             }
@@ -61,12 +62,12 @@ public enum PoolingKernels {
     /// Routes each output gradient to the input that won the max; `dx` must start zeroed.
     public static func maxBackward(
         _ dy: UnsafePointer<Float>, argmax: UnsafePointer<Int32>, planes: Int, geometry g: ConvGeometry,
-        inputGradient dx: UnsafeMutablePointer<Float>
+        inputGradient dx: UnsafeMutablePointer<Float>, context: ExecutionContext
     ) {
         let inPlane = g.inHeight &* g.inWidth, outPlane = g.outHeight &* g.outWidth
         // Each plane's gradient is written by one thread.
-        let parts = planes &* outPlane >= 1 << 15 ? min(Threading.threads, planes) : 1
-        Threading.parallelFor(parts) { t in
+        let parts = planes &* outPlane >= 1 << 15 ? min(context.threads, planes) : 1
+        context.parallelFor(parts) { t in
             for p in (planes &* t / parts)..<(planes &* (t &+ 1) / parts) {
                 let d = dx + p &* inPlane
                 let src = dy + p &* outPlane

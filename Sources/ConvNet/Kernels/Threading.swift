@@ -2,28 +2,18 @@ import Dispatch
 import Foundation
 import Synchronization
 
-/// How many threads the kernels may use. The default is every core the process can run on.
+/// The kernels' threads: `parallelFor`, and the cores this process may use. How many threads a pass uses is
+/// its `ExecutionContext`'s `threads`.
 public enum Threading {
-    private static let storage = Atomic<Int>(0)
-
-    /// Cores available to this process, read once (the query reads /proc and cgroup files).
+    /// Cores available to this process, read once (the query reads /proc and cgroup files): the default
+    /// thread count of an `ExecutionContext`.
     public static let availableCores: Int = max(1, ProcessInfo.processInfo.activeProcessorCount)
-
-    /// Threads the kernels use (at least 1). Setting 0 restores the default (all cores).
-    public static var threads: Int {
-        get {
-            let n = storage.load(ordering: .relaxed)
-            return n > 0 ? n : availableCores
-        }
-        set { storage.store(max(0, newValue), ordering: .relaxed) }
-    }
 
     /// Runs `body(0) ... body(count - 1)` on up to `threads` threads; returns when all are done.
     /// Callers partition work so that each index writes its own memory. The calling thread and the
     /// `WorkerPool`'s spinning workers run it; a nested or concurrent call, which finds the pool busy,
     /// goes through libdispatch instead.
-    public static func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-        let threads = threads
+    public static func parallelFor(_ count: Int, threads: Int, _ body: (Int) -> Void) {
         if count <= 1 || threads <= 1 {
             for i in 0..<count { body(i) }
         } else if WorkerPool.shared.run(count, helpers: min(count, threads) &- 1, body) {

@@ -8,25 +8,20 @@ public final class ReLU: Layer {
     private var output = Tensor.empty, inputGradient = Tensor.empty
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInput = nil
-        leakyRelu(input, slope: 0, into: &output)
+        leakyRelu(input, slope: 0, into: &output, context: context)
         cachedInput = input
         return output
     }
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: x.shape)
-        try leakyReluBackward(outputGradient, input: x, slope: 0, into: &inputGradient)
+        try leakyReluBackward(outputGradient, input: x, slope: 0, into: &inputGradient, context: context)
         return inputGradient
     }
     public var specStatement: String { "relu" }
     public func releaseCaches() { cachedInput = nil }
-
-    /// Takes the cache of a forward pass that a convolution computed with this ReLU fused in: the
-    /// ReLU's output, whose sign pattern (y > 0 exactly where x > 0, NaN included) is all that
-    /// `backward` reads.
-    func adoptFusedOutput(_ output: Tensor) { cachedInput = output }
 }
 
 public final class LeakyReLU: Layer {
@@ -41,16 +36,16 @@ public final class LeakyReLU: Layer {
         guard slope.isFinite else { throw ShapeError.layer(name: name, message: "slope \(slope) is not finite") }
         return inputShape
     }
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInput = nil
-        leakyRelu(input, slope: slope, into: &output)
+        leakyRelu(input, slope: slope, into: &output, context: context)
         cachedInput = input
         return output
     }
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: x.shape)
-        try leakyReluBackward(outputGradient, input: x, slope: slope, into: &inputGradient)
+        try leakyReluBackward(outputGradient, input: x, slope: slope, into: &inputGradient, context: context)
         return inputGradient
     }
     public var specStatement: String { "leakyrelu \(formatNumber(slope))" }
@@ -65,15 +60,15 @@ public final class Sigmoid: Layer {
     private var hasOutput = false
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        sigmoid(input, into: &output)
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
+        sigmoid(input, into: &output, context: context)
         hasOutput = true
         return output
     }
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard hasOutput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: output.shape)
-        try sigmoidBackward(outputGradient, output: output, into: &inputGradient)
+        try sigmoidBackward(outputGradient, output: output, into: &inputGradient, context: context)
         return inputGradient
     }
     public var specStatement: String { "sigmoid" }
@@ -88,15 +83,15 @@ public final class Tanh: Layer {
     private var hasOutput = false
     public init() {}
     public func build(inputShape: [Int], context: inout BuildContext) throws -> [Int] { inputShape }
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        tanh(input, into: &output)
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
+        tanh(input, into: &output, context: context)
         hasOutput = true
         return output
     }
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard hasOutput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: output.shape)
-        try tanhBackward(outputGradient, output: output, into: &inputGradient)
+        try tanhBackward(outputGradient, output: output, into: &inputGradient, context: context)
         return inputGradient
     }
     public var specStatement: String { "tanh" }
@@ -117,13 +112,13 @@ public final class LogSoftmax: Layer {
         }
         return inputShape
     }
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         hasOutput = false
         try logSoftmax(input, into: &output)
         hasOutput = true
         return output
     }
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard hasOutput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: output.shape)
         try logSoftmaxBackward(outputGradient, output: output, into: &inputGradient)

@@ -14,10 +14,6 @@ public final class Conv2D: Layer, ParameterGradientOnly {
     public private(set) var geometry: ConvGeometry!
     /// The input of the last forward pass (backward rebuilds any column matrices from it).
     private var cachedInput: Tensor?
-    /// The output of the last forward pass when a following ReLU was fused into it (see `Sequential`).
-    private var fusedReLUOutput: Tensor?
-    /// The plan of the last forward pass when it pooled each sample in cache (`forwardFusingReLUAndMaxPool`).
-    private var pooledInCachePlan: ConvPlan?
     private let workspace = ConvWorkspace()
     /// Reused from call to call (see `Tensor.overwrite`): the output, and dL/dinput between backward passes.
     private var output = Tensor.empty, inputGradient = Tensor.empty
@@ -61,144 +57,51 @@ public final class Conv2D: Layer, ParameterGradientOnly {
         return [filters, g.outHeight, g.outWidth]
     }
 
-    /// How this layer runs its passes on a batch of `batch` with the current thread count (see `ConvPlan`).
-    public func plan(batch: Int, mode: ConvPlan.Mode = .training) -> ConvPlan {
-        ConvPlan(geometry, batch: batch, mode: mode)
+    /// How this layer runs its passes on a batch of `batch` in `context` (see `ConvPlan`); `fusion`: the
+    /// layers after it that its stage of `Sequential` runs fused with it (`ConvStage`).
+    public func plan(batch: Int, context: ExecutionContext, mode: ConvPlan.Mode = .training, fusion: ConvPlan.Fusion = .none) -> ConvPlan {
+        ConvPlan(geometry, batch: batch, context: context, mode: mode, fusion: fusion)
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        runForward(input, fuseReLU: false)
-    }
-
-    /// Forward pass with the following ReLU applied per sample while the output is in cache: returns
-    /// relu(conv(input)), equal to the two layers run in turn. `backwardThroughReLU` then takes dL/d of
-    /// the ReLU's output.
-    func forwardFusingReLU(_ input: Tensor) -> Tensor {
-        runForward(input, fuseReLU: true)
-    }
-
-    /// Forward pass through this convolution, the following ReLU and the max pooling `pool` in one pass:
-    /// each sample is pooled while in cache and the convolution's output is never stored. Returns the
-    /// pooling's output (and leaves `pool` ready for backward); `backwardThroughReLUAndMaxPool` follows,
-    /// through the pooling's winners. Needs `plan(...).pooledBackward != .dense`.
-    func forwardFusingReLUAndMaxPool(_ input: Tensor, pool: MaxPool2D) -> Tensor {
-        releaseCaches()
-        let plan = self.plan(batch: input.batchSize)
-        let pooled = pool.forwardFused(batch: input.batchSize) { output, argmax, poolGeometry in
-            conv2dForward(
-                input, weight: weight.value, bias: bias.value, geometry: geometry, plan: plan, workspace: workspace,
-                fuseReLU: true, pool: FusedMaxPool(geometry: poolGeometry, output: output, argmax: argmax),
-                into: &self.output)
-        }
-        cachedInput = input
-        pooledInCachePlan = plan
-        return pooled
-    }
-
-    private func runForward(_ input: Tensor, fuseReLU: Bool) -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         // Drop last pass's references to `output` first, so its storage is reused.
         releaseCaches()
         conv2dForward(
-            input, weight: weight.value, bias: bias.value, geometry: geometry, plan: plan(batch: input.batchSize),
-            workspace: workspace, fuseReLU: fuseReLU, into: &output)
+            input, weight: weight.value, bias: bias.value, geometry: geometry,
+            plan: plan(batch: input.batchSize, context: context), workspace: workspace, into: &output)
         cachedInput = input
-        if fuseReLU { fusedReLUOutput = output }
         return output
     }
 
-    /// Runs a backward pass that writes into this layer's gradient buffers (the parameters' gradients and
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
+        try runBackward(outputGradient, inputGradient: true, context: context)
+    }
+
+    func backwardParameters(_ outputGradient: Tensor, context: ExecutionContext) throws {
+        _ = try runBackward(outputGradient, inputGradient: false, context: context)
+    }
+
+    /// The backward pass, writing into this layer's gradient buffers (the parameters' gradients and
     /// dL/dinput), handed over uniquely held so that their storage is reused; returns dL/dinput.
-    private func runBackward(_ body: (inout ConvGradients) -> Void) -> Tensor {
+    private func runBackward(_ outputGradient: Tensor, inputGradient wanted: Bool, context: ExecutionContext) throws -> Tensor {
+        guard let x = cachedInput else { throw missingForward(self) }
+        try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
         var grads = ConvGradients(input: inputGradient, weight: weight.gradient, bias: bias.gradient)
         inputGradient = .empty
         weight.gradient = .empty
         bias.gradient = .empty
-        body(&grads)
+        conv2dBackward(
+            outputGradient, input: x, weight: weight.value, geometry: geometry,
+            plan: plan(batch: x.batchSize, context: context), workspace: workspace, inputGradient: wanted, into: &grads)
         weight.gradient = grads.weight
         bias.gradient = grads.bias
         inputGradient = grads.input
         return inputGradient
     }
 
-    public func releaseCaches() {
-        cachedInput = nil
-        fusedReLUOutput = nil
-        pooledInCachePlan = nil
-    }
-
-    /// True when the last forward pass applied the following ReLU and kept its output (`forwardFusingReLU`).
-    var hasFusedReLU: Bool { fusedReLUOutput != nil }
-
-    /// True when the last forward pass fused the following ReLU (and perhaps the max pooling after it), so
-    /// that the fused backward passes apply; false after the layer's own `forward`.
-    var hasFusedForward: Bool { fusedReLUOutput != nil || pooledInCachePlan != nil }
-
-    /// Backward through the fused ReLU and this convolution: dL/dinput from dL/d(ReLU output), with the
-    /// same parameter gradients as the two layers run in turn. `inputGradient == false` skips dL/dinput
-    /// (returns an empty tensor).
-    func backwardThroughReLU(_ outputGradient: Tensor, inputGradient: Bool = true) throws -> Tensor {
-        guard let x = cachedInput, let y = fusedReLUOutput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        return runBackward { grads in
-            conv2dBackward(
-                outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan(batch: x.batchSize),
-                workspace: workspace, inputGradient: inputGradient, reluOutput: y, into: &grads)
-        }
-    }
-
-    /// Backward through the fused ReLU and the max pooling `pool` that follows it, from dL/d(pooling
-    /// output): the same gradients as the three layers run in turn. Where the plan says so (and always
-    /// after `forwardFusingReLUAndMaxPool`, which stored no ReLU output) computed from the pooling's
-    /// winners only (see `conv2dBackwardThroughMaxPool`); otherwise the pooling's backward, then
-    /// `backwardThroughReLU`.
-    func backwardThroughReLUAndMaxPool(_ pooledGradient: Tensor, pool: MaxPool2D, inputGradient: Bool = true) throws -> Tensor {
-        guard let x = cachedInput else { throw missingForward(self) }
-        let plan: ConvPlan
-        if let pooledPlan = pooledInCachePlan {
-            plan = pooledPlan
-        } else if fusedReLUOutput != nil {
-            plan = self.plan(batch: x.batchSize)
-            if plan.pooledBackward == .dense {
-                return try backwardThroughReLU(try pool.backward(pooledGradient), inputGradient: inputGradient)
-            }
-        } else {
-            throw missingForward(self)
-        }
-        guard pooledGradient.rank == 4, pooledGradient.shape[0] == x.batchSize, pooledGradient.shape[1] == filters,
-            pool.argmax.count == pooledGradient.count, pool.lastOutput.shape == pooledGradient.shape
-        else {
-            throw ShapeError.layer(
-                name: pool.name,
-                message: "dL/doutput has shape \(formatShape(pooledGradient.shape)), which does not match the last forward pass")
-        }
-        return runBackward { grads in
-            conv2dBackwardThroughMaxPool(
-                pooledGradient: pooledGradient, argmax: pool.argmax, pooledOutput: pool.lastOutput, input: x, weight: weight.value,
-                geometry: geometry, plan: plan, workspace: workspace, inputGradient: inputGradient, into: &grads)
-        }
-    }
-
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        guard let x = cachedInput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        return runBackward { grads in
-            conv2dBackward(
-                outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan(batch: x.batchSize),
-                workspace: workspace, into: &grads)
-        }
-    }
+    public func releaseCaches() { cachedInput = nil }
 
     public var parameters: [Parameter] { [weight, bias].compactMap { $0 } }
-
-    func backwardParameters(_ outputGradient: Tensor) throws {
-        guard let x = cachedInput else { throw missingForward(self) }
-        try checkGradientShape(self, outputGradient, expected: [x.batchSize, filters, geometry.outHeight, geometry.outWidth])
-        _ = runBackward { grads in
-            conv2dBackward(
-                outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan(batch: x.batchSize),
-                workspace: workspace, inputGradient: false, into: &grads)
-        }
-    }
 
     public var specStatement: String {
         var s = "conv \(filters) \(kernel.height)x\(kernel.width)"

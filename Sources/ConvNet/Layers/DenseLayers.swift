@@ -32,17 +32,17 @@ public final class Dense: Layer, ParameterGradientOnly {
         return [units]
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInput = nil
         let flat = try input.reshaped([input.batchSize, inputFeatures])
-        try dense(flat, weight: weight.value, bias: bias.value, into: &output)
+        try dense(flat, weight: weight.value, bias: bias.value, into: &output, context: context)
         cachedInput = input
         return output
     }
 
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
-        try backwardParameters(outputGradient)
-        try denseInputGradient(outputGradient, input: cachedInput!, weight: weight.value, into: &inputGradient)
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
+        try backwardParameters(outputGradient, context: context)
+        try denseInputGradient(outputGradient, input: cachedInput!, weight: weight.value, into: &inputGradient, context: context)
         return inputGradient
     }
 
@@ -51,11 +51,12 @@ public final class Dense: Layer, ParameterGradientOnly {
     public func releaseCaches() { cachedInput = nil }
 
     /// Writes dL/dW and dL/db into the parameters' `gradient` in place.
-    func backwardParameters(_ outputGradient: Tensor) throws {
+    func backwardParameters(_ outputGradient: Tensor, context: ExecutionContext) throws {
         guard let x = cachedInput else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [x.batchSize, units])
         try denseParameterGradients(
-            outputGradient, input: x, weight: weight.value, weightGradient: &weight.gradient, biasGradient: &bias.gradient)
+            outputGradient, input: x, weight: weight.value, weightGradient: &weight.gradient, biasGradient: &bias.gradient,
+            context: context)
     }
 }
 
@@ -71,11 +72,11 @@ public final class Flatten: Layer {
         return [inputShape.reduce(1, *)]
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         try input.reshaped([input.batchSize, inputShape.reduce(1, *)])
     }
 
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         try outputGradient.reshaped([outputGradient.batchSize] + inputShape)
     }
 

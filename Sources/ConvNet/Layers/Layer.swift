@@ -46,8 +46,10 @@ public protocol Layer: AnyObject {
     var name: String { get set }
     /// Checks the input shape, creates parameters, and returns the output shape.
     func build(inputShape: [Int], context: inout BuildContext) throws -> [Int]
-    func forward(_ input: Tensor, training: Bool) throws -> Tensor
-    func backward(_ outputGradient: Tensor) throws -> Tensor
+    /// The output for `input`; `context` says how the kernels run (threads, kernel level, forced paths).
+    func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor
+    /// dL/dinput from dL/doutput, after writing the parameters' gradients.
+    func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor
     /// Trainable parameters, in a fixed order.
     var parameters: [Parameter] { get }
     /// State saved with the weights but not trained (batch-norm running statistics).
@@ -61,6 +63,16 @@ public protocol Layer: AnyObject {
 }
 
 extension Layer {
+    /// `forward` in the default context (every core, the CPU's preferred kernels).
+    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+        try forward(input, training: training, context: .default)
+    }
+
+    /// `backward` in the default context.
+    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+        try backward(outputGradient, context: .default)
+    }
+
     public var parameters: [Parameter] { [] }
     public var buffers: [Parameter] { [] }
     /// Layers that cache nothing have nothing to release.
@@ -71,7 +83,7 @@ extension Layer {
 /// trainable layer of a network during training, whose input gradient nobody reads.
 protocol ParameterGradientOnly: Layer {
     /// Writes the same parameter gradients as `backward`, and skips dL/dinput.
-    func backwardParameters(_ outputGradient: Tensor) throws
+    func backwardParameters(_ outputGradient: Tensor, context: ExecutionContext) throws
 }
 
 /// Errors a layer raises when used out of order.

@@ -68,7 +68,7 @@ public final class BatchNorm: Layer {
         return inputShape
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         hasXhat = false
         let n = input.batchSize, channels = channels, spatial = spatial
         if training {
@@ -171,7 +171,7 @@ public final class BatchNorm: Layer {
     }
 
     /// Writes dL/dgamma and dL/dbeta into the parameters' `gradient` in place.
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard hasXhat else {
             throw ShapeError.layer(name: name, message: "backward needs a training-mode forward pass first")
         }
@@ -343,7 +343,7 @@ public final class Dropout: Layer {
         for i in 0..<count { m[i] = random.nextUnitFloat() < keep ? scale : 0 }
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         guard training, probability > 0 else {
             if !freezesMask { hasMask = false }
             return input
@@ -362,16 +362,16 @@ public final class Dropout: Layer {
             }
         }
         hasMask = true
-        input.zipBuffer(mask, into: &output) { a, b, out, count in
+        input.zipBuffer(mask, into: &output, context: context) { a, b, out, count in
             for i in 0..<count { out[i] = a[i] * b[i] }
         }
         return output
     }
 
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard hasMask else { return outputGradient }
         try checkGradientShape(self, outputGradient, expected: mask.shape)
-        outputGradient.zipBuffer(mask, into: &inputGradient) { a, b, out, count in
+        outputGradient.zipBuffer(mask, into: &inputGradient, context: context) { a, b, out, count in
             for i in 0..<count { out[i] = a[i] * b[i] }
         }
         return inputGradient

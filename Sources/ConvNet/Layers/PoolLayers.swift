@@ -5,7 +5,8 @@ public final class MaxPool2D: Layer {
     public var name = "maxpool"
     public let kernel: (height: Int, width: Int)
     public let stride: (height: Int, width: Int)
-    private var geometry: ConvGeometry!
+    /// The pooling's geometry (channels in = out), known once built.
+    public private(set) var geometry: ConvGeometry!
     /// Per output element of the last forward pass, the winning input's offset inside its plane.
     public private(set) var argmax: [Int32] = []
     private var cachedInputShape: [Int]?
@@ -29,49 +30,16 @@ public final class MaxPool2D: Layer {
         return [geometry.outChannels, geometry.outHeight, geometry.outWidth]
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
-        let g = geometry!
-        let planes = input.batchSize * g.inChannels
-        // Resized within its capacity when the batch changes (the short last batch of an epoch).
-        let winners = planes * g.outputPixels
-        if argmax.count > winners { argmax.removeLast(argmax.count - winners) }
-        if argmax.count < winners { argmax.append(contentsOf: repeatElement(0, count: winners - argmax.count)) }
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInputShape = input.shape
-        output.overwrite(shape: [input.batchSize, g.outChannels, g.outHeight, g.outWidth]) { out in
-            input.withUnsafeBufferPointer { x in
-                argmax.withUnsafeMutableBufferPointer { a in
-                    PoolingKernels.maxForward(x.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
-                }
-            }
-        }
+        maxPoolForward(input, geometry: geometry, into: &output, argmax: &argmax, context: context)
         return output
     }
 
-    /// The output of the last forward pass (the maxima: for conv -> ReLU -> maxpool, the ReLU's output at
-    /// each winner, which is all the fused backward needs of it).
-    var lastOutput: Tensor { output }
-
-    /// The forward pass of a batch of `n` computed elsewhere (a convolution that pools each sample while it
-    /// is in cache): `produce` writes the output and winners given their storage and this layer's
-    /// geometry. The layer is then in the state its own forward pass leaves.
-    func forwardFused(
-        batch n: Int, _ produce: (UnsafeMutablePointer<Float>, UnsafeMutablePointer<Int32>, ConvGeometry) -> Void
-    ) -> Tensor {
-        let g = geometry!
-        let winners = n * g.inChannels * g.outputPixels
-        if argmax.count > winners { argmax.removeLast(argmax.count - winners) }
-        if argmax.count < winners { argmax.append(contentsOf: repeatElement(0, count: winners - argmax.count)) }
-        cachedInputShape = [n, g.inChannels, g.inHeight, g.inWidth]
-        output.overwrite(shape: [n, g.outChannels, g.outHeight, g.outWidth]) { out in
-            argmax.withUnsafeMutableBufferPointer { a in produce(out.baseAddress!, a.baseAddress!, g) }
-        }
-        return output
-    }
-
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard let shape = cachedInputShape else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])
-        maxPoolBackward(outputGradient, argmax: argmax, inputShape: shape, geometry: geometry, into: &inputGradient)
+        maxPoolBackward(outputGradient, argmax: argmax, inputShape: shape, geometry: geometry, into: &inputGradient, context: context)
         return inputGradient
     }
 
@@ -108,14 +76,14 @@ public final class AvgPool2D: Layer {
         return [geometry.outChannels, geometry.outHeight, geometry.outWidth]
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInputShape = nil
         try averagePool2d(input, kernel: kernel, stride: stride, into: &output)
         cachedInputShape = input.shape
         return output
     }
 
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard let shape = cachedInputShape else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [shape[0], geometry.outChannels, geometry.outHeight, geometry.outWidth])
         try averagePool2dBackward(outputGradient, inputShape: shape, kernel: kernel, stride: stride, into: &inputGradient)
@@ -167,7 +135,7 @@ public final class GlobalAvgPool: Layer {
         return [channels, 1, 1]
     }
 
-    public func forward(_ input: Tensor, training: Bool) throws -> Tensor {
+    public func forward(_ input: Tensor, training: Bool, context: ExecutionContext) throws -> Tensor {
         cachedInputShape = nil
         guard input.rank == 4, input.shape[1] == channels, input.shape[2] * input.shape[3] == plane else {
             throw ShapeError.mismatch(operation: "layer \(name)", expected: "N x \(channels) x H x W with H x W = \(plane)", got: input.shape)
@@ -182,7 +150,7 @@ public final class GlobalAvgPool: Layer {
         return output
     }
 
-    public func backward(_ outputGradient: Tensor) throws -> Tensor {
+    public func backward(_ outputGradient: Tensor, context: ExecutionContext) throws -> Tensor {
         guard let shape = cachedInputShape else { throw missingForward(self) }
         try checkGradientShape(self, outputGradient, expected: [shape[0], channels, 1, 1])
         let planes = shape[0] * channels, planeSize = self.plane

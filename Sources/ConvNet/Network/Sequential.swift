@@ -29,12 +29,16 @@ public final class Sequential {
     /// What `forward` may use: a batch whose buffers (`memory`) would not fit is refused before anything
     /// is allocated for it. Building checks the weights against it, and one sample's inference.
     public var memoryBudget: MemoryBudget
+    /// How the passes run: threads, kernel level, forced convolution paths (see `ExecutionContext`). Each
+    /// network has its own, so two networks can run at once with different settings.
+    public var context: ExecutionContext
     /// The last batch that `forward` found within the budget (size, training), so it checks once per size.
     private var checkedBatch: (size: Int, training: Bool, budget: MemoryBudget)?
 
     public init(
         inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
-        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, layers: [any Layer]
+        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, context: ExecutionContext = .default,
+        layers: [any Layer]
     ) throws {
         guard !inputShape.isEmpty, inputShape.allSatisfy({ $0 > 0 }) else {
             throw ShapeError.layer(name: "input", message: "input shape \(formatShape(inputShape)) must have positive sizes")
@@ -44,7 +48,8 @@ public final class Sequential {
         self.inputShape = inputShape
         self.layers = layers
         self.seed = seed
-        var context = BuildContext(weightInit: weightInit, biasInit: biasInit, seed: seed)
+        self.context = context
+        var build = BuildContext(weightInit: weightInit, biasInit: biasInit, seed: seed)
         var counts: [String: Int] = [:]
         var shape = inputShape
         var shapes: [[Int]] = []
@@ -60,7 +65,7 @@ public final class Sequential {
                                        + " on a \(formatShape(shape)) input", advice: "use a smaller network")
             }
             let input = shape
-            shape = try layer.build(inputShape: shape, context: &context)
+            shape = try layer.build(inputShape: shape, context: &build)
             shapes.append(shape)
             let count = (layer.parameters + layer.buffers).reduce(0) { $0 &+ $1.value.count }
             parameterBytes = parameterBytes &+ count &* 8
@@ -79,22 +84,27 @@ public final class Sequential {
 
     public convenience init(
         inputShape: [Int], seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
-        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, @LayerBuilder _ content: () -> [any Layer]
+        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, context: ExecutionContext = .default,
+        @LayerBuilder _ content: () -> [any Layer]
     ) throws {
-        try self.init(inputShape: inputShape, seed: seed, weightInit: weightInit, biasInit: biasInit, memoryBudget: memoryBudget, layers: content())
+        try self.init(
+            inputShape: inputShape, seed: seed, weightInit: weightInit, biasInit: biasInit, memoryBudget: memoryBudget,
+            context: context, layers: content())
     }
 
     /// Builds the network a text spec describes (see `NetworkSpec`). The spec's own `input` statement
     /// is used when `inputShape` is nil.
     public convenience init(
         spec: String, inputShape: [Int]? = nil, seed: UInt64 = 0, weightInit: WeightInit = .pytorchDefault,
-        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine
+        biasInit: BiasInit = .pytorchDefault, memoryBudget: MemoryBudget = .machine, context: ExecutionContext = .default
     ) throws {
         let parsed = try NetworkSpec.parse(spec)
         guard let shape = inputShape ?? parsed.inputShape else {
             throw SpecError(line: 0, statement: "", message: "no input shape: add a statement such as 'input 1x28x28'")
         }
-        try self.init(inputShape: shape, seed: seed, weightInit: weightInit, biasInit: biasInit, memoryBudget: memoryBudget, layers: parsed.layers)
+        try self.init(
+            inputShape: shape, seed: seed, weightInit: weightInit, biasInit: biasInit, memoryBudget: memoryBudget,
+            context: context, layers: parsed.layers)
     }
 
     public var outputShape: [Int] { outputShapes.last ?? inputShape }
@@ -114,23 +124,11 @@ public final class Sequential {
         }
         try checkMemory(batch: input.batchSize, training: training)
         releaseCaches()
-        let mode: ConvPlan.Mode = training ? .training : .inference
         var x = input
         for stage in stages {
             switch stage.kind {
-            case .layer(let layer):
-                x = try layer.forward(x, training: training)
-            case .convReLU(let conv, let relu):
-                x = conv.forwardFusingReLU(x)
-                relu.adoptFusedOutput(x)
-            case .convReLUMaxPool(let conv, let relu, let pool):
-                if conv.plan(batch: x.batchSize, mode: mode).poolsInCache {
-                    x = conv.forwardFusingReLUAndMaxPool(x, pool: pool)
-                } else {
-                    x = conv.forwardFusingReLU(x)
-                    relu.adoptFusedOutput(x)
-                    x = try pool.forward(x, training: training)
-                }
+            case .layer(let layer): x = try layer.forward(x, training: training, context: context)
+            case .conv(let conv, _): x = conv.forward(x, training: training, context: context)
             }
         }
         return x
@@ -141,7 +139,7 @@ public final class Sequential {
     @discardableResult
     public func backward(_ outputGradient: Tensor) throws -> Tensor {
         var g = outputGradient
-        for stage in stages.reversed() { g = try stage.backward(g, inputGradient: true) }
+        for stage in stages.reversed() { g = try stage.backward(g, inputGradient: true, context: context) }
         return g
     }
 
@@ -156,7 +154,7 @@ public final class Sequential {
         defer { releaseCaches() }
         guard let first = firstTrainableStage else { return }
         var g = outputGradient
-        for s in stages.indices[first...].reversed() { g = try stages[s].backward(g, inputGradient: s != first) }
+        for s in stages.indices[first...].reversed() { g = try stages[s].backward(g, inputGradient: s != first, context: context) }
     }
 
     /// Throws `MemoryBudgetError` when a batch of `batch` samples would not fit `memoryBudget` (plus
@@ -171,6 +169,7 @@ public final class Sequential {
     /// `backwardParameters` call it, a caller running its own loop over `backward` may too.
     public func releaseCaches() {
         for layer in layers { layer.releaseCaches() }
+        for stage in stages { if case .conv(let conv, _) = stage.kind { conv.releaseCaches() } }
     }
 
     /// Every trainable parameter, in layer order.
@@ -202,21 +201,14 @@ public final class Sequential {
     }
 }
 
-/// A step of `Sequential`'s passes: one layer, or layers that run as one (compiled once, when the network
-/// is built). The fused stages call the convolution's fused passes instead of each layer's own `forward`
-/// and `backward`; they give the same outputs and gradients as the layers run in turn (the pooled
-/// backward up to rounding), which FusionTests checks.
+/// A step of `Sequential`'s passes: one layer, or conv -> ReLU (-> maxpool) run as one `ConvStage`
+/// (compiled once, when the network is built).
 struct Stage {
     enum Kind {
-        /// A layer on its own.
+        /// A layer on its own: its own `forward` and `backward`.
         case layer(any Layer)
-        /// conv -> ReLU: the convolution applies the ReLU per sample while its output is in cache and
-        /// applies its mask to dL/dy in its backward; the ReLU layer only keeps the output as its cache.
-        case convReLU(Conv2D, ReLU)
-        /// conv -> ReLU -> maxpool: as `convReLU`, and where the convolution's plan says so, pools each sample
-        /// in cache in inference (`ConvPlan.poolsInCache`) and runs backward through the pooling's winners
-        /// (`ConvPlan.pooledBackward`).
-        case convReLUMaxPool(Conv2D, ReLU, MaxPool2D)
+        /// conv -> ReLU, or conv -> ReLU -> maxpool (see `ConvStage`), and those layers.
+        case conv(ConvStage, [any Layer])
     }
 
     let kind: Kind
@@ -227,14 +219,11 @@ struct Stage {
         var stages: [Stage] = []
         var i = 0
         while i < layers.count {
-            if let conv = layers[i] as? Conv2D, i + 1 < layers.count, let relu = layers[i + 1] as? ReLU {
-                if i + 2 < layers.count, let pool = layers[i + 2] as? MaxPool2D {
-                    stages.append(Stage(kind: .convReLUMaxPool(conv, relu, pool), layers: i..<(i + 3)))
-                    i += 3
-                } else {
-                    stages.append(Stage(kind: .convReLU(conv, relu), layers: i..<(i + 2)))
-                    i += 2
-                }
+            if let conv = layers[i] as? Conv2D, i + 1 < layers.count, layers[i + 1] is ReLU {
+                let pool = i + 2 < layers.count ? layers[i + 2] as? MaxPool2D : nil
+                let count = pool == nil ? 2 : 3
+                stages.append(Stage(kind: .conv(ConvStage(conv, pool: pool), Array(layers[i..<(i + count)])), layers: i..<(i + count)))
+                i += count
                 continue
             }
             stages.append(Stage(kind: .layer(layers[i]), layers: i..<(i + 1)))
@@ -245,35 +234,30 @@ struct Stage {
 
     /// dL/dinput of the stage from dL/doutput, writing its parameters' gradients; with `inputGradient ==
     /// false`, a layer that can skip dL/dinput does (the returned tensor is then not meaningful).
-    func backward(_ g: Tensor, inputGradient: Bool) throws -> Tensor {
+    func backward(_ g: Tensor, inputGradient: Bool, context: ExecutionContext) throws -> Tensor {
         switch kind {
         case .layer(let layer):
             if !inputGradient, let layer = layer as? any ParameterGradientOnly {
-                try layer.backwardParameters(g)
+                try layer.backwardParameters(g, context: context)
                 return .empty
             }
-            return try layer.backward(g)
-        case .convReLU(let conv, let relu):
-            guard conv.hasFusedForward else { return try Self.backwardInTurn([conv, relu], g, inputGradient: inputGradient) }
-            return try conv.backwardThroughReLU(g, inputGradient: inputGradient)
-        case .convReLUMaxPool(let conv, let relu, let pool):
-            guard conv.hasFusedForward else {
-                return try Self.backwardInTurn([conv, relu, pool], g, inputGradient: inputGradient)
-            }
-            return try conv.backwardThroughReLUAndMaxPool(g, pool: pool, inputGradient: inputGradient)
+            return try layer.backward(g, context: context)
+        case .conv(let conv, let layers):
+            // After a caller ran the layers' own forward passes instead of the network's, their own backward.
+            guard conv.hasForward else { return try Self.backwardInTurn(layers, g, inputGradient: inputGradient, context: context) }
+            return try conv.backward(g, inputGradient: inputGradient, context: context)
         }
     }
 
-    /// The layers' own backward passes in turn: after a caller ran each layer's own `forward` (which the
-    /// fused passes cannot continue from).
-    private static func backwardInTurn(_ layers: [any Layer], _ g: Tensor, inputGradient: Bool) throws -> Tensor {
+    /// The layers' own backward passes in turn (the first skips dL/dinput where it can and `inputGradient` is false).
+    private static func backwardInTurn(_ layers: [any Layer], _ g: Tensor, inputGradient: Bool, context: ExecutionContext) throws -> Tensor {
         var g = g
         for (i, layer) in layers.enumerated().reversed() {
             if i == 0, !inputGradient, let layer = layer as? any ParameterGradientOnly {
-                try layer.backwardParameters(g)
+                try layer.backwardParameters(g, context: context)
                 return .empty
             }
-            g = try layer.backward(g)
+            g = try layer.backward(g, context: context)
         }
         return g
     }

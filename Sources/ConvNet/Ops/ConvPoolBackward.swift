@@ -16,83 +16,73 @@ import CKernels
 /// Needs `plan.pooledBackward != .dense`.
 func conv2dBackwardThroughMaxPool(
     pooledGradient: Tensor, argmax: [Int32], pooledOutput: Tensor, input: Tensor, weight: Tensor, geometry g: ConvGeometry,
-    plan convPlan: ConvPlan, workspace: ConvWorkspace, inputGradient: Bool, into grads: inout ConvGradients
+    plan: ConvPlan, workspace: ConvWorkspace, inputGradient: Bool, into grads: inout ConvGradients
 ) {
-    let plan = workspace.plan(for: g)
-    let lanes = convPlan.pooledBackward.lanes!
     let n = input.batchSize
-    let parts = convPlan.batchParts
-    let rows = g.inChannels &* g.kernelHeight
-    let pooled = pooledGradient.count / max(1, n &* g.outChannels)
-    let planes = g.inChannels &* plan.paddedHeight &* plan.paddedWidth
-    workspace.paddedWeight.reserve(g.outChannels &* rows &* lanes)
-    workspace.pooled.reserve(parts)
-    for t in 0..<parts {
-        let scratch = workspace.pooled[t]
-        scratch.paddedInput.reserve(planes &+ lanes)
-        scratch.entries.reserve(g.outChannels &+ 1 &+ g.outChannels &* pooled)
-        scratch.weightGradient.reserve(g.outChannels &* rows &* lanes)
-        scratch.biasGradient.reserve(g.outChannels)
-        if inputGradient { scratch.paddedGradient.reserve(planes &+ lanes) }
-    }
-    let paddedWeight = workspace.paddedWeight.pointer
-    if inputGradient {
-        weight.withUnsafeBufferPointer {
-            cn_pad_kernel_rows($0.baseAddress!, g.outChannels &* rows, g.kernelWidth, lanes, paddedWeight)
+    var (dInput, dWeight, dBias) = grads.take()
+    // dL/dx: every element is written (cn_crop_planes); dW and db: the threads' partials are added.
+    dInput.prepare(shape: inputGradient ? input.shape : [0])
+    dWeight.prepare(shape: weight.shape, zeroed: true)
+    dBias.prepare(shape: [g.outChannels], zeroed: true)
+    if n > 0 {
+        Tensor.withBaseAddresses(input, weight, pooledGradient, pooledOutput) { x, w, dp, pv in
+            Tensor.withMutableBaseAddresses(&dInput, &dWeight, &dBias) { dx, dw, db in
+                let pass = ConvPass(
+                    geometry: g, plan: plan, workspace: workspace, batch: n, x: x!, w: w!, dy: dp, reluOutput: pv,
+                    dx: inputGradient ? dx : nil, dw: dw, db: db)
+                argmax.withUnsafeBufferPointer { pooledBackward(pass, argmax: $0.baseAddress!, pooled: pooledGradient.count / (n &* g.outChannels)) }
+            }
         }
     }
-    var (dInput, dWeight, dBias) = grads.take()
-    pooledOutput.withUnsafeBufferPointer { pv in
-    input.withUnsafeBufferPointer { x in
-    pooledGradient.withUnsafeBufferPointer { dp in
-    argmax.withUnsafeBufferPointer { am in
-    plan.kernelRowOffsets.withUnsafeBufferPointer { rowOffsets in
-    plan.pixelOffsets.withUnsafeBufferPointer { pixelOffsets in
-    dInput.overwrite(shape: inputGradient ? input.shape : [0]) { dx in  // every element: cn_crop_planes
-        let x = x.baseAddress!, dp = dp.baseAddress!, am = am.baseAddress!, pv = pv.baseAddress!
-        let rowOffsets = rowOffsets.baseAddress!, pixelOffsets = pixelOffsets.baseAddress!
-        let dx = inputGradient ? dx.baseAddress : nil
-        Threading.parallelFor(parts) { t in
+    grads = ConvGradients(input: dInput, weight: dWeight, bias: dBias)
+}
+
+/// The executor: `p.dy` is dL/dpool, `p.reluOutput` the pooled output, `pooled` the pooled values per
+/// channel of a sample.
+private func pooledBackward(_ p: ConvPass, argmax: UnsafePointer<Int32>, pooled: Int) {
+    let g = p.geometry, plan = p.workspace.plan(for: g)
+    let lanes = p.plan.pooledBackward.lanes!
+    let rows = g.inChannels &* g.kernelHeight
+    let planes = g.inChannels &* plan.paddedHeight &* plan.paddedWidth
+    let workspace = p.workspace, level = Int32(p.context.kernelLevel.rawValue)
+    workspace.paddedWeight.reserve(g.outChannels &* rows &* lanes)
+    workspace.pooled.reserve(p.parts)
+    for t in 0..<p.parts {
+        let scratch = workspace.pooled[t]
+        scratch.paddedInput.reserve(planes &+ lanes)
+        scratch.reserveEntries(outChannels: g.outChannels, pooled: pooled)
+        scratch.weightGradient.reserve(g.outChannels &* rows &* lanes)
+        scratch.biasGradient.reserve(g.outChannels)
+        if p.dx != nil { scratch.paddedGradient.reserve(planes &+ lanes) }
+    }
+    let paddedWeight = workspace.paddedWeight.pointer
+    if p.dx != nil { cn_pad_kernel_rows(p.w, g.outChannels &* rows, g.kernelWidth, lanes, paddedWeight) }
+    plan.withOffsetTables { rowOffsets, pixelOffsets in
+        p.context.parallelFor(p.parts) { t in
             let scratch = workspace.pooled[t]
             let padded = scratch.paddedInput.pointer
             let list = UnsafeMutableRawPointer(scratch.entries.pointer)
-            let dw = scratch.weightGradient.pointer
-            let db = scratch.biasGradient.pointer
+            let dw = scratch.weightGradient.pointer, db = scratch.biasGradient.pointer
             dw.update(repeating: 0, count: g.outChannels &* rows &* lanes)
             db.update(repeating: 0, count: g.outChannels)
-            for s in (n &* t / parts)..<(n &* (t &+ 1) / parts) {
-                let pooledOffset = s &* g.outChannels &* pooled
-                cn_pool_entries(
-                    dp + pooledOffset, am + pooledOffset, pv + pooledOffset, g.outChannels, pooled, pixelOffsets, list,
-                    db)
-                plan.padInput(x + s &* g.inputSize, into: padded)
-                cn_sparse_weight_gradient(padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
-                guard let dx else { continue }
+            for s in p.samples(t) {
+                let offset = s &* g.outChannels &* pooled
+                cn_pool_entries(p.dy! + offset, argmax + offset, p.reluOutput! + offset, g.outChannels, pooled, pixelOffsets, list, db)
+                plan.padInput(p.x + s &* g.inputSize, into: padded)
+                cn_sparse_weight_gradient(level, padded, rowOffsets, rows, lanes, list, g.outChannels, dw)
+                guard let dx = p.dx else { continue }
                 let paddedGradient = scratch.paddedGradient.pointer
                 paddedGradient.update(repeating: 0, count: planes)
-                cn_sparse_input_gradient(paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
+                cn_sparse_input_gradient(level, paddedGradient, rowOffsets, rows, lanes, list, g.outChannels, paddedWeight)
                 cn_crop_planes(
                     paddedGradient, g.inChannels, plan.paddedHeight, plan.paddedWidth, g.padTop, g.padLeft, g.inHeight,
                     g.inWidth, dx + s &* g.inputSize)
             }
         }
     }
-    }
-    }
-    }
-    }
-    }
-    }
     // Fixed-order reduction of the per-thread partials.
-    dWeight.overwrite(shape: weight.shape, zeroed: true) { dw in
-        dBias.overwrite(shape: [g.outChannels], zeroed: true) { db in
-            for t in 0..<parts {
-                cn_unpad_kernel_rows(
-                    workspace.pooled[t].weightGradient.pointer, g.outChannels &* rows, g.kernelWidth, lanes,
-                    dw.baseAddress!)
-                Reduce.add(workspace.pooled[t].biasGradient.pointer, into: db.baseAddress!, count: g.outChannels)
-            }
-        }
+    for t in 0..<p.parts {
+        cn_unpad_kernel_rows(workspace.pooled[t].weightGradient.pointer, g.outChannels &* rows, g.kernelWidth, lanes, p.dw!)
+        Reduce.add(workspace.pooled[t].biasGradient.pointer, into: p.db!, count: g.outChannels)
     }
-    grads = ConvGradients(input: dInput, weight: dWeight, bias: dBias)
 }

@@ -6,29 +6,27 @@ public struct DenseGradients: Sendable {
 }
 
 /// Fully connected layer: y = x W^T + b, x [N, in], W [out, in] (PyTorch's layout), b [out].
-public func dense(_ x: Tensor, weight: Tensor, bias: Tensor) throws -> Tensor {
+public func dense(_ x: Tensor, weight: Tensor, bias: Tensor, context: ExecutionContext = .default) throws -> Tensor {
     var y = Tensor.empty
-    try dense(x, weight: weight, bias: bias, into: &y)
+    try dense(x, weight: weight, bias: bias, into: &y, context: context)
     return y
 }
 
 /// `dense` writing into a reusable buffer (see `Tensor.overwrite`).
-func dense(_ x: Tensor, weight: Tensor, bias: Tensor, into output: inout Tensor) throws {
+func dense(_ x: Tensor, weight: Tensor, bias: Tensor, into output: inout Tensor, context: ExecutionContext) throws {
     try checkDense(x, weight: weight, bias: bias)
     let n = x.batchSize, inF = weight.shape[1], outF = weight.shape[0]
-    output.overwrite(shape: [n, outF]) { y in
-        x.withUnsafeBufferPointer { xp in
-            weight.withUnsafeBufferPointer { w in
-                bias.withUnsafeBufferPointer { b in
-                    for s in 0..<n { (y.baseAddress! + s * outF).update(from: b.baseAddress!, count: outF) }
-                    if n <= denseDotMaxBatch {
-                        denseDot(n: n, inF: inF, outF: outF, x: xp.baseAddress!, w: w.baseAddress!, y: y.baseAddress!)
-                    } else {
-                        Gemm.multiply(
-                            transB: true, m: n, n: outF, k: inF, a: xp.baseAddress!, lda: inF,
-                            b: w.baseAddress!, ldb: inF, beta: 1, c: y.baseAddress!, ldc: outF)
-                    }
-                }
+    // Every element is written: the bias, then the products added.
+    output.prepare(shape: [n, outF])
+    guard n > 0, outF > 0 else { return }
+    Tensor.withBaseAddresses(x, weight, bias) { xp, w, b, _ in
+        output.withUnsafeMutableBufferPointer { y in
+            let y = y.baseAddress!, xp = xp!, w = w!, b = b!
+            for s in 0..<n { (y + s * outF).update(from: b, count: outF) }
+            if n <= denseDotMaxBatch {
+                denseDot(n: n, inF: inF, outF: outF, x: xp, w: w, y: y, context: context)
+            } else {
+                Gemm.multiply(transB: true, m: n, n: outF, k: inF, a: xp, lda: inF, b: w, ldb: inF, beta: 1, c: y, ldc: outF, context: context)
             }
         }
     }
@@ -42,34 +40,44 @@ let denseDotMaxBatch = 4
 
 /// y += x W^T by row dot products, the outputs split across threads in blocks of 64 when there is
 /// enough work. Each output's arithmetic depends on `inF` only (not on the split or the batch).
-func denseDot(n: Int, inF: Int, outF: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>) {
+func denseDot(
+    n: Int, inF: Int, outF: Int, x: UnsafePointer<Float>, w: UnsafePointer<Float>, y: UnsafeMutablePointer<Float>,
+    context: ExecutionContext
+) {
     let block = 64
     let blocks = (outF + block - 1) / block
-    let parts = n * inF * outF >= 1 << 18 ? min(blocks, Threading.threads) : 1
+    let parts = n * inF * outF >= 1 << 18 ? min(blocks, context.threads) : 1
     if parts <= 1 {
-        Gemm.dotNT(m: n, n: outF, k: inF, a: x, lda: inF, b: w, ldb: inF, accumulate: true, c: y, ldc: outF)
+        Gemm.dotNT(
+            level: context.kernelLevel, m: n, n: outF, k: inF, a: x, lda: inF, b: w, ldb: inF, accumulate: true, c: y, ldc: outF)
         return
     }
     let pointers = UncheckedSendable((x, w, y))
-    Threading.parallelFor(parts) { part in
+    context.parallelFor(parts) { part in
         let (x, w, y) = pointers.value
         let first = part * blocks / parts * block, last = min(outF, (part + 1) * blocks / parts * block)
         guard first < last else { return }
-        Gemm.dotNT(m: n, n: last - first, k: inF, a: x, lda: inF, b: w + first * inF, ldb: inF, accumulate: true,
+        Gemm.dotNT(
+            level: context.kernelLevel, m: n, n: last - first, k: inF, a: x, lda: inF, b: w + first * inF, ldb: inF, accumulate: true,
                    c: y + first, ldc: outF)
     }
 }
 
 /// dL/dx [N, in], dL/dW [out, in] and dL/db [out] from dL/dy [N, out].
-public func denseBackward(_ dy: Tensor, input x: Tensor, weight: Tensor) throws -> DenseGradients {
+public func denseBackward(
+    _ dy: Tensor, input x: Tensor, weight: Tensor, context: ExecutionContext = .default
+) throws -> DenseGradients {
     var grads = DenseGradients(input: .empty, weight: .empty, bias: .empty)
-    try denseInputGradient(dy, input: x, weight: weight, into: &grads.input)
-    try denseParameterGradients(dy, input: x, weight: weight, weightGradient: &grads.weight, biasGradient: &grads.bias)
+    try denseInputGradient(dy, input: x, weight: weight, into: &grads.input, context: context)
+    try denseParameterGradients(
+        dy, input: x, weight: weight, weightGradient: &grads.weight, biasGradient: &grads.bias, context: context)
     return grads
 }
 
 /// dL/dx (x's shape) from dL/dy, written into a reusable buffer (see `Tensor.overwrite`).
-func denseInputGradient(_ dy: Tensor, input x: Tensor, weight: Tensor, into dx: inout Tensor) throws {
+func denseInputGradient(
+    _ dy: Tensor, input x: Tensor, weight: Tensor, into dx: inout Tensor, context: ExecutionContext
+) throws {
     let (n, inF, outF) = try checkDenseBackward(dy, input: x, weight: weight)
     dx.overwrite(shape: x.shape) { dxp in
         weight.withUnsafeBufferPointer { w in
@@ -77,7 +85,7 @@ func denseInputGradient(_ dy: Tensor, input x: Tensor, weight: Tensor, into dx: 
                 // beta 0: every element of dL/dx is written.
                 Gemm.multiply(
                     m: n, n: inF, k: outF, a: d.baseAddress!, lda: outF, b: w.baseAddress!, ldb: inF,
-                    c: dxp.baseAddress!, ldc: inF)
+                    c: dxp.baseAddress!, ldc: inF, context: context)
             }
         }
     }
@@ -85,20 +93,23 @@ func denseInputGradient(_ dy: Tensor, input x: Tensor, weight: Tensor, into dx: 
 
 /// dL/dW and dL/db from dL/dy, written into reusable buffers (a parameter's `gradient`).
 func denseParameterGradients(
-    _ dy: Tensor, input x: Tensor, weight: Tensor, weightGradient dw: inout Tensor, biasGradient db: inout Tensor
+    _ dy: Tensor, input x: Tensor, weight: Tensor, weightGradient dw: inout Tensor, biasGradient db: inout Tensor,
+    context: ExecutionContext
 ) throws {
     let (n, inF, outF) = try checkDenseBackward(dy, input: x, weight: weight)
-    x.withUnsafeBufferPointer { xp in
-        dy.withUnsafeBufferPointer { d in
-            dw.overwrite(shape: weight.shape) { dwp in
-                // beta 0: every element of dL/dW is written.
-                Gemm.multiply(
-                    transA: true, m: outF, n: inF, k: n, a: d.baseAddress!, lda: outF, b: xp.baseAddress!,
-                    ldb: inF, c: dwp.baseAddress!, ldc: inF)
-            }
-            db.overwrite(shape: [outF], zeroed: true) { dbp in
-                Reduce.addColumnSums(d.baseAddress!, rows: n, columns: outF, into: dbp.baseAddress!)
-            }
+    // beta 0: every element of dL/dW is written; dL/db is summed into zeros.
+    dw.prepare(shape: weight.shape)
+    db.prepare(shape: [outF], zeroed: true)
+    guard n > 0, inF > 0, outF > 0 else {
+        dw.prepare(shape: weight.shape, zeroed: true)
+        return
+    }
+    var unused = Tensor.empty
+    Tensor.withBaseAddresses(x, dy) { xp, d, _, _ in
+        Tensor.withMutableBaseAddresses(&dw, &db, &unused) { dwp, dbp, _ in
+            Gemm.multiply(
+                transA: true, m: outF, n: inF, k: n, a: d!, lda: outF, b: xp!, ldb: inF, c: dwp!, ldc: inF, context: context)
+            Reduce.addColumnSums(d!, rows: n, columns: outF, into: dbp!)
         }
     }
 }

@@ -10,43 +10,60 @@ public func poolGeometry(input: [Int], kernel: (Int, Int), stride: (Int, Int), o
 }
 
 /// Max pooling; returns the output and, per output, the winning input's offset inside its plane.
-public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throws -> (output: Tensor, argmax: [Int32]) {
+public func maxPool2d(
+    _ x: Tensor, kernel: (Int, Int), stride: (Int, Int), context: ExecutionContext = .default
+) throws -> (output: Tensor, argmax: [Int32]) {
     let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride, operation: "maxpool")
-    let planes = x.shape[0] * x.shape[1]
-    var argmax = [Int32](repeating: 0, count: planes * g.outputPixels)
-    let y = Tensor(shape: [x.shape[0], x.shape[1], g.outHeight, g.outWidth]) { out in
-        x.withUnsafeBufferPointer { xp in
-            argmax.withUnsafeMutableBufferPointer { a in
-                PoolingKernels.maxForward(xp.baseAddress!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!)
-            }
-        }
-    }
+    var y = Tensor.empty, argmax: [Int32] = []
+    maxPoolForward(x, geometry: g, into: &y, argmax: &argmax, context: context)
     return (y, argmax)
 }
 
-/// dL/dx of max pooling from dL/dy and the forward input (the winners are found again from x).
-public func maxPool2dBackward(_ dy: Tensor, input x: Tensor, kernel: (Int, Int), stride: (Int, Int)) throws -> Tensor {
-    let (y, argmax) = try maxPool2d(x, kernel: kernel, stride: stride)
-    try requireSameShape(dy, y, "maxpool backward")
-    let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride)
-    return maxPoolBackward(dy, argmax: argmax, inputShape: x.shape, geometry: g)
+/// Max pooling of `x` (N x C x H x W) into reusable buffers (see `Tensor.overwrite`): the output, and per
+/// output the winner's offset inside its plane (resized within its capacity when the batch changes).
+func maxPoolForward(_ x: Tensor, geometry g: ConvGeometry, into y: inout Tensor, argmax: inout [Int32], context: ExecutionContext) {
+    let planes = x.batchSize &* g.inChannels
+    let winners = planes &* g.outputPixels
+    if argmax.count > winners { argmax.removeLast(argmax.count - winners) }
+    if argmax.count < winners { argmax.append(contentsOf: repeatElement(0, count: winners - argmax.count)) }
+    y.prepare(shape: [x.batchSize, g.outChannels, g.outHeight, g.outWidth])
+    guard winners > 0 else { return }
+    Tensor.withBaseAddresses(x, .empty) { xp, _, _, _ in
+        argmax.withUnsafeMutableBufferPointer { a in
+            y.withUnsafeMutableBufferPointer { out in
+                PoolingKernels.maxForward(xp!, planes: planes, geometry: g, output: out.baseAddress!, argmax: a.baseAddress!, context: context)
+            }
+        }
+    }
 }
 
-func maxPoolBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry) -> Tensor {
+/// dL/dx of max pooling from dL/dy and the forward input (the winners are found again from x).
+public func maxPool2dBackward(
+    _ dy: Tensor, input x: Tensor, kernel: (Int, Int), stride: (Int, Int), context: ExecutionContext = .default
+) throws -> Tensor {
+    let (y, argmax) = try maxPool2d(x, kernel: kernel, stride: stride, context: context)
+    try requireSameShape(dy, y, "maxpool backward")
+    let g = try poolGeometry(input: x.shape, kernel: kernel, stride: stride)
+    return maxPoolBackward(dy, argmax: argmax, inputShape: x.shape, geometry: g, context: context)
+}
+
+func maxPoolBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry, context: ExecutionContext) -> Tensor {
     var dx = Tensor.empty
-    maxPoolBackward(dy, argmax: argmax, inputShape: inputShape, geometry: g, into: &dx)
+    maxPoolBackward(dy, argmax: argmax, inputShape: inputShape, geometry: g, into: &dx, context: context)
     return dx
 }
 
 /// dL/dx of max pooling written into a reusable buffer (see `Tensor.overwrite`), zeroed first: the
 /// kernel adds each output gradient to its winner.
-func maxPoolBackward(_ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry, into dx: inout Tensor) {
+func maxPoolBackward(
+    _ dy: Tensor, argmax: [Int32], inputShape: [Int], geometry g: ConvGeometry, into dx: inout Tensor, context: ExecutionContext
+) {
     dx.overwrite(shape: inputShape, zeroed: true) { dxp in
         dy.withUnsafeBufferPointer { d in
             argmax.withUnsafeBufferPointer { a in
                 PoolingKernels.maxBackward(
                     d.baseAddress!, argmax: a.baseAddress!, planes: inputShape[0] * inputShape[1], geometry: g,
-                    inputGradient: dxp.baseAddress!)
+                    inputGradient: dxp.baseAddress!, context: context)
             }
         }
     }

@@ -16,7 +16,7 @@ public final class Adagrad: Optimizer {
         self.weightDecay = weightDecay
     }
 
-    public func step(_ parameters: [Parameter]) {
+    public func step(_ parameters: [Parameter], context: ExecutionContext) {
         let lr = learningRate, eps = epsilon
         for p in parameters {
             let wd = decayScope.decays(p) ? weightDecay : 0

@@ -37,7 +37,7 @@ public final class Adam: Optimizer {
              decoupledWeightDecay: true, decayScope: decayScope)
     }
 
-    public func step(_ parameters: [Parameter]) {
+    public func step(_ parameters: [Parameter], context: ExecutionContext) {
         steps += 1
         let t = Double(steps)
         let c1 = Float(1 - pow(Double(beta1), t)), c2 = Float(1 - pow(Double(beta2), t))

@@ -3,8 +3,8 @@
 public protocol Optimizer: AnyObject {
     /// The learning rate the next `step` uses (a schedule may change it between steps).
     var learningRate: Float { get set }
-    /// Applies one update to every parameter from its `gradient`.
-    func step(_ parameters: [Parameter])
+    /// Applies one update to every parameter from its `gradient`; `context` gives the update loops their threads.
+    func step(_ parameters: [Parameter], context: ExecutionContext)
     /// Per-parameter state tensors by name (`conv1.weight.momentum`), for checkpoints.
     var state: [String: Tensor] { get set }
     /// Number of steps taken so far.
@@ -127,3 +127,8 @@ public enum GradientClipping: Sendable, Equatable {
 }
 
 import Foundation
+
+extension Optimizer {
+    /// `step` in the default context.
+    public func step(_ parameters: [Parameter]) { step(parameters, context: .default) }
+}

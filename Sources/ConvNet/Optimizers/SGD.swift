@@ -20,7 +20,7 @@ public final class SGD: Optimizer {
         self.weightDecay = weightDecay
     }
 
-    public func step(_ parameters: [Parameter]) {
+    public func step(_ parameters: [Parameter], context: ExecutionContext) {
         let lr = learningRate, mu = momentum, nesterov = nesterov
         for p in parameters {
             let wd = decayScope.decays(p) ? weightDecay : 0
@@ -36,7 +36,7 @@ public final class SGD: Optimizer {
                     velocity.withUnsafeMutableBufferPointer { v in
                         OptimizerKernels.sgd(
                             weight: w.baseAddress!, gradient: g.baseAddress!, velocity: mu != 0 ? v.baseAddress : nil,
-                            count: w.count, learningRate: lr, momentum: mu, nesterov: nesterov, weightDecay: wd)
+                            count: w.count, learningRate: lr, momentum: mu, nesterov: nesterov, weightDecay: wd, context: context)
                     }
                 }
             }

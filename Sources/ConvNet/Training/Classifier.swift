@@ -47,6 +47,8 @@ public final class Classifier: @unchecked Sendable {
     public let testTimeAugmentation: TestTimeAugmentation?
     private let testTimeFill: [Float]
 
+    /// How each copy of the network runs (threads, kernels).
+    public let context: ExecutionContext
     /// What each copy of the network may use (the archive's network's budget).
     public let memoryBudget: MemoryBudget
     /// Each parameter's and buffer's value by name, to build more copies of the network from.
@@ -58,14 +60,18 @@ public final class Classifier: @unchecked Sendable {
     private var transforms: [[Int]: InputTransform] = [:]
 
     /// Loads a `model.npz` written by `convnet train` (or `ModelArchive.write`). Each copy of the network
-    /// runs within `memoryBudget`: a batch that does not fit it is classified in smaller batches.
-    public convenience init(contentsOf url: URL, memoryBudget: MemoryBudget = .machine) throws {
-        self.init(archive: try ModelArchive.read(from: url, memoryBudget: memoryBudget))
+    /// runs within `memoryBudget` (a batch that does not fit it is classified in smaller batches) and in
+    /// `context` (its threads and kernels; two classifiers may run at once with different contexts).
+    public convenience init(contentsOf url: URL, memoryBudget: MemoryBudget = .machine, context: ExecutionContext = .default) throws {
+        self.init(archive: try ModelArchive.read(from: url, memoryBudget: memoryBudget), context: context)
     }
 
-    /// Classifies with `archive`'s network, which the classifier takes over: do not use it elsewhere.
-    public init(archive: ModelArchive) {
+    /// Classifies with `archive`'s network, which the classifier takes over: do not use it elsewhere. Every
+    /// copy of the network runs in `context`.
+    public init(archive: ModelArchive, context: ExecutionContext = .default) {
         let network = archive.network
+        network.context = context
+        self.context = context
         modelName = archive.modelName
         inputShape = network.inputShape
         classNames = archive.classNames
@@ -221,7 +227,7 @@ public final class Classifier: @unchecked Sendable {
     private func checkOut() throws -> Sequential {
         if let network = lock.withLock({ idle.popLast() }) { return network }
         // Every copy is busy: build another with the same weights (the build's random draws are overwritten).
-        let network = try Sequential(spec: spec, inputShape: inputShape, memoryBudget: memoryBudget)
+        let network = try Sequential(spec: spec, inputShape: inputShape, memoryBudget: memoryBudget, context: context)
         let byName = Dictionary(uniqueKeysWithValues: values.map { ($0.name, $0.value) })
         for p in network.parameters + network.buffers { p.value = byName[p.name]! }
         return network

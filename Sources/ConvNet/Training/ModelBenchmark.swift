@@ -68,13 +68,13 @@ public enum ModelBenchmark {
     public static func run(
         model: ZooModel, batchSize: Int, warmup: Int = 3, warmupSeconds: Double = 0.3, steps: Int = 10,
         repeats: Int = 5, minimumRunSeconds: Double = 0.1, latencySeconds: Double = 0.5, seed: UInt64 = 1,
-        memoryBudget: MemoryBudget = .machine
+        memoryBudget: MemoryBudget = .machine, context: ExecutionContext = .default
     ) throws -> ModelBenchmarkResult {
         guard batchSize > 0, steps > 0, repeats > 0, minimumRunSeconds >= 0, minimumRunSeconds.isFinite else {
             throw ValueError.invalidArgument("the benchmark needs a positive batch size, steps and repeats, and a finite minimum run time")
         }
         let shape = model.inputShape(channels: 1)
-        let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed, memoryBudget: memoryBudget)
+        let network = try Sequential(spec: model.spec, inputShape: shape, seed: seed, memoryBudget: memoryBudget, context: context)
         // The step's buffers, with momentum (SGD below), and the random batch beside them.
         let values = CheckedSize.product([batchSize] + shape)
         try network.checkMemory(batch: batchSize, training: true, optimizerSlots: 1)
@@ -95,7 +95,7 @@ public enum ModelBenchmark {
             let out = try network.forward(images, training: true)
             let loss = try model.loss.evaluate(output: out, labels: labels, buffers: &lossBuffers)
             try network.backwardParameters(loss.gradient)
-            sgd.step(parameters)
+            sgd.step(parameters, context: network.context)
         }
         /// Seconds per step of each of `repeats` runs (sorted), and the steps run in all.
         func timed(_ body: () throws -> Void) throws -> (perStep: [Double], steps: Int) {
@@ -138,7 +138,7 @@ public enum ModelBenchmark {
         let trainStepSeconds = median(train.perStep), inferStepSeconds = median(infer.perStep)
         let batch = Double(batchSize)
         return ModelBenchmarkResult(
-            model: model.name, batchSize: batchSize, threads: Threading.threads,
+            model: model.name, batchSize: batchSize, threads: network.context.threads,
             trainImagesPerSecond: batch / trainStepSeconds, inferImagesPerSecond: batch / inferStepSeconds,
             trainGflops: 3 * network.forwardFlopsPerSample * batch / trainStepSeconds / 1e9,
             peakRssMB: peakResidentMegabytes(), steadyStateAllocations: Double(allocations) / Double(train.steps),

@@ -97,6 +97,9 @@ public final class Trainer {
     public private(set) var epochRecords: [EpochRecord] = []
     /// The moving average of the weights (`TrainingOptions.ema`), updated after every step; nil without one.
     public let weightAverage: WeightAverage?
+
+    /// Copies of the parameters that training keeps besides them: the optimizer's state and the weight average.
+    public var parameterCopies: Int { optimizer.stateSuffixes.count + (weightAverage == nil ? 0 : 1) }
     /// The ranks of a data-parallel run (see `TrainingGroup`); nil, or a group of one, trains in this process alone.
     public var group: (any TrainingGroup)?
     /// The group's checked replicas (`joinGroup`).
@@ -143,8 +146,7 @@ public final class Trainer {
         // checked against the budget before the first step allocates any of it; the weight average is one
         // more copy of the parameters, like an optimizer's state.
         let localBatch = group.map { dataParallelSlice(0..<batchSize, rank: $0.rank, size: $0.size).count } ?? batchSize
-        let slots = optimizer.stateSuffixes.count + (weightAverage == nil ? 0 : 1)
-        try network.checkMemory(batch: min(localBatch, train.count), training: true, optimizerSlots: slots)
+        try network.checkMemory(batch: min(localBatch, train.count), training: true, optimizerSlots: parameterCopies)
         let parameters = network.parameters
         // Reused from step to step, like the layers' buffers (see `Tensor.overwrite`): the batch, its
         // indices and labels, and the loss's gradient. `backwardParameters` releases the layers'
@@ -229,7 +231,7 @@ public final class Trainer {
                 }
                 clipping.apply(to: parameters)
                 optimizer.learningRate = schedule.rate(atIteration: progress.iteration)
-                optimizer.step(parameters)
+                optimizer.step(parameters, context: network.context)
                 progress.iteration += 1
                 weightAverage?.update(from: network, update: progress.iteration)
                 lossSum += Double(stepLoss) * Double(batch.count)

@@ -160,7 +160,7 @@ public struct RunReport: Sendable {
             for i in 0..<test.count where chosen.count < min(featureMapImages, test.count) && !chosen.contains(i) { chosen.append(i) }
             chosen.sort()
             var x = test.images.gather(chosen)
-            for layer in network.layers[...index] { x = try layer.forward(x, training: false) }
+            for layer in network.layers[...index] { x = try layer.forward(x, training: false, context: network.context) }
             let mapShape = Array(x.shape.dropFirst()), mapSize = mapShape.reduce(1, *)
             for (k, i) in chosen.enumerated() {
                 let image = try Tensor(shape: test.sampleShape, scalars: Array(test.images.scalars[(i * per)..<((i + 1) * per)]))

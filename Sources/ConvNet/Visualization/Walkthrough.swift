@@ -212,7 +212,7 @@ public enum ToyWalkthrough {
         var outputs: [Tensor] = []
         var h = x
         for layer in net.layers {
-            h = try layer.forward(h, training: true)
+            h = try layer.forward(h, training: true, context: net.context)
             outputs.append(h)
         }
         let (z1, a1, p, f, z2, yHat) = (outputs[0], outputs[1], outputs[2], outputs[3], outputs[4], outputs[5])
@@ -225,7 +225,7 @@ public enum ToyWalkthrough {
         var gradients: [Tensor] = []  // dL/d(input of layer k), from the last layer back
         var g = loss.gradient
         for layer in net.layers.reversed() {
-            g = try layer.backward(g)
+            g = try layer.backward(g, context: net.context)
             gradients.append(g)
         }
         let dz2 = gradients[0], df = gradients[1], dp = gradients[2], da1 = gradients[3], dz1 = gradients[4]
@@ -233,7 +233,7 @@ public enum ToyWalkthrough {
 
         // One SGD step.
         let sgd = SGD(learningRate: learningRate)
-        sgd.step(net.parameters)
+        sgd.step(net.parameters, context: net.context)
         let newYHat = try net.forward(x, training: false)
         let newLoss = try binaryCrossEntropy(probabilities: newYHat, targets: target)
 

@@ -10,16 +10,15 @@ struct KernelOption: ParsableArguments {
         guard let name = kernels else { return }
         let level: KernelLevel
         do { level = try KernelLevel(named: name) } catch { throw ValidationError("\(error)") }
-        guard level <= Gemm.cpuKernelLevel else {
+        guard level <= KernelLevel.cpu else {
             throw ValidationError(
-                "this CPU cannot run the \(level) kernels; the best it runs is \(Gemm.cpuKernelLevel.name)")
+                "this CPU cannot run the \(level) kernels; the best it runs is \(KernelLevel.cpu.name)")
         }
     }
 
-    /// Selects the kernels given by `--kernels` (validated); returns the kernels that will run.
-    @discardableResult
-    func apply() throws -> KernelLevel {
-        if let name = kernels { Gemm.kernelLimit = try KernelLevel(named: name) }
-        return Gemm.kernelLevel
+    /// `context` running the kernels given by `--kernels` (validated), or its own.
+    func applied(to context: ExecutionContext) throws -> ExecutionContext {
+        guard let name = kernels else { return context }
+        return context.with(kernelLevel: try KernelLevel(named: name))
     }
 }

@@ -10,8 +10,9 @@ struct ThreadsOption: ParsableArguments {
         if let t = threads, t < 1 { throw ValidationError("--threads must be at least 1, got \(t)") }
     }
 
-    /// Sets `Threading.threads` when `--threads` was given.
-    func apply() {
-        if let t = threads { Threading.threads = t }
+    /// The execution context of the command: `--threads` threads (default: every core, or under
+    /// `convnet-mpi` this rank's share of them), the CPU's kernels.
+    var context: ExecutionContext {
+        ExecutionContext(threads: threads ?? ProcessRanks.threadsPerRank ?? Threading.availableCores)
     }
 }

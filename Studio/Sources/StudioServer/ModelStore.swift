@@ -187,7 +187,7 @@ public final class ModelStore: @unchecked Sendable {
             var layers: [LayerMaps] = []
             defer { network.releaseCaches() }
             for (layer, shape) in zip(network.layers, network.outputShapes) {
-                x = try layer.forward(x, training: false)
+                x = try layer.forward(x, training: false, context: network.context)
                 if layer.kind == "flatten" { continue }
                 layers.append(layerMaps(name: layer.name, kind: layer.kind, shape: shape, values: x.scalars))
             }

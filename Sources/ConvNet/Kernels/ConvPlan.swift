@@ -1,10 +1,9 @@
-import Synchronization
-
 /// How one convolution layer runs: the kernel of each pass and the batch split, chosen by `ConvPlan.init`
-/// from the layer's shape, the batch size, the thread count and the mode. Every measured rule lives in
-/// that one function (1 thread, release, on the 2-core machine unless said otherwise); the executors
-/// (`ConvolutionColumns.swift`, `ConvolutionImplicit.swift`, `ConvPoolBackward.swift`) only follow
-/// it. Tests and `convnet bench conv` force choices with `ConvPlan.forcing`.
+/// from the layer's shape, the batch size, the execution context (its threads and forced paths) and the
+/// mode. Every measured rule lives in that one function (1 thread, release, on the 2-core machine unless
+/// said otherwise); the executors (`Ops/ConvolutionColumns.swift`, `Ops/ConvolutionImplicit.swift`,
+/// `Ops/ConvPoolBackward.swift`) only follow it. Tests and `convnet bench conv` force choices through
+/// `ExecutionContext.convolution`.
 ///
 /// To add a path: a case in the pass's enum, its rule (and where the geometry allows it, `allows`) in
 /// `init`, and its executor in `conv2dForward` / `conv2dBackward`.
@@ -51,6 +50,15 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
     /// samples in cache.
     public enum Mode: Sendable { case training, inference }
 
+    /// The layers that run fused with the convolution in its stage of `Sequential` (`ConvStage`): none, the
+    /// ReLU after it (applied per sample in cache, its mask applied to dL/dy in backward), or the ReLU and
+    /// a max pooling (then `pooledBackward` and `poolsInCache` apply).
+    public enum Fusion: String, Sendable {
+        case none
+        case relu
+        case reluMaxPool = "relu, maxpool"
+    }
+
     /// Choices to force instead of the measured rules (nil: measured), where the geometry allows them.
     public struct Choices: Equatable, Sendable {
         public var forward: Forward?
@@ -78,32 +86,26 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
     public let batchParts: Int
     /// conv -> ReLU -> maxpool pools each sample while it is in cache and never stores the convolution's output.
     public let poolsInCache: Bool
+    /// What runs fused with the convolution.
+    public let fusion: Fusion
 
-    /// Multiply-adds of a whole-batch convolution below which the batch is not split across threads
-    /// (tests set 0 to exercise the split on small shapes).
-    static let minParallelMACs = Atomic<Int>(1 << 19)
+    /// conv -> ReLU -> maxpool runs backward through the pooling's winners (`conv2dBackwardThroughMaxPool`)
+    /// rather than through the pooling's, the ReLU's and the convolution's dense passes in turn.
+    public var backwardThroughWinners: Bool { fusion == .reluMaxPool && pooledBackward != .dense }
 
-    private static let forced = Mutex(Choices())
+    /// The threads, kernels and forced paths the plan was made for; the executors run with it.
+    public let context: ExecutionContext
 
-    /// Runs `body` with `choices` forced on every plan made meanwhile (process-wide), then restores the
-    /// previous choices.
-    public static func forcing<R>(_ choices: Choices, _ body: () throws -> R) rethrows -> R {
-        let saved = forced.withLock { current in
-            defer { current = choices }
-            return current
-        }
-        defer { forced.withLock { $0 = saved } }
-        return try body()
-    }
-
-    /// The plan of a convolution of geometry `g` on a batch of `batch`, with `threads` threads.
-    public init(_ g: ConvGeometry, batch: Int, threads: Int = Threading.threads, mode: Mode = .training) {
-        let forced = Self.forced.withLock { $0 }
+    /// The plan of a convolution of geometry `g` on a batch of `batch` in `context`.
+    public init(_ g: ConvGeometry, batch: Int, context: ExecutionContext, mode: Mode = .training, fusion: Fusion = .none) {
+        self.context = context
+        self.fusion = fusion
+        let forced = context.convolution, threads = context.threads
 
         // Batch split: layers with very little work (tiny-cnn's 3-filter layer: ~0.1 ms a batch) stay on
         // one thread, where waking a second thread costs more than it saves.
         let macs = batch &* g.outputSize &* g.patchSize
-        batchParts = macs < Self.minParallelMACs.load(ordering: .relaxed) || batch < threads ? 1 : threads
+        batchParts = macs < context.minParallelMACs || batch < threads ? 1 : threads
 
         // Forward. Multi-channel inputs run as implicit GEMMs (lenet5's second layer: training +22%;
         // tf-cnn's: fwd and bwd 75 -> 175 GFLOP/s), and so does the forward pass of one-channel layers
@@ -156,11 +158,12 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
 
         // Pooling in cache (its backward is the pooled one): tf-cnn +7%, lenet5 +4% images/s in
         // inference; in training it measured no faster for tf-cnn and 5% slower for lenet5.
-        poolsInCache = mode == .inference && pooledBackward != .dense
+        poolsInCache = mode == .inference && fusion == .reluMaxPool && pooledBackward != .dense
     }
 
     public var description: String {
-        var parts = [
+        var parts = fusion == .none ? [] : ["fused \(fusion.rawValue)"]
+        parts += [
             "forward \(forward.rawValue)", "weight gradient \(weightGradient.rawValue)",
             "input gradient \(inputGradient.rawValue)", "pooled backward \(pooledBackward.rawValue)",
         ]
