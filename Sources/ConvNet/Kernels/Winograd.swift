@@ -186,37 +186,65 @@ final class WinogradPlan {
     }
 
     /// The target's 2x2 blocks of tiles `first ..< first + count` from M: A^T M A (+ bias), cut at the
-    /// target's edges.
+    /// target's edges. Eight tiles at a time (M's rows are contiguous in the tile), then one by one.
     func transformOutput(
         _ m: UnsafePointer<Float>, tiles first: Int, count: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
     ) {
-        let stride = outChannels &* blockTiles, pixels = outHeight &* outWidth, ow = outWidth
+        let stride = outChannels &* blockTiles, pixels = outHeight &* outWidth
+        let vectors = count / 8 * 8
         for o in 0..<outChannels {
             let source = m + o &* blockTiles
             let plane = y + o &* pixels
             let b = bias?[o] ?? 0
             var ti = first / tilesWide, tj = first % tilesWide
-            for t in 0..<count {
+            var t = 0
+            while t < vectors {
+                let s = UnsafeRawPointer(source + t)
+                func load(_ e: Int) -> SIMD8<Float> { s.loadUnaligned(fromByteOffset: 4 &* e &* stride, as: SIMD8<Float>.self) }
+                // A^T M: rows r0 = m0 + m1 + m2, r1 = m1 - m2 - m3 (element by element); then each row
+                // (a, b, c, d) times A: (a + b + c, b - c - d).
+                let r00 = load(0) + load(4) + load(8), r01 = load(1) + load(5) + load(9)
+                let r02 = load(2) + load(6) + load(10), r03 = load(3) + load(7) + load(11)
+                let r10 = load(4) - load(8) - load(12), r11 = load(5) - load(9) - load(13)
+                let r12 = load(6) - load(10) - load(14), r13 = load(7) - load(11) - load(15)
+                let bias = SIMD8<Float>(repeating: b)
+                let y00 = bias + (r00 + r01 + r02), y01 = bias + (r01 - r02 - r03)
+                let y10 = bias + (r10 + r11 + r12), y11 = bias + (r11 - r12 - r13)
+                for lane in 0..<8 {
+                    storeTile(plane, ti, tj, y00[lane], y01[lane], y10[lane], y11[lane])
+                    tj &+= 1
+                    if tj == tilesWide { tj = 0; ti &+= 1 }
+                }
+                t &+= 8
+            }
+            while t < count {
                 let s = source + t
-                // A^T M: rows r0 = m0 + m1 + m2, r1 = m1 - m2 - m3; then each row (a, b, c, d) times A:
-                // (a + b + c, b - c - d).
                 let m0 = SIMD4<Float>(s[0], s[stride], s[2 &* stride], s[3 &* stride])
                 let m1 = SIMD4<Float>(s[4 &* stride], s[5 &* stride], s[6 &* stride], s[7 &* stride])
                 let m2 = SIMD4<Float>(s[8 &* stride], s[9 &* stride], s[10 &* stride], s[11 &* stride])
                 let m3 = SIMD4<Float>(s[12 &* stride], s[13 &* stride], s[14 &* stride], s[15 &* stride])
                 let r0 = m0 + m1 + m2, r1 = m1 - m2 - m3
-                let i = 2 &* ti, j = 2 &* tj
-                let row = plane + (i &* ow &+ j)
-                row[0] = b + (r0[0] + r0[1] + r0[2])
-                let right = j &+ 1 < ow, below = i &+ 1 < outHeight
-                if right { row[1] = b + (r0[1] - r0[2] - r0[3]) }
-                if below {
-                    row[ow] = b + (r1[0] + r1[1] + r1[2])
-                    if right { row[ow &+ 1] = b + (r1[1] - r1[2] - r1[3]) }
-                }
+                storeTile(
+                    plane, ti, tj, b + (r0[0] + r0[1] + r0[2]), b + (r0[1] - r0[2] - r0[3]), b + (r1[0] + r1[1] + r1[2]),
+                    b + (r1[1] - r1[2] - r1[3]))
                 tj &+= 1
                 if tj == tilesWide { tj = 0; ti &+= 1 }
+                t &+= 1
             }
+        }
+    }
+
+    /// Stores tile (ti, tj)'s 2x2 outputs into `plane`, cut at the target's edges.
+    @inline(__always)
+    private func storeTile(_ plane: UnsafeMutablePointer<Float>, _ ti: Int, _ tj: Int, _ y00: Float, _ y01: Float, _ y10: Float, _ y11: Float) {
+        let ow = outWidth, i = 2 &* ti, j = 2 &* tj
+        let row = plane + (i &* ow &+ j)
+        row[0] = y00
+        let right = j &+ 1 < ow
+        if right { row[1] = y01 }
+        if i &+ 1 < outHeight {
+            row[ow] = y10
+            if right { row[ow &+ 1] = y11 }
         }
     }
 
