@@ -120,7 +120,10 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // two-conv's 50 filters 3x3 ran 1-3% slower direct, so keep the GEMM. Short reductions (25 and
         // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
         //
-        // Winograd F(2x2, 3x3) (3x3, stride 1) is taken only when forced.
+        // Winograd F(2x2, 3x3) (3x3, stride 1) is taken only when forced: on two-conv's conv2 (50 -> 100
+        // channels, 14x14, batch 128, 2 threads, Zen 3) it ran within the noise of the implicit GEMM
+        // (forward 33.2 vs 35.3 ms, backward with the Winograd input gradient 73.8 vs 75.9 ms, best of 3),
+        // and 7x slower on the one-channel conv1 (products with a depth of 1).
         let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
         let winograd = WinogradPlan.allows(g)
         if let f = forced.forward, (f != .direct || direct) && (f != .winograd || winograd) {
