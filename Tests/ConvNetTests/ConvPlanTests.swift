@@ -76,6 +76,10 @@ struct ConvPlanTests {
             #expect(plan.forward == measured.forward && plan.forward != .direct)
             #expect(plan.inputGradient == .col2im)
             #expect(plan.pooledBackward == measured.pooledBackward && plan.pooledBackward != .lanes8)
+            // Not 3x3 at stride 1: no Winograd.
+            let winograd = ConvPlan.Choices(forward: .winograd, inputGradient: .winograd)
+            let fallback = ConvPlan(g, batch: 4, context: ExecutionContext(threads: 1, convolution: winograd))
+            #expect(fallback.forward == measured.forward && fallback.inputGradient == measured.inputGradient)
         }
         // The implicit input gradient only comes with the implicit weight gradient.
         let h = try Self.geometry([16, 8, 8], filters: 4, kernel: 3, padding: .symmetric(1))
@@ -83,6 +87,12 @@ struct ConvPlanTests {
         let dotFirst = ExecutionContext(threads: 1, convolution: ConvPlan.Choices(weightGradient: .dot, inputGradient: .implicit))
         let plan = ConvPlan(h, batch: 4, context: dotFirst)
         #expect(plan.weightGradient == .dot && plan.inputGradient == .col2im)
+        // The Winograd input gradient comes with any weight gradient; Winograd only where forced.
+        let winograd = ConvPlan(
+            h, batch: 4,
+            context: ExecutionContext(threads: 1, convolution: ConvPlan.Choices(forward: .winograd, weightGradient: .dot, inputGradient: .winograd)))
+        #expect(winograd.forward == .winograd && winograd.weightGradient == .dot && winograd.inputGradient == .winograd)
+        #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).forward != .winograd)
     }
 
     @Test("The batch is split across threads only with enough samples and work")

@@ -41,6 +41,24 @@ struct FusionTests {
         }
     }
 
+    @Test(
+        "With Winograd forced on the 3x3 stride-1 layers, fused outputs and gradients equal the unfused layers",
+        arguments: specs.map { ($0, 2) } + oneChannelSpecs.map { ($0, 1) })
+    func fusedMatchesUnfusedWinograd(_ spec: String, channels: Int) throws {
+        var random = SeededGenerator(seed: 22)
+        let x = try Tensor(
+            shape: [3, channels, 11, 9], scalars: (0..<(3 * channels * 11 * 9)).map { _ in random.uniform(-1, 1) })
+        let winograd = ConvPlan.Choices(forward: .winograd, inputGradient: .winograd)
+        try Self.check(spec, x, KernelTests.context(threads: 2, choices: winograd), &random)
+    }
+
+    /// `context` with its forced choices kept but the pooled backward's replaced by `pooled`.
+    static func forcing(_ context: ExecutionContext, pooled: ConvPlan.PooledBackward?) -> ExecutionContext {
+        var choices = context.convolution
+        choices.pooledBackward = pooled
+        return context.forcing(choices)
+    }
+
     /// The fused network against the same layers run one by one, on input `x`, in `context`.
     static func check(_ spec: String, _ x: Tensor, _ context: ExecutionContext, _ random: inout SeededGenerator) throws {
         let shape = Array(x.shape.dropFirst())
@@ -56,13 +74,13 @@ struct FusionTests {
         var dz = dy
         for layer in plain.layers.reversed() { dz = try layer.backward(dz, context: context) }
         // conv -> relu alone (the pooled backward forced off): bit-identical input gradients.
-        fused.context = context.forcing(ConvPlan.Choices(pooledBackward: .dense))
+        fused.context = Self.forcing(context, pooled: .dense)
         #expect(try fused.forward(x, training: true) == z, "forward, conv -> relu only: \(spec)")
         #expect(try fused.backward(dy) == dz, "input gradient: \(spec)")
         // conv -> relu -> maxpool through the pooling's winners (sums run in another order): where the
         // measured rule takes it, and forced to 8 and 16 lanes where the kernel rows fit.
         for pooled in [nil, .lanes8, .lanes16] as [ConvPlan.PooledBackward?] {
-            fused.context = context.forcing(ConvPlan.Choices(pooledBackward: pooled))
+            fused.context = Self.forcing(context, pooled: pooled)
             let label = "\(spec), pooled backward \(pooled?.rawValue ?? "measured")"
             // Inference pools each sample in cache where the plan says so; backward after it runs
             // from the pooled values.

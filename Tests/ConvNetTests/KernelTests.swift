@@ -209,6 +209,11 @@ struct KernelTests {
         ConvCase(
             batch: 3, channels: 32, height: 7, width: 7, filters: 16, kernel: (5, 5), stride: (1, 1),
             padding: .explicit(top: 4, left: 2, bottom: 0, right: 3)),
+        // Winograd F(2x2, 3x3): odd output sizes (partial tiles), odd channel counts, asymmetric padding
+        // (padding 0 on one side, 2 on the other: the input gradient's shift runs from 2 down to 0).
+        ConvCase(
+            batch: 3, channels: 5, height: 10, width: 7, filters: 7, kernel: (3, 3), stride: (1, 1),
+            padding: .explicit(top: 0, left: 2, bottom: 1, right: 0)),
     ]
 
     /// Plans the convolution tests force (`ExecutionContext.convolution`): the measured rules, then every forward,
@@ -220,17 +225,27 @@ struct KernelTests {
         ("im2col, gemm, col2im", ConvPlan.Choices(forward: .im2col, weightGradient: .gemm, inputGradient: .col2im)),
         ("implicit everywhere", ConvPlan.Choices(forward: .implicit, weightGradient: .implicit, inputGradient: .implicit)),
         ("im2col, implicit, col2im", ConvPlan.Choices(forward: .im2col, weightGradient: .implicit, inputGradient: .col2im)),
+        // The measured weight gradient: implicit for several channels, dot products for one.
+        ("winograd forward and input gradient", ConvPlan.Choices(forward: .winograd, inputGradient: .winograd)),
+        ("winograd, gemm weight gradient", ConvPlan.Choices(forward: .winograd, weightGradient: .gemm, inputGradient: .winograd)),
     ]
 
     /// The forced choices are taken wherever the geometry allows them.
     static func expectForced(_ choices: ConvPlan.Choices, _ g: ConvGeometry, batch: Int, _ label: String) {
         let plan = ConvPlan(g, batch: batch, context: context(choices: choices))
-        if let f = choices.forward, f != .direct || (g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise) {
-            #expect(plan.forward == f, "\(label): forward \(plan.forward)")
+        let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
+        if let f = choices.forward {
+            let allowed = f == .direct ? direct : f == .winograd ? WinogradPlan.allows(g) : true
+            #expect((plan.forward == f) == allowed, "\(label): forward \(plan.forward)")
         }
         if let w = choices.weightGradient { #expect(plan.weightGradient == w, "\(label): weight gradient \(plan.weightGradient)") }
-        if let i = choices.inputGradient, i == .col2im || (plan.weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)) {
-            #expect(plan.inputGradient == i, "\(label): input gradient \(plan.inputGradient)")
+        if let i = choices.inputGradient {
+            let allowed = switch i {
+            case .col2im: true
+            case .implicit: plan.weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)
+            case .winograd: WinogradPlan.allows(g)
+            }
+            #expect((plan.inputGradient == i) == allowed, "\(label): input gradient \(plan.inputGradient)")
         }
     }
 

@@ -2,8 +2,8 @@
 /// from the layer's shape, the batch size, the execution context (its threads and forced paths) and the
 /// mode. Every measured rule lives in that one function (1 thread, release, on the 2-core machine unless
 /// said otherwise); the executors (`Ops/ConvolutionColumns.swift`, `Ops/ConvolutionImplicit.swift`,
-/// `Ops/ConvPoolBackward.swift`) only follow it. Tests and `convnet bench conv` force choices through
-/// `ExecutionContext.convolution`.
+/// `Ops/ConvolutionWinograd.swift`, `Ops/ConvPoolBackward.swift`) only follow it. Tests and `convnet
+/// bench conv` force choices through `ExecutionContext.convolution`.
 ///
 /// To add a path: a case in the pass's enum, its rule (and where the geometry allows it, `allows`) in
 /// `init`, and its executor in `conv2dForward` / `conv2dBackward`.
@@ -15,6 +15,8 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         case im2col
         /// Implicit GEMM from a padded copy of each sample (`ImplicitConvPlan`).
         case implicit
+        /// Winograd F(2x2, 3x3) (`WinogradPlan`): 3x3 kernels at stride 1 only.
+        case winograd
     }
 
     public enum WeightGradient: String, CaseIterable, Sendable {
@@ -33,6 +35,9 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         /// The stride-1 adjoint as a convolution of the padded dL/dy with the flipped weight; only with
         /// the implicit weight gradient.
         case implicit
+        /// The stride-1 adjoint as a Winograd F(2x2, 3x3) convolution of dL/dy with the flipped weight
+        /// (`WinogradPlan`): 3x3 kernels at stride 1 only; with any weight gradient.
+        case winograd
     }
 
     /// conv -> ReLU -> maxpool backward through the pooling's winners (`conv2dBackwardThroughMaxPool`),
@@ -114,8 +119,14 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // filters (tiny-cnn's 3: +24% training img/s) or kernels of 25 taps and more (lenet5's 5x5: +4%);
         // two-conv's 50 filters 3x3 ran 1-3% slower direct, so keep the GEMM. Short reductions (25 and
         // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
+        //
+        // Winograd F(2x2, 3x3) (3x3, stride 1) is taken only when forced: on two-conv's conv2 (50 -> 100
+        // channels, 14x14, batch 128, 2 threads, Zen 3) it ran within the noise of the implicit GEMM
+        // (forward 33.2 vs 35.3 ms, backward with the Winograd input gradient 73.8 vs 75.9 ms, best of 3),
+        // and 7x slower on the one-channel conv1 (products with a depth of 1).
         let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
-        if let f = forced.forward, f != .direct || direct {
+        let winograd = WinogradPlan.allows(g)
+        if let f = forced.forward, (f != .direct || direct) && (f != .winograd || winograd) {
             forward = f
         } else if !g.isPointwise && (g.inChannels > 1 || (g.patchSize >= 64 && g.outChannels >= 16)) {
             forward = .implicit
@@ -138,9 +149,9 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
 
         // Input gradient: implicit (stride 1, each padding smaller than the kernel) from 12 input channels,
         // enough to fill most of a 16-channel panel (tf-cnn's 32, two-conv's 50); lenet5's 6 would use
-        // 6 of 16 columns and ran slower.
+        // 6 of 16 columns and ran slower. Winograd (3x3, stride 1, any weight gradient) only when forced.
         let implicitInput = weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)
-        if let i = forced.inputGradient, i != .implicit || implicitInput {
+        if let i = forced.inputGradient, (i != .implicit || implicitInput) && (i != .winograd || winograd) {
             inputGradient = i
         } else {
             inputGradient = implicitInput && g.inChannels >= 12 ? .implicit : .col2im

@@ -62,6 +62,14 @@ struct ImplicitScratch {
     let columnGradient = ScratchBuffer<Float>()
 }
 
+/// One thread's scratch of the Winograd path (sizes from `WinogradPlan`): the sample's zero-padded
+/// source planes, one block's transformed input and its products.
+struct WinogradScratch {
+    let paddedInput = ScratchBuffer<Float>()
+    let transformedInput = ScratchBuffer<Float>()
+    let products = ScratchBuffer<Float>()
+}
+
 /// One thread's scratch of the pooled backward (conv -> ReLU -> maxpool through the winners): the padded
 /// input, the sample's list of winners (`cn_pool_entries`; 8-byte words, so aligned for its counts), the
 /// weight-gradient partial (kernel rows padded to the lane width), the padded input gradient and the
@@ -88,6 +96,7 @@ final class ConvWorkspace {
     var columns = PerThread { ColumnScratch() }
     var implicit = PerThread { ImplicitScratch() }
     var pooled = PerThread { PooledScratch() }
+    var winograd = PerThread { WinogradScratch() }
     /// Per thread, one sample's convolution output, pooled from there (conv -> ReLU -> maxpool in inference).
     var sampleOutput = PerThread { ScratchBuffer<Float>() }
     /// Shared by all threads: the implicit path's packed forward and flipped weights, the pooled
@@ -95,8 +104,15 @@ final class ConvWorkspace {
     let packedWeight = ScratchBuffer<Float>()
     let flippedWeight = ScratchBuffer<Float>()
     let paddedWeight = ScratchBuffer<Float>()
+    /// Shared by all threads: the Winograd path's transformed weights, of the forward pass and of the
+    /// input gradient.
+    let winogradWeight = ScratchBuffer<Float>()
+    let winogradFlippedWeight = ScratchBuffer<Float>()
     /// Offset tables of the implicit-GEMM path, built on first use for the layer's geometry.
     private var implicitPlan: ImplicitConvPlan?
+    /// The Winograd plans of the forward pass and the input gradient, built on first use.
+    private var winogradForward: WinogradPlan?
+    private var winogradInputGradient: WinogradPlan?
 
     init() {}
 
@@ -106,5 +122,21 @@ final class ConvWorkspace {
         let plan = ImplicitConvPlan(geometry)
         implicitPlan = plan
         return plan
+    }
+
+    /// The Winograd plan of `direction` for `geometry`, built once.
+    func winogradPlan(for geometry: ConvGeometry, _ direction: WinogradPlan.Direction) -> WinogradPlan {
+        switch direction {
+        case .forward:
+            if let plan = winogradForward, plan.geometry == geometry { return plan }
+            let plan = WinogradPlan(geometry, .forward)
+            winogradForward = plan
+            return plan
+        case .inputGradient:
+            if let plan = winogradInputGradient, plan.geometry == geometry { return plan }
+            let plan = WinogradPlan(geometry, .inputGradient)
+            winogradInputGradient = plan
+            return plan
+        }
     }
 }

@@ -46,8 +46,9 @@ public func conv2dBackward(
 // thread order at the end. Forward outputs and input gradients do not depend on the thread count; weight
 // and bias gradients only through that fixed-order reduction, so a run is deterministic for a given
 // thread count. The executors: `ConvolutionColumns.swift` (im2col + GEMM, the direct kernel, dot-product
-// weight gradients), `ConvolutionImplicit.swift` (implicit GEMM), `ConvPoolBackward.swift` (conv -> ReLU
-// -> maxpool backward through the pooling's winners).
+// weight gradients), `ConvolutionImplicit.swift` (implicit GEMM), `ConvolutionWinograd.swift` (Winograd
+// F(2x2, 3x3) forward and input gradient), `ConvPoolBackward.swift` (conv -> ReLU -> maxpool backward
+// through the pooling's winners).
 
 /// One convolution pass's tensors as raw pointers, with its geometry, plan and scratch: what an executor
 /// runs on. Valid while the function that made it runs.
@@ -105,6 +106,7 @@ func conv2dForward(
             switch plan.forward {
             case .implicit: conv2dForwardImplicit(pass, implicit: workspace.plan(for: g))
             case .direct, .im2col: conv2dForwardColumns(pass)
+            case .winograd: conv2dForwardWinograd(pass, winograd: workspace.winogradPlan(for: g, .forward))
             }
         }
     }
@@ -125,9 +127,12 @@ func conv2dBackward(
     let n = input.batchSize
     var (dInput, dWeight, dBias) = grads.take()
     // The implicit path sums its partials into zeroed gradients; the column path's first sample writes
-    // them. dL/dx: the implicit input gradient and a pointwise layer's GEMM write every element, col2im adds.
+    // them. dL/dx: the implicit and Winograd input gradients and a pointwise layer's GEMM write every
+    // element, col2im adds. The Winograd input gradient runs after the weight gradient's executor, which
+    // then computes no dL/dx.
     let implicitWeight = plan.weightGradient == .implicit
-    let adds = implicitWeight ? plan.inputGradient != .implicit : !g.isPointwise
+    let winogradInput = inputGradient && plan.inputGradient == .winograd
+    let adds = winogradInput ? false : implicitWeight ? plan.inputGradient != .implicit : !g.isPointwise
     dWeight.prepare(shape: weight.shape, zeroed: implicitWeight)
     dBias.prepare(shape: [g.outChannels], zeroed: implicitWeight)
     dInput.prepare(shape: inputGradient ? input.shape : [0], zeroed: adds)
@@ -136,10 +141,15 @@ func conv2dBackward(
             Tensor.withMutableBaseAddresses(&dInput, &dWeight, &dBias) { dx, dw, db in
                 let pass = ConvPass(
                     geometry: g, plan: plan, workspace: workspace, batch: n, x: x!, w: w!, dy: dyp, reluOutput: ry,
-                    dx: inputGradient ? dx : nil, dw: dw, db: db)
+                    dx: inputGradient && !winogradInput ? dx : nil, dw: dw, db: db)
                 switch plan.weightGradient {
                 case .implicit: conv2dBackwardImplicit(pass, implicit: workspace.plan(for: g))
                 case .dot, .gemm: conv2dBackwardColumns(pass)
+                }
+                if winogradInput {
+                    var input = pass
+                    input.dx = dx
+                    conv2dInputGradientWinograd(input, winograd: workspace.winogradPlan(for: g, .inputGradient))
                 }
             }
         }

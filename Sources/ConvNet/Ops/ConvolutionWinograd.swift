@@ -1,0 +1,56 @@
+// The Winograd F(2x2, 3x3) executors (`ConvPlan.Forward.winograd`, `ConvPlan.InputGradient.winograd`):
+// the weight transformed once per call, then the batch split of `ConvPlan`, each sample padded into its
+// thread's `WinogradScratch` and run through `WinogradPlan` block of tiles by block of tiles.
+
+/// Reserves each thread's Winograd scratch for `plan`.
+private func reserveWinograd(_ p: ConvPass, _ plan: WinogradPlan) {
+    p.workspace.winograd.reserve(p.parts)
+    for t in 0..<p.parts {
+        let scratch = p.workspace.winograd[t]
+        scratch.paddedInput.reserve(plan.paddedCount)
+        scratch.transformedInput.reserve(plan.transformedInputCount)
+        scratch.products.reserve(plan.productCount)
+    }
+}
+
+/// The forward pass: y_s = bias + conv(x_s), through ReLU with `fuseReLU` (the same arithmetic as
+/// `relu`), pooled from the thread's sample buffer with `pool`.
+func conv2dForwardWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
+    let g = p.geometry
+    p.workspace.winogradWeight.reserve(plan.transformedWeightCount)
+    let u = p.workspace.winogradWeight.pointer
+    plan.transformWeight(p.w, into: u)
+    reserveWinograd(p, plan)
+    p.context.parallelFor(p.parts) { t in
+        let scratch = p.workspace.winograd[t]
+        for s in p.samples(t) {
+            let ys = p.y.map { $0 + s &* g.outputSize } ?? p.workspace.sampleOutput[t].pointer
+            plan.pad(p.x + s &* g.inputSize, mask: nil, into: scratch.paddedInput.pointer)
+            plan.run(
+                level: p.context.kernelLevel, padded: scratch.paddedInput.pointer, weight: u, bias: p.bias,
+                transformed: scratch.transformedInput.pointer, products: scratch.products.pointer, output: ys)
+            if p.fuseReLU { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
+            p.pool?.pool(ys, sample: s, context: p.context)
+        }
+    }
+}
+
+/// The input gradient: dL/dx_s as the stride-1 correlation of dL/dy_s (masked by `reluOutput` > 0 when
+/// given), shifted by 2 - padding, with the flipped, channel-swapped weight. Writes every element of dL/dx.
+func conv2dInputGradientWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
+    let g = p.geometry
+    guard let dx = p.dx, let dy = p.dy else { return }
+    p.workspace.winogradFlippedWeight.reserve(plan.transformedWeightCount)
+    let u = p.workspace.winogradFlippedWeight.pointer
+    plan.transformWeight(p.w, into: u)
+    reserveWinograd(p, plan)
+    p.context.parallelFor(p.parts) { t in
+        let scratch = p.workspace.winograd[t]
+        for s in p.samples(t) {
+            plan.pad(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: scratch.paddedInput.pointer)
+            plan.run(
+                level: p.context.kernelLevel, padded: scratch.paddedInput.pointer, weight: u, bias: nil,
+                transformed: scratch.transformedInput.pointer, products: scratch.products.pointer, output: dx + s &* g.inputSize)
+        }
+    }
+}
