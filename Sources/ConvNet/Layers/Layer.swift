@@ -86,15 +86,20 @@ protocol ParameterGradientOnly: Layer {
     func backwardParameters(_ outputGradient: Tensor, context: ExecutionContext) throws
 }
 
-/// Errors a layer raises when used out of order.
-func missingForward(_ layer: any Layer) -> ShapeError {
-    .layer(name: layer.name, message: "backward called before forward (nothing cached)")
+/// Errors a layer (or a stage of layers, named by its first) raises when used out of order.
+func missingForward(_ layer: any Layer) -> ShapeError { missingForward(named: layer.name) }
+
+func missingForward(named name: String) -> ShapeError {
+    .layer(name: name, message: "backward called before forward (nothing cached)")
 }
 
 func checkGradientShape(_ layer: any Layer, _ gradient: Tensor, expected: [Int]) throws {
+    try checkGradientShape(named: layer.name, gradient, expected: expected)
+}
+
+func checkGradientShape(named name: String, _ gradient: Tensor, expected: [Int]) throws {
     guard gradient.shape == expected else {
         throw ShapeError.layer(
-            name: layer.name,
-            message: "dL/doutput has shape \(formatShape(gradient.shape)), expected \(formatShape(expected))")
+            name: name, message: "dL/doutput has shape \(formatShape(gradient.shape)), expected \(formatShape(expected))")
     }
 }

@@ -80,8 +80,7 @@ final class ConvStage {
     /// The forward pass that pools each sample while it is in cache: the convolution's output is never stored.
     private func poolInCache(_ input: Tensor, plan: ConvPlan, pooling: ConvGeometry) {
         let n = input.batchSize
-        let winners = n &* pooling.outputSize
-        if argmax.count != winners { argmax = [Int32](repeating: 0, count: winners) }
+        resizeWinners(&argmax, to: n &* pooling.outputSize)
         pooledOutput.prepare(shape: [n, pooling.outChannels, pooling.outHeight, pooling.outWidth])
         var unused = Tensor.empty
         pooledOutput.withUnsafeMutableBufferPointer { out in
@@ -97,9 +96,7 @@ final class ConvStage {
     /// dL/dinput from dL/d(the stage's output), writing the convolution's parameter gradients; with
     /// `inputGradient == false`, dL/dinput is skipped (an empty tensor is returned).
     func backward(_ outputGradient: Tensor, inputGradient wanted: Bool, context: ExecutionContext) throws -> Tensor {
-        guard let cache else {
-            throw ShapeError.layer(name: convName, message: "backward called before forward (nothing cached)")
-        }
+        guard let cache else { throw missingForward(named: convName) }
         let x = cache.input, n = x.batchSize
         var grads = ConvGradients(input: inputGradient, weight: weight.gradient, bias: bias.gradient)
         inputGradient = .empty
@@ -113,7 +110,7 @@ final class ConvStage {
         let plan = cache.plan
         if let pooling, cache.pooled {
             let expected = [n, pooling.outChannels, pooling.outHeight, pooling.outWidth]
-            guard outputGradient.shape == expected else { throw gradientShape(poolName ?? convName, expected, outputGradient) }
+            try checkGradientShape(named: poolName ?? convName, outputGradient, expected: expected)
             if plan.backwardThroughWinners {
                 conv2dBackwardThroughMaxPool(
                     pooledGradient: outputGradient, argmax: argmax, pooledOutput: pooledOutput, input: x, weight: weight.value,
@@ -130,7 +127,7 @@ final class ConvStage {
             return grads.input
         }
         let expected = [n, geometry.outChannels, geometry.outHeight, geometry.outWidth]
-        guard outputGradient.shape == expected else { throw gradientShape(convName, expected, outputGradient) }
+        try checkGradientShape(named: convName, outputGradient, expected: expected)
         conv2dBackward(
             outputGradient, input: x, weight: weight.value, geometry: geometry, plan: plan, workspace: workspace,
             inputGradient: wanted, reluOutput: cache.activation, into: &grads)
@@ -142,8 +139,4 @@ final class ConvStage {
 
     /// Whether a forward pass left what backward needs.
     var hasForward: Bool { cache != nil }
-
-    private func gradientShape(_ name: String, _ expected: [Int], _ got: Tensor) -> ShapeError {
-        .layer(name: name, message: "dL/doutput has shape \(formatShape(got.shape)), expected \(formatShape(expected)) (the last forward pass)")
-    }
 }

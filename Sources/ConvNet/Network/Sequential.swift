@@ -237,11 +237,7 @@ struct Stage {
     func backward(_ g: Tensor, inputGradient: Bool, context: ExecutionContext) throws -> Tensor {
         switch kind {
         case .layer(let layer):
-            if !inputGradient, let layer = layer as? any ParameterGradientOnly {
-                try layer.backwardParameters(g, context: context)
-                return .empty
-            }
-            return try layer.backward(g, context: context)
+            return try Self.backwardInTurn([layer], g, inputGradient: inputGradient, context: context)
         case .conv(let conv, let layers):
             // After a caller ran the layers' own forward passes instead of the network's, their own backward.
             guard conv.hasForward else { return try Self.backwardInTurn(layers, g, inputGradient: inputGradient, context: context) }
@@ -249,7 +245,8 @@ struct Stage {
         }
     }
 
-    /// The layers' own backward passes in turn (the first skips dL/dinput where it can and `inputGradient` is false).
+    /// The layers' own backward passes in turn; with `inputGradient == false` the first skips dL/dinput
+    /// where it can (the returned tensor is then empty).
     private static func backwardInTurn(_ layers: [any Layer], _ g: Tensor, inputGradient: Bool, context: ExecutionContext) throws -> Tensor {
         var g = g
         for (i, layer) in layers.enumerated().reversed() {

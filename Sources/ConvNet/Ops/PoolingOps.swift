@@ -19,13 +19,19 @@ public func maxPool2d(
     return (y, argmax)
 }
 
+/// Makes `argmax` hold `count` winners, within its capacity when the batch shrinks and grows back (the short
+/// last batch of an epoch); the values are stale until the pooling writes them.
+func resizeWinners(_ argmax: inout [Int32], to count: Int) {
+    if argmax.count > count { argmax.removeLast(argmax.count - count) }
+    if argmax.count < count { argmax.append(contentsOf: repeatElement(0, count: count - argmax.count)) }
+}
+
 /// Max pooling of `x` (N x C x H x W) into reusable buffers (see `Tensor.overwrite`): the output, and per
 /// output the winner's offset inside its plane (resized within its capacity when the batch changes).
 func maxPoolForward(_ x: Tensor, geometry g: ConvGeometry, into y: inout Tensor, argmax: inout [Int32], context: ExecutionContext) {
     let planes = x.batchSize &* g.inChannels
     let winners = planes &* g.outputPixels
-    if argmax.count > winners { argmax.removeLast(argmax.count - winners) }
-    if argmax.count < winners { argmax.append(contentsOf: repeatElement(0, count: winners - argmax.count)) }
+    resizeWinners(&argmax, to: winners)
     y.prepare(shape: [x.batchSize, g.outChannels, g.outHeight, g.outWidth])
     guard winners > 0 else { return }
     Tensor.withBaseAddresses(x, .empty) { xp, _, _, _ in
