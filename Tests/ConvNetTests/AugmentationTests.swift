@@ -277,7 +277,6 @@ struct AugmentationTests {
 
     @Test("a run stopped mid-epoch and resumed from its checkpoint ends at the uninterrupted run's bits")
     func resumeMidEpoch() throws {
-        struct Stop: Error {}
         let data = try randomData(count: 10)
         let augmentation = Augmentation(shift: 2, flip: true, erase: 0.5)
         var options = TrainingOptions()
@@ -286,27 +285,10 @@ struct AugmentationTests {
         options.seed = 9
         options.augmentation = augmentation
         func network() throws -> Sequential { try Sequential(spec: "conv 2 3x3 pad 1; relu; flatten; dense 3", inputShape: data.sampleShape, seed: 4) }
-        let uninterrupted = try network()
-        try Trainer(network: uninterrupted, options: options).train(on: data)
-        let whole = uninterrupted.parameters.flatMap(\.value.scalars).map(\.bitPattern)
-
-        let interrupted = try network()
-        let first = try Trainer(network: interrupted, options: options)
-        #expect(throws: Stop.self) {
-            try first.train(on: data) { event in
-                if case .iteration(let r) = event, r.iteration == 5 { throw Stop() }  // epoch 2, batch 2 of 3
-            }
-        }
-        let folder = try makeTemporaryFolder()
-        let url = folder.appendingPathComponent("checkpoint.npz")
-        let archive = ModelArchive(network: interrupted, modelName: "custom", loss: options.loss, classNames: data.classNames, normalization: .identity)
-        try Checkpoint(trainer: first, model: archive, settings: "{}").write(to: url)
-        let checkpoint = try Checkpoint.read(from: url)
+        // Stopped at epoch 2, batch 2 of 3.
+        let (whole, resumed, checkpoint) = try trainWholeAndResumed(data, options, stoppingAfter: 5, network: network)
         #expect(checkpoint.progress.batchesInEpoch == 2)
-        let resumed = try Trainer(network: checkpoint.model.network, options: options)
-        try resumed.restore(from: checkpoint)
-        try resumed.train(on: data)
-        #expect(checkpoint.model.network.parameters.flatMap(\.value.scalars).map(\.bitPattern) == whole)
+        #expect(resumed == whole)
         options.augmentation = nil
         let plain = try network()
         try Trainer(network: plain, options: options).train(on: data)

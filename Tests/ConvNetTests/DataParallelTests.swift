@@ -314,7 +314,6 @@ struct SynchronisedLayerTests {
 
     @Test("a dropout network stopped mid-epoch and resumed from its checkpoint ends at the uninterrupted run's bits")
     func dropoutResumeMidEpoch() throws {
-        struct Stop: Error {}
         var random = SeededGenerator(seed: 5)
         let images = try Tensor(shape: [10, 1, 5, 5], scalars: (0..<250).map { _ in random.nextUnitFloat() })
         let data = try Dataset(name: "random", images: images, labels: (0..<10).map { $0 % 3 }, classNames: ["a", "b", "c"])
@@ -325,25 +324,9 @@ struct SynchronisedLayerTests {
         func network() throws -> Sequential {
             try Sequential(spec: "conv 2 3x3 pad 1; relu; flatten; dropout 0.5; dense 6; relu; dropout 0.3; dense 3", inputShape: [1, 5, 5], seed: 4)
         }
-        let uninterrupted = try network()
-        try Trainer(network: uninterrupted, options: options).train(on: data)
-        let whole = uninterrupted.parameters.flatMap(\.value.scalars).map(\.bitPattern)
-
-        let interrupted = try network()
-        let first = try Trainer(network: interrupted, options: options)
-        #expect(throws: Stop.self) {
-            try first.train(on: data) { event in
-                if case .iteration(let r) = event, r.iteration == 5 { throw Stop() }  // epoch 2, batch 2 of 3
-            }
-        }
-        let url = try makeTemporaryFolder().appendingPathComponent("checkpoint.npz")
-        let archive = ModelArchive(network: interrupted, modelName: "custom", loss: options.loss, classNames: data.classNames, normalization: .identity)
-        try Checkpoint(trainer: first, model: archive, settings: "{}").write(to: url)
-        let checkpoint = try Checkpoint.read(from: url)
-        let resumed = try Trainer(network: checkpoint.model.network, options: options)
-        try resumed.restore(from: checkpoint)
-        try resumed.train(on: data)
-        #expect(checkpoint.model.network.parameters.flatMap(\.value.scalars).map(\.bitPattern) == whole)
+        // Stopped at epoch 2, batch 2 of 3.
+        let (whole, resumed, _) = try trainWholeAndResumed(data, options, stoppingAfter: 5, network: network)
+        #expect(resumed == whole)
         options.seed = 10
         let other = try network()
         try Trainer(network: other, options: options).train(on: data)

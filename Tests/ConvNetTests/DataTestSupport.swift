@@ -1,4 +1,5 @@
 import Foundation
+import Testing
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -148,4 +149,32 @@ final class TestHTTPServer: @unchecked Sendable {
         }
         sendAll(fd, slice)
     }
+}
+
+/// Trains a fresh `network()` on `data` with `options` to the end, and another one stopped after iteration
+/// `stop`, written to a checkpoint, read back and resumed to the end. Returns each run's final weights as bit
+/// patterns, and the checkpoint as it was read back.
+func trainWholeAndResumed(
+    _ data: Dataset, _ options: TrainingOptions, stoppingAfter stop: Int, network: () throws -> Sequential,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> (whole: [UInt32], resumed: [UInt32], checkpoint: Checkpoint) {
+    struct Stop: Error {}
+    let uninterrupted = try network()
+    try Trainer(network: uninterrupted, options: options).train(on: data)
+    let interrupted = try network()
+    let first = try Trainer(network: interrupted, options: options)
+    #expect(throws: Stop.self, sourceLocation: sourceLocation) {
+        try first.train(on: data) { event in
+            if case .iteration(let r) = event, r.iteration == stop { throw Stop() }
+        }
+    }
+    let url = try makeTemporaryFolder().appendingPathComponent("checkpoint.npz")
+    let archive = ModelArchive(network: interrupted, modelName: "custom", loss: options.loss, classNames: data.classNames, normalization: .identity)
+    try Checkpoint(trainer: first, model: archive, settings: "{}").write(to: url)
+    let checkpoint = try Checkpoint.read(from: url)
+    let resumed = try Trainer(network: checkpoint.model.network, options: options)
+    try resumed.restore(from: checkpoint)
+    try resumed.train(on: data)
+    func bits(_ net: Sequential) -> [UInt32] { net.parameters.flatMap(\.value.scalars).map(\.bitPattern) }
+    return (bits(uninterrupted), bits(checkpoint.model.network), checkpoint)
 }

@@ -156,11 +156,8 @@ struct MemoryBudgetCLITests {
             for v in [Gzip.crc32(data), UInt32(truncatingIfNeeded: data.count)] { withUnsafeBytes(of: v.littleEndian) { out += $0 } }
             return out
         }
-        func idx(_ dims: [Int]) -> Data {
-            var d = Data([0, 0, 8, UInt8(dims.count)])
-            for v in dims { withUnsafeBytes(of: UInt32(v).bigEndian) { d += $0 } }
-            return d + Data(count: dims.reduce(1, *))
-        }
+        // Unsigned bytes (type 0x08), zero pixels and labels.
+        func idx(_ dims: [Int]) -> Data { idxData(magic: 0x0800 | dims.count, dims: dims, payload: [UInt8](repeating: 0, count: dims.reduce(1, *))) }
         let n = 127_551  // 127,551 images of 28x28: 100 MB
         for (name, dims) in [("train-images-idx3-ubyte", [n, 28, 28]), ("t10k-images-idx3-ubyte", [n, 28, 28]),
                              ("train-labels-idx1-ubyte", [n]), ("t10k-labels-idx1-ubyte", [n])] {
