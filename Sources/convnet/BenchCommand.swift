@@ -118,7 +118,7 @@ struct BenchGemmCommand: ParsableCommand {
 struct BenchConvCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "conv",
-        abstract: "Milliseconds and GFLOP/s of forward and backward passes of the zoo's convolution layers, and each layer's plan.")
+        abstract: "Milliseconds and GFLOP/s (counted as direct-convolution work, whatever the algorithm) of forward and backward passes of the zoo's convolution layers, and each layer's plan.")
 
     @Flag(help: "One JSON object per line.")
     var json = false
@@ -141,6 +141,7 @@ struct BenchConvCommand: ParsableCommand {
     var repeats: Int = 7
 
     @OptionGroup var kernelOption: KernelOption
+    @OptionGroup var convAlgorithmOption: ConvAlgorithmOption
 
     struct LayerCase {
         var label: String
@@ -167,7 +168,7 @@ struct BenchConvCommand: ParsableCommand {
 
     func run() throws {
         guard repeats > 0, batchSize > 0 else { throw ValidationError("--repeats and --batch-size must be positive") }
-        let context = try kernelOption.applied(to: threadsOption.context).forcing(try forcedChoices())
+        let context = try convAlgorithmOption.applied(to: kernelOption.applied(to: threadsOption.context)).forcing(try forcedChoices())
         try measure(context)
     }
 
@@ -180,6 +181,7 @@ struct BenchConvCommand: ParsableCommand {
         #endif
         if !json {
             print("convnet bench conv: \(build), \(t) thread\(t == 1 ? "" : "s"), kernel \(kernels), batch \(batchSize), "
+                + "convolution algorithm \(context.algorithm.rawValue), "
                 + (repeats == 1 ? "one run" : "median of \(repeats) runs"))
         }
         for c in Self.layers {
@@ -210,7 +212,7 @@ struct BenchConvCommand: ParsableCommand {
             let fg = 2 * macs / fm / 1e6, bg = 4 * macs / bm / 1e6
             let plan = layer.plan(batch: batchSize, context: context)
             if json {
-                print("{\"layer\":\"\(c.label)\",\"batch_size\":\(batchSize),\"threads\":\(t),"
+                print("{\"layer\":\"\(c.label)\",\"batch_size\":\(batchSize),\"threads\":\(t),\"algorithm\":\"\(context.algorithm.rawValue)\","
                     + "\"forward_ms\":\(String(format: "%.3f", fm)),\"backward_ms\":\(String(format: "%.3f", bm)),"
                     + "\"forward_gflops\":\(String(format: "%.1f", fg)),\"backward_gflops\":\(String(format: "%.1f", bg)),"
                     + "\"plan\":{\"forward\":\"\(plan.forward.rawValue)\",\"weight_gradient\":\"\(plan.weightGradient.rawValue)\","

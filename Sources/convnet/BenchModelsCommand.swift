@@ -27,9 +27,10 @@ struct BenchModelsCommand: ParsableCommand {
     var json = false
 
     @OptionGroup var kernelOption: KernelOption
+    @OptionGroup var convAlgorithmOption: ConvAlgorithmOption
 
     func run() throws {
-        let context = try kernelOption.applied(to: threadsOption.context)
+        let context = try convAlgorithmOption.applied(to: kernelOption.applied(to: threadsOption.context))
         guard repeats > 0, steps > 0 else { throw ValidationError("--repeats and --steps must be positive") }
         let sizes = try batchSize.split(separator: ",").map { text -> Int in
             guard let b = Int(text.trimmingCharacters(in: .whitespaces)), b > 0 else {
@@ -44,6 +45,7 @@ struct BenchModelsCommand: ParsableCommand {
             #endif
             let runs = repeats == 1 ? "one run" : "median of \(repeats) runs"
             print("convnet bench: \(buildConfiguration) build, \(counted(context.threads, "thread")), kernel \(context.kernelLevel), "
+                + "convolution algorithm \(context.algorithm.rawValue), "
                 + "\(runs) of at least \(counted(steps, "step")) and 0.1 s")
             print("model                batch   train img/s   infer img/s   train GFLOP/s   peak RSS MB   bound MB   allocs/step"
                 + "   latency µs median / p99")

@@ -16,6 +16,7 @@ struct EvalCommand: ParsableCommand {
     var dataDir: String?
 
     @OptionGroup var threadsOption: ThreadsOption
+    @OptionGroup var convAlgorithmOption: ConvAlgorithmOption
     @OptionGroup var memoryBudgetOption: MemoryBudgetOption
 
     @Flag(help: "Print one JSON object.")
@@ -27,7 +28,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let archive = try ModelArchive.read(from: URL(fileURLWithPath: weights), memoryBudget: memoryBudgetOption.budget)
-        archive.network.context = threadsOption.context
+        archive.network.context = try convAlgorithmOption.applied(to: threadsOption.context)
         let (test, name) = try testSet(for: archive, dataset: dataset, dataDirectory: dataDir, weightsPath: weights, memoryBudget: memoryBudgetOption.budget)
         let classes = test.classCount
         // The model's own test-time augmentation (model.npz's meta.tta), as convnet predict and the studio classify.

@@ -86,6 +86,7 @@ public struct TrainCommand: ParsableCommand {
 
     @OptionGroup var threadsOption: ThreadsOption
     @OptionGroup var memoryBudgetOption: MemoryBudgetOption
+    @OptionGroup var convAlgorithmOption: ConvAlgorithmOption
 
     @Option(help: "Stop early: acc=0.97 (training accuracy reached) or patience=3 (epochs without validation gain).")
     var earlyStop: String?
@@ -214,7 +215,7 @@ public struct TrainCommand: ParsableCommand {
                 spec: settings.network.spec, inputShape: inputShape, seed: options.seed, weightInit: weightInit,
                 biasInit: weightInit == .pytorchDefault ? .pytorchDefault : .constant(0), memoryBudget: networkBudget)
         }
-        network.context = threadsOption.context
+        network.context = threadsOption.context.with(algorithm: settings.convAlgorithm ?? .auto)
         let train = data.split.train, test = data.split.test
         try checkClasses(network, loss: options.loss, dataset: train, name: settings.dataset)
         let trainer = try Trainer(network: network, options: options)
@@ -392,6 +393,8 @@ struct RunSettings: Codable {
     var checkpointEvery: Int?
     /// The `--recipe` the run started from; nil without one (and in runs saved before recipes existed).
     var recipe: String?
+    /// `--conv-algorithm`; nil: auto (and runs saved before the option existed).
+    var convAlgorithm: ConvAlgorithm?
 
     /// The run `setup` describes, its network resolved and every value checked (a usage error naming the option).
     init(_ setup: TrainSetup) throws {
@@ -413,6 +416,7 @@ struct RunSettings: Codable {
         report = setup.report
         checkpointEvery = setup.checkpointEvery
         recipe = setup.recipe
+        convAlgorithm = setup.convAlgorithm == .auto ? nil : setup.convAlgorithm
         do {
             try validate()
         } catch let error as ValueError {

@@ -119,6 +119,52 @@ struct CLITests {
         #expect(try weights(dir.appendingPathComponent("d/model.npz")) != (try weights(dir.appendingPathComponent("c/model.npz"))) )
     }
 
+    @Test("--conv-algorithm: each algorithm repeats bit for bit and resumes exactly; winograd stays near direct; eval and bench take it")
+    func convAlgorithm() throws {
+        let dir = try makeTemporaryFolder()
+        let common = ["train", "--spec", "conv 6 3x3 pad 1; relu; conv 8 3x3 pad 1; relu; maxpool 2; flatten; dense 10", "--train-limit", "320",
+                      "--batch-size", "32", "--seed", "3", "--threads", "2", "--no-report"]
+        func run(_ name: String, _ extra: [String]) throws -> [String: [Float]] {
+            let r = try convnet(common + extra + ["--out", dir.appendingPathComponent(name).path])
+            #expect(r.status == 0, "\(r.stderr)")
+            return try weights(dir.appendingPathComponent("\(name)/model.npz"))
+        }
+        let auto = try run("auto", ["--epochs", "2"])
+        let direct = try run("direct", ["--epochs", "2", "--conv-algorithm", "direct"])
+        let winograd = try run("winograd", ["--epochs", "2", "--conv-algorithm", "winograd"])
+        let again = try run("again", ["--epochs", "2", "--conv-algorithm", "WINOGRAD"])
+        _ = try run("half", ["--epochs", "1", "--conv-algorithm", "winograd"])
+        // auto takes Winograd nowhere yet, so it is direct; winograd repeats and differs (its rounding), but little.
+        #expect(auto == direct)
+        #expect(winograd == again)
+        #expect(winograd != direct)
+        for (key, w) in winograd {
+            let d = direct[key]!
+            let largest = d.map(abs).max()!
+            #expect(zip(w, d).map { abs($0 - $1) }.max()! <= 1e-3 * max(largest, 1), "\(key)")
+        }
+        // The resume keeps the saved algorithm (no option given), and refuses another.
+        let half = dir.appendingPathComponent("half").path
+        let refused = try convnet(["train", "--resume", half, "--epochs", "2", "--conv-algorithm", "direct"])
+        #expect(refused.status == 64 && refused.stderr.contains("--conv-algorithm direct contradicts the run"), "\(refused.stderr)")
+        let resumed = try convnet(["train", "--resume", half, "--epochs", "2", "--threads", "2"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(try weights(dir.appendingPathComponent("half/model.npz")) == winograd)
+        // A wrong name is a usage error that lists the algorithms.
+        let wrong = try convnet(["train", "--conv-algorithm", "fft", "--epochs", "1"])
+        #expect(wrong.status == 64 && wrong.stderr.contains("auto, direct, winograd"), "\(wrong.stderr)")
+        let model = dir.appendingPathComponent("winograd/model.npz").path
+        let evals = try ["direct", "winograd"].map { a in
+            let e = try convnet(["eval", "--weights", model, "--conv-algorithm", a, "--json"])
+            #expect(e.status == 0, "\(e.stderr)")
+            return try e.json()["test_accuracy"] as? Double
+        }
+        #expect(evals[0] != nil && evals[1] != nil && abs(evals[0]! - evals[1]!) <= 0.01)
+        let bench = try convnet(["bench", "conv", "--repeats", "1", "--batch-size", "2", "--conv-algorithm", "winograd", "--json"])
+        #expect(bench.status == 0, "\(bench.stderr)")
+        #expect(bench.stdout.contains("\"algorithm\":\"winograd\"") && bench.stdout.contains("\"forward\":\"winograd\""))
+    }
+
     @Test("a diverging run stops with the iteration and advice, and writes no weights")
     func divergence() throws {
         let dir = try makeTemporaryFolder()

@@ -95,6 +95,39 @@ struct ConvPlanTests {
         #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).forward != .winograd)
     }
 
+    @Test("--conv-algorithm: direct never takes Winograd, winograd takes it on every 3x3 stride-1 layer with channels, auto follows the measured rule")
+    func algorithms() throws {
+        // The zoo's convolutions and a few others: 3x3 with many and with one input channel, 5x5, stride 2.
+        let shapes: [(input: [Int], filters: Int, kernel: Int, stride: Int)] = [
+            ([50, 14, 14], 100, 3, 1), ([32, 14, 14], 64, 3, 1), ([1, 28, 28], 50, 3, 1), ([6, 14, 14], 16, 5, 1),
+            ([32, 28, 28], 32, 3, 1), ([8, 9, 9], 4, 3, 2),
+        ]
+        for s in shapes {
+            let g = try ConvGeometry(
+                inChannels: s.input[0], inHeight: s.input[1], inWidth: s.input[2], outChannels: s.filters, kernelHeight: s.kernel,
+                kernelWidth: s.kernel, strideH: s.stride, strideW: s.stride, padding: .symmetric(s.kernel / 2), operation: "test")
+            for batch in [1, 64] {
+                let auto = ConvPlan(g, batch: batch, context: ExecutionContext(threads: 2))
+                let direct = ConvPlan(g, batch: batch, context: ExecutionContext(threads: 2, algorithm: .direct))
+                let winograd = ConvPlan(g, batch: batch, context: ExecutionContext(threads: 2, algorithm: .winograd))
+                #expect(direct.forward != .winograd && direct.inputGradient != .winograd)
+                // Today's rule takes Winograd nowhere: auto is direct.
+                #expect(auto.description == direct.description)
+                let suits = s.kernel == 3 && s.stride == 1 && s.input[0] > 1
+                #expect((winograd.forward == .winograd) == suits, "\(s)")
+                #expect((winograd.inputGradient == .winograd) == suits, "\(s)")
+                if !suits { #expect(winograd.description == direct.description) }
+                // Forced paths still win over the algorithm (`convnet bench conv --forward ...`).
+                let forced = ConvPlan(
+                    g, batch: batch,
+                    context: ExecutionContext(threads: 2, algorithm: .winograd, convolution: ConvPlan.Choices(forward: .im2col, inputGradient: .col2im)))
+                #expect(forced.forward == .im2col && forced.inputGradient == .col2im)
+            }
+        }
+        #expect(try ConvAlgorithm(named: "Winograd") == .winograd)
+        #expect(throws: ValueError.self) { try ConvAlgorithm(named: "fft") }
+    }
+
     @Test("The batch is split across threads only with enough samples and work")
     func batchSplit() throws {
         let g = try Self.geometry([6, 14, 14], filters: 16, kernel: 5, padding: .valid)

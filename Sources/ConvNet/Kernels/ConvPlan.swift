@@ -1,3 +1,26 @@
+/// The convolution algorithm of the 3x3 stride-1 layers (`convnet train|eval|bench --conv-algorithm`).
+/// "direct" is every path that computes the sum of products as written (im2col + GEMM, the implicit GEMM,
+/// the one-channel direct kernel: `ConvPlan`'s rules choose among them), as against Winograd's transformed
+/// products, which round differently. The same seed, thread count and algorithm give the same weights.
+public enum ConvAlgorithm: String, CaseIterable, Sendable, Codable {
+    /// `ConvPlan`'s measured rule for each layer shape.
+    case auto
+    /// Never Winograd.
+    case direct
+    /// Winograd F(2x2, 3x3) on every layer it suits (`WinogradPlan.suits`: 3x3, stride 1, more than one
+    /// input channel), whether or not it measured faster there.
+    case winograd
+
+    /// The algorithm called `name` (any case).
+    public init(named name: String) throws(ValueError) {
+        guard let a = ConvAlgorithm(rawValue: name.lowercased()) else {
+            throw .invalidArgument(
+                "unknown convolution algorithm '\(name)'; the algorithms are \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+        self = a
+    }
+}
+
 /// How one convolution layer runs: the kernel of each pass and the batch split, chosen by `ConvPlan.init`
 /// from the layer's shape, the batch size, the execution context (its threads and forced paths) and the
 /// mode. Every measured rule lives in that one function (1 thread, release, on the 2-core machine unless
@@ -120,14 +143,18 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // two-conv's 50 filters 3x3 ran 1-3% slower direct, so keep the GEMM. Short reductions (25 and
         // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
         //
-        // Winograd F(2x2, 3x3) (3x3, stride 1) is taken only when forced: on two-conv's conv2 (50 -> 100
+        // Winograd F(2x2, 3x3) (3x3, stride 1) is taken only when forced or asked for (`algorithm`
+        // winograd), never by `auto`: on two-conv's conv2 (50 -> 100
         // channels, 14x14, batch 128, 2 threads, Zen 3) it ran within the noise of the implicit GEMM
         // (forward 33.2 vs 35.3 ms, backward with the Winograd input gradient 73.8 vs 75.9 ms, best of 3),
         // and 7x slower on the one-channel conv1 (products with a depth of 1).
         let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
         let winograd = WinogradPlan.allows(g)
+        let takesWinograd = context.algorithm == .winograd && WinogradPlan.suits(g)
         if let f = forced.forward, (f != .direct || direct) && (f != .winograd || winograd) {
             forward = f
+        } else if takesWinograd {
+            forward = .winograd
         } else if !g.isPointwise && (g.inChannels > 1 || (g.patchSize >= 64 && g.outChannels >= 16)) {
             forward = .implicit
         } else if direct && (g.outChannels <= 8 || g.kernelHeight &* g.kernelWidth >= 25) {
@@ -153,6 +180,8 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         let implicitInput = weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)
         if let i = forced.inputGradient, (i != .implicit || implicitInput) && (i != .winograd || winograd) {
             inputGradient = i
+        } else if takesWinograd {
+            inputGradient = .winograd
         } else {
             inputGradient = implicitInput && g.inChannels >= 12 ? .implicit : .col2im
         }

@@ -1,5 +1,6 @@
-/// How a network's passes run: the thread count, the kernel level, the convolution paths forced instead
-/// of the measured rules, and the batch size from which a convolution splits its batch across threads.
+/// How a network's passes run: the thread count, the kernel level, the convolution algorithm, the
+/// convolution paths forced instead of the measured rules, and the batch size from which a convolution
+/// splits its batch across threads.
 ///
 /// A value, passed from the command or the library caller down through `Sequential`, the layers, the ops
 /// and the kernels: nothing below reads a process-wide setting, so two networks (two `Classifier`s, the
@@ -7,8 +8,9 @@
 /// the default: every core, the CPU's preferred kernels, the measured convolution paths.
 ///
 /// Results depend on the context only as documented where the kernels are: not on the kernel level (the
-/// vector kernels run the same sequence of fused multiply-adds per element), and on the thread count only
-/// through the fixed-order sums of per-thread weight-gradient partials.
+/// vector kernels run the same sequence of fused multiply-adds per element), on the thread count only
+/// through the fixed-order sums of per-thread weight-gradient partials, and on the algorithm (Winograd
+/// rounds differently from the direct paths).
 public struct ExecutionContext: Equatable, Sendable, CustomStringConvertible {
     /// Threads the kernels split their work into (at least 1).
     public var threads: Int {
@@ -18,6 +20,8 @@ public struct ExecutionContext: Equatable, Sendable, CustomStringConvertible {
     public var kernelLevel: KernelLevel {
         didSet { kernelLevel = min(kernelLevel, KernelLevel.cpu) }
     }
+    /// Which convolution algorithm the 3x3 stride-1 layers run (`ConvAlgorithm`; `--conv-algorithm`).
+    public var algorithm: ConvAlgorithm
     /// Convolution paths to force instead of the measured rules, where the geometry allows them
     /// (`ConvPlan`); empty: the rules. Tests and `convnet bench conv` set them.
     public var convolution: ConvPlan.Choices
@@ -26,11 +30,12 @@ public struct ExecutionContext: Equatable, Sendable, CustomStringConvertible {
     public var minParallelMACs: Int
 
     public init(
-        threads: Int = Threading.availableCores, kernelLevel: KernelLevel = .preferred,
+        threads: Int = Threading.availableCores, kernelLevel: KernelLevel = .preferred, algorithm: ConvAlgorithm = .auto,
         convolution: ConvPlan.Choices = ConvPlan.Choices(), minParallelMACs: Int = 1 << 19
     ) {
         self.threads = max(1, threads)
         self.kernelLevel = min(kernelLevel, KernelLevel.cpu)
+        self.algorithm = algorithm
         self.convolution = convolution
         self.minParallelMACs = minParallelMACs
     }
@@ -52,6 +57,13 @@ public struct ExecutionContext: Equatable, Sendable, CustomStringConvertible {
         return c
     }
 
+    /// This context running the convolutions with `algorithm`.
+    public func with(algorithm: ConvAlgorithm) -> ExecutionContext {
+        var c = self
+        c.algorithm = algorithm
+        return c
+    }
+
     /// This context with `choices` forced on its convolutions.
     public func forcing(_ choices: ConvPlan.Choices) -> ExecutionContext {
         var c = self
@@ -67,6 +79,7 @@ public struct ExecutionContext: Equatable, Sendable, CustomStringConvertible {
 
     public var description: String {
         var parts = ["\(threads) \(threads == 1 ? "thread" : "threads")", "kernels \(kernelLevel.name)"]
+        if algorithm != .auto { parts.append("convolution algorithm \(algorithm.rawValue)") }
         if convolution != ConvPlan.Choices() { parts.append("forced convolution paths") }
         return parts.joined(separator: ", ")
     }

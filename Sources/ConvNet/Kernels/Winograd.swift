@@ -45,6 +45,12 @@ final class WinogradPlan {
         g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideH == 1 && g.strideW == 1
     }
 
+    /// Whether `--conv-algorithm winograd` runs `g` with Winograd: it allows it, and the products have a
+    /// depth of more than one channel (a one-channel first layer's products are too thin to gain).
+    static func suits(_ g: ConvGeometry) -> Bool {
+        allows(g) && g.inChannels > 1
+    }
+
     init(_ g: ConvGeometry, _ direction: Direction) {
         precondition(Self.allows(g), "Winograd F(2x2, 3x3) needs a 3x3 kernel at stride 1")
         geometry = g

@@ -22,6 +22,8 @@ struct TrainSetup: Equatable {
     var exportHW5 = false
     var report = true
     var checkpointEvery: Int?
+    /// `--conv-algorithm`.
+    var convAlgorithm = ConvAlgorithm.auto
     /// `--threads`; nil: every core.
     var threads: Int?
     /// `--memory-budget`; nil: the machine's.
@@ -59,6 +61,7 @@ struct TrainSetup: Equatable {
         exportHW5 = settings.exportHW5
         report = settings.report
         checkpointEvery = settings.checkpointEvery
+        convAlgorithm = settings.convAlgorithm ?? .auto
         self.threads = threads
     }
 }
@@ -279,6 +282,13 @@ enum TrainOptionTable {
                 } catch { throw ValidationError("\(error)") }
             },
             value: { $0.options.testTimeAugmentation?.description }),
+        TrainOption(
+            flag: "--conv-algorithm", label: "convolution algorithm", form: .value, onResume: .mustMatch, core: false, example: "winograd",
+            given: { $0.convAlgorithmOption.convAlgorithm },
+            apply: { text, s in
+                do { s.convAlgorithm = try ConvAlgorithm(named: text) } catch { throw ValidationError("--conv-algorithm: \(error)") }
+            },
+            value: { $0.convAlgorithm.rawValue }),
         .number("--checkpoint-every", "checkpoint every (iterations)", .honoured, example: "50", given: \.checkpointEvery, field: \.checkpointEvery),
         TrainOption(
             flag: "--export", label: "export", form: .value, onResume: .honoured, core: false, example: "hw5",
