@@ -8,13 +8,21 @@ func digest(_ tensors: [Tensor]) -> String {
 }
 
 // Every zoo network (lenet5 with 1 and 3 channels), every kernel level this CPU runs, 1, 2, 3 and 5 threads:
-// 3 SGD steps (momentum 0.9) on seeded random batches of 37, then one inference pass.
+// 3 SGD steps (momentum 0.9) on seeded random batches of 37, then one inference pass. An argument names the
+// convolution algorithm (`auto`, `direct` or `winograd`; default auto), so that `direct` on a new checkout
+// can be compared with a checkout from before an algorithm existed.
+let algorithm: ConvAlgorithm
+do {
+    algorithm = try ConvAlgorithm(named: CommandLine.arguments.dropFirst().first ?? "auto")
+} catch {
+    fatalError("zoo-digest [auto|direct|winograd]: \(error)")
+}
 let levels = KernelLevel.allCases.filter { $0 <= KernelLevel.cpu }
 for model in ModelZoo.models {
     for channels in model.name == "lenet5" ? [1, 3] : [1] {
         for level in levels {
             for threads in [1, 2, 3, 5] {
-                let context = ExecutionContext(threads: threads, kernelLevel: level)
+                let context = ExecutionContext(threads: threads, kernelLevel: level, algorithm: algorithm)
                 let shape = model.inputShape(channels: channels)
                 let net = try Sequential(spec: model.spec, inputShape: shape, seed: 4, context: context)
                 var random = SeededGenerator(seed: 8)
