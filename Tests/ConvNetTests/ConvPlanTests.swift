@@ -93,6 +93,14 @@ struct ConvPlanTests {
             context: ExecutionContext(threads: 1, convolution: ConvPlan.Choices(forward: .winograd, weightGradient: .dot, inputGradient: .winograd)))
         #expect(winograd.forward == .winograd && winograd.weightGradient == .dot && winograd.inputGradient == .winograd)
         #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).forward != .winograd)
+        // The Winograd weight gradient: where forced and the geometry allows it, with either input gradient
+        // (the implicit one only comes with the implicit weight gradient).
+        let winogradWeight = ConvPlan.Choices(weightGradient: .winograd, inputGradient: .implicit)
+        let weightPlan = ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1, convolution: winogradWeight))
+        #expect(weightPlan.weightGradient == .winograd && weightPlan.inputGradient == .col2im)
+        #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).weightGradient != .winograd)
+        let notWinograd = ConvPlan(g, batch: 4, context: ExecutionContext(threads: 1, convolution: winogradWeight))
+        #expect(notWinograd.weightGradient == measured.weightGradient)
     }
 
     @Test("The batch is split across threads only with enough samples and work")

@@ -15,7 +15,7 @@ struct WinogradTests {
         return a.shape == b.shape ? worst / scale : .infinity
     }
 
-    @Test("F(2x2, 3x3): forward and input gradient within 1e-5 of the output's scale on random data")
+    @Test("F(2x2, 3x3): forward, input and weight gradients within 1e-5 of the output's scale on random data")
     func errorPerTileSize() throws {
         var random = SeededGenerator(seed: 32)
         // 24 channels, odd sizes (partial tiles), 'same' padding.
@@ -24,16 +24,37 @@ struct WinogradTests {
         let b = KernelTests.randomTensor([10], &random)
         let expected = try Reference.conv2d(x, weight: w, bias: b, stride: (1, 1), padding: .same)
         let dy = KernelTests.randomTensor(expected.shape, &random)
-        let expectedDx = try Reference.conv2dBackward(dy, input: x, weight: w, stride: (1, 1), padding: .same).input
-        let context = KernelTests.context(threads: 2, choices: ConvPlan.Choices(forward: .winograd, inputGradient: .winograd))
+        let expectedGrads = try Reference.conv2dBackward(dy, input: x, weight: w, stride: (1, 1), padding: .same)
+        let context = KernelTests.context(
+            threads: 2, choices: ConvPlan.Choices(forward: .winograd, weightGradient: .winograd, inputGradient: .winograd))
         let y = try conv2d(x, weight: w, bias: b, padding: .same, context: context)
-        let dx = try conv2dBackward(dy, input: x, weight: w, padding: .same, context: context).input
-        let forward = Self.scaledError(y, expected), input = Self.scaledError(dx, expectedDx)
-        // For scale: the implicit GEMM's error on the same data.
-        let direct = Self.scaledError(
-            try conv2d(x, weight: w, bias: b, padding: .same, context: KernelTests.context(threads: 2)), expected)
-        print("Winograd F(2x2, 3x3) max abs error / max |reference|: forward \(forward), input gradient \(input); implicit GEMM forward \(direct)")
+        let grads = try conv2dBackward(dy, input: x, weight: w, padding: .same, context: context)
+        let forward = Self.scaledError(y, expected), input = Self.scaledError(grads.input, expectedGrads.input)
+        let weight = Self.scaledError(grads.weight, expectedGrads.weight)
+        // For scale: the implicit GEMM's errors on the same data.
+        let implicit = KernelTests.context(threads: 2)
+        let direct = Self.scaledError(try conv2d(x, weight: w, bias: b, padding: .same, context: implicit), expected)
+        let directWeight = Self.scaledError(
+            try conv2dBackward(dy, input: x, weight: w, padding: .same, context: implicit).weight, expectedGrads.weight)
+        print(
+            "Winograd F(2x2, 3x3) max abs error / max |reference|: forward \(forward), input gradient \(input), "
+                + "weight gradient \(weight); implicit GEMM forward \(direct), weight gradient \(directWeight)")
         #expect(forward < 1e-5, "forward: \(forward)")
         #expect(input < 1e-5, "input gradient: \(input)")
+        #expect(weight < 1e-5, "weight gradient: \(weight)")
+        #expect(Self.scaledError(grads.bias, expectedGrads.bias) < 1e-5)
+    }
+
+    @Test(
+        "The standard gradient checks of 3x3 stride-1 layers pass with Winograd forced (forward, both gradients)",
+        arguments: ["conv 3x3 pad 1", "conv + relu + maxpool (backward as one)", "leakyrelu 0.1", "batchnorm 2d"])
+    func gradientCheck(_ name: String) throws {
+        let c = try #require(GradientCheckSuite.cases.first { $0.name == name })
+        // The pooled backward forced off: the convolution's own backward, with the fused ReLU's mask.
+        let choices = ConvPlan.Choices(forward: .winograd, weightGradient: .winograd, inputGradient: .winograd, pooledBackward: .dense)
+        for threads in [1, 2] {
+            let context = KernelTests.context(threads: threads, choices: choices)
+            for result in try GradientCheckSuite.run(c, context: context) { #expect(result.passed, "\(threads) threads: \(result)") }
+        }
     }
 }

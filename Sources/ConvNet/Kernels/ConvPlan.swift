@@ -27,6 +27,9 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         /// Implicit GEMM from the padded sample and the transposed dL/dy; the input gradient is then
         /// computed in the same pass (`InputGradient`).
         case implicit
+        /// Winograd F(2x2, 3x3) (`WinogradPlan`): dL/dw = G^T [sum over tiles of (A dy A^T) . (B^T d B)] G;
+        /// 3x3 kernels at stride 1 only; the input gradient runs separately (Winograd or col2im).
+        case winograd
     }
 
     public enum InputGradient: String, CaseIterable, Sendable {
@@ -139,7 +142,8 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // Weight gradient. Multi-channel inputs: implicit (above); one-channel layers (tf-cnn's 10x10
         // ran 10% slower implicitly): dot products of rows for patches up to 128 (40-70 vs 5-63 GFLOP/s
         // for patches of 9 to 100 over 196 to 784 pixels), the packed GEMM from 150 on.
-        if let w = forced.weightGradient {
+        // The Winograd weight gradient only when forced (not yet measured).
+        if let w = forced.weightGradient, w != .winograd || winograd {
             weightGradient = w
         } else if !g.isPointwise && g.inChannels > 1 {
             weightGradient = .implicit

@@ -63,11 +63,15 @@ struct ImplicitScratch {
 }
 
 /// One thread's scratch of the Winograd path (sizes from `WinogradPlan`): the sample's zero-padded
-/// source planes, one block's transformed input and its products.
+/// source planes, one block's transformed input and its products (the weight gradient: dL/dM); for the
+/// weight gradient the sample's dL/dy in whole tiles and the thread's partials of dU and db.
 struct WinogradScratch {
     let paddedInput = ScratchBuffer<Float>()
     let transformedInput = ScratchBuffer<Float>()
     let products = ScratchBuffer<Float>()
+    let paddedGradient = ScratchBuffer<Float>()
+    let weightGradient = ScratchBuffer<Float>()
+    let biasGradient = ScratchBuffer<Float>()
 }
 
 /// One thread's scratch of the pooled backward (conv -> ReLU -> maxpool through the winners): the padded

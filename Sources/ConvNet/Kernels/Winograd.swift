@@ -112,19 +112,31 @@ final class WinogradPlan {
     /// Copies one sample's source planes into the zero-padded planes (`paddedCount` floats); with
     /// `mask`, each value is masked as ReLU's backward does (kept where mask > 0, else times 0).
     func pad(_ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, into padded: UnsafeMutablePointer<Float>) {
-        let first = max(0, offsetLeft), end = min(paddedWidth, offsetLeft &+ inWidth)
-        let count = max(0, end &- first), skip = first &- offsetLeft
-        for c in 0..<inChannels {
+        Self.padPlanes(
+            x, mask: mask, channels: inChannels, height: inHeight, width: inWidth, top: offsetTop, left: offsetLeft,
+            paddedHeight: paddedHeight, paddedWidth: paddedWidth, into: padded)
+    }
+
+    /// Copies `channels` planes of height x width into planes of paddedHeight x paddedWidth, row r and
+    /// column j of the source at row r + top and column j + left (negative: cut off), zeros elsewhere;
+    /// masked as in `pad`.
+    static func padPlanes(
+        _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, channels: Int, height: Int, width: Int, top: Int, left: Int,
+        paddedHeight: Int, paddedWidth: Int, into padded: UnsafeMutablePointer<Float>
+    ) {
+        let first = max(0, left), end = min(paddedWidth, left &+ width)
+        let count = max(0, end &- first), skip = first &- left
+        for c in 0..<channels {
             let plane = padded + c &* paddedHeight &* paddedWidth
             for r in 0..<paddedHeight {
                 let row = plane + r &* paddedWidth
-                let sr = r &- offsetTop
-                guard sr >= 0, sr < inHeight, count > 0 else {
+                let sr = r &- top
+                guard sr >= 0, sr < height, count > 0 else {
                     row.update(repeating: 0, count: paddedWidth)
                     continue
                 }
                 row.update(repeating: 0, count: first)
-                let source = (c &* inHeight &+ sr) &* inWidth &+ skip
+                let source = (c &* height &+ sr) &* width &+ skip
                 if let mask {
                     for j in 0..<count {
                         let v = x[source &+ j]
@@ -245,6 +257,118 @@ final class WinogradPlan {
         if i &+ 1 < outHeight {
             row[ow] = y10
             if right { row[ow &+ 1] = y11 }
+        }
+    }
+
+    // MARK: Weight gradient (a forward plan: source x, target dL/dy)
+    //
+    // y = A^T [U . V] A per tile and channel pair, so dL/dU = sum over tiles of (A dy A^T) . V, and
+    // dL/dg = G^T (dL/dU) G: per block, dM[e] = (A dy A^T)[e] (outChannels x tiles) and V[e] as in the
+    // forward pass, then dU[e] += dM[e] V[e]^T (16 GEMMs with the tiles as their depth).
+
+    /// Floats of one sample's dL/dy in whole tiles (`padGradient`).
+    var gradientPlanesCount: Int { outChannels &* 4 &* tiles }
+
+    /// Copies one sample's dL/dy (outChannels x outHeight x outWidth) into planes of whole tiles
+    /// (2 tilesHigh x 2 tilesWide), zeros past its edges; with `mask`, masked as in `pad`.
+    func padGradient(_ dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?, into planes: UnsafeMutablePointer<Float>) {
+        Self.padPlanes(
+            dy, mask: mask, channels: outChannels, height: outHeight, width: outWidth, top: 0, left: 0,
+            paddedHeight: 2 &* tilesHigh, paddedWidth: 2 &* tilesWide, into: planes)
+    }
+
+    /// dM[e][o][t] = (A dy A^T)[e] for tiles `first ..< first + count` of `padGradient`'s planes (the
+    /// adjoint of the output transform; t counted from `first`, rows of dM `blockTiles` long).
+    func transformGradient(_ planes: UnsafePointer<Float>, tiles first: Int, count: Int, into dm: UnsafeMutablePointer<Float>) {
+        let pw = 2 &* tilesWide, plane = 4 &* tiles
+        let stride = outChannels &* blockTiles
+        for o in 0..<outChannels {
+            let source = planes + o &* plane
+            let target = dm + o &* blockTiles
+            var ti = first / tilesWide, tj = first % tilesWide
+            for t in 0..<count {
+                let p = source + ((2 &* ti) &* pw &+ 2 &* tj)
+                let a = p[0], b = p[1], c = p[pw], d = p[pw &+ 1]
+                // A dy: rows (a, b), (a + c, b + d), (a - c, b - d), (-c, -d); then each row (p, q)
+                // times A^T: (p, p + q, p - q, -q).
+                Self.storeGradientRow(a, b, target + t, stride, 0)
+                Self.storeGradientRow(a + c, b + d, target + t, stride, 4)
+                Self.storeGradientRow(a - c, b - d, target + t, stride, 8)
+                Self.storeGradientRow(-c, -d, target + t, stride, 12)
+                tj &+= 1
+                if tj == tilesWide { tj = 0; ti &+= 1 }
+            }
+        }
+    }
+
+    @inline(__always)
+    private static func storeGradientRow(_ p: Float, _ q: Float, _ m: UnsafeMutablePointer<Float>, _ stride: Int, _ e: Int) {
+        m[e &* stride] = p
+        m[(e &+ 1) &* stride] = p + q
+        m[(e &+ 2) &* stride] = p - q
+        m[(e &+ 3) &* stride] = -q
+    }
+
+    /// dU[e] = dM[e] V[e]^T ((outChannels x count) x (count x inChannels)), added to dU with
+    /// `accumulate`: 16 GEMMs, single-threaded.
+    func accumulateWeightGradient(
+        level: KernelLevel, _ dm: UnsafePointer<Float>, _ v: UnsafePointer<Float>, count: Int,
+        into du: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        let oc = outChannels, ic = inChannels, bt = blockTiles
+        for e in 0..<Self.elements {
+            Gemm.kernel(
+                level: level, false, true, oc, ic, count, 1, dm + e &* oc &* bt, bt, v + e &* ic &* bt, bt, accumulate ? 1 : 0,
+                du + e &* oc &* ic, ic)
+        }
+    }
+
+    /// The layer's OC x C x 3 x 3 weight gradient (written) from dU[16][outChannels][inChannels]:
+    /// dL/dw[o][c] = G^T dU[o][c] G.
+    func transformWeightGradient(_ du: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+        let pairs = outChannels &* inChannels
+        let half = SIMD4<Float>(repeating: 0.5)
+        for pair in 0..<pairs {
+            let s = du + pair
+            func row(_ i: Int) -> SIMD4<Float> {
+                SIMD4(s[4 &* i &* pairs], s[(4 &* i &+ 1) &* pairs], s[(4 &* i &+ 2) &* pairs], s[(4 &* i &+ 3) &* pairs])
+            }
+            // G^T dU: rows u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3; then each row
+            // (p, q, r, s) times G: (p + (q + r) / 2, (q - r) / 2, (q + r) / 2 + s).
+            let u0 = row(0), u1 = row(1), u2 = row(2), u3 = row(3)
+            let sum = (u1 + u2) * half
+            let taps = dw + pair &* 9
+            Self.storeWeightRow(u0 + sum, taps)
+            Self.storeWeightRow((u1 - u2) * half, taps + 3)
+            Self.storeWeightRow(sum + u3, taps + 6)
+        }
+    }
+
+    @inline(__always)
+    private static func storeWeightRow(_ r: SIMD4<Float>, _ w: UnsafeMutablePointer<Float>) {
+        let sum = (r[1] + r[2]) * 0.5
+        w[0] = r[0] + sum
+        w[1] = (r[1] - r[2]) * 0.5
+        w[2] = sum + r[3]
+    }
+
+    /// Adds one sample to a weight-gradient partial dU (`transformedWeightCount` floats; overwritten by
+    /// its first block without `accumulate`): `padded` is the sample's `pad`ded input, `gradient` its
+    /// `padGradient`ed dL/dy; `transformed` and `products` hold `transformedInputCount` and
+    /// `productCount` floats.
+    func runWeightGradient(
+        level: KernelLevel, padded: UnsafePointer<Float>, gradient: UnsafePointer<Float>,
+        transformed v: UnsafeMutablePointer<Float>, products dm: UnsafeMutablePointer<Float>,
+        into du: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        var first = 0, accumulate = accumulate
+        while first < tiles {
+            let count = min(blockTiles, tiles &- first)
+            transformInput(padded, tiles: first, count: count, into: v)
+            transformGradient(gradient, tiles: first, count: count, into: dm)
+            accumulateWeightGradient(level: level, dm, v, count: count, into: du, accumulate: accumulate)
+            accumulate = true
+            first &+= count
         }
     }
 

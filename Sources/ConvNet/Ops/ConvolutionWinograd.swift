@@ -1,6 +1,8 @@
-// The Winograd F(2x2, 3x3) executors (`ConvPlan.Forward.winograd`, `ConvPlan.InputGradient.winograd`):
-// the weight transformed once per call, then the batch split of `ConvPlan`, each sample padded into its
-// thread's `WinogradScratch` and run through `WinogradPlan` block of tiles by block of tiles.
+// The Winograd F(2x2, 3x3) executors (`ConvPlan.Forward.winograd`, `ConvPlan.WeightGradient.winograd`,
+// `ConvPlan.InputGradient.winograd`): the weight transformed once per call, then the batch split of
+// `ConvPlan`, each sample padded into its thread's `WinogradScratch` and run through `WinogradPlan` block
+// of tiles by block of tiles. Weight-gradient partials (in the transformed domain) are summed in thread
+// order, then transformed back.
 
 /// Reserves each thread's Winograd scratch for `plan`.
 private func reserveWinograd(_ p: ConvPass, _ plan: WinogradPlan) {
@@ -53,4 +55,44 @@ func conv2dInputGradientWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
                 transformed: scratch.transformedInput.pointer, products: scratch.products.pointer, output: dx + s &* g.inputSize)
         }
     }
+}
+
+/// The weight and bias gradients: per thread, dU = sum over its samples' tiles of dM V^T (dM from dL/dy_s,
+/// masked by `reluOutput` > 0 when given; V from x_s as in the forward pass) and the bias sums; the
+/// threads' partials are summed in thread order, then dL/dw = G^T dU G. Writes every element of dL/dw and
+/// dL/db; computes no dL/dx.
+func conv2dWeightGradientWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
+    let g = p.geometry
+    guard let dy = p.dy, let dw = p.dw, let db = p.db else { return }
+    reserveWinograd(p, plan)
+    for t in 0..<p.parts {
+        let scratch = p.workspace.winograd[t]
+        scratch.paddedGradient.reserve(plan.gradientPlanesCount)
+        scratch.weightGradient.reserve(plan.transformedWeightCount)
+        scratch.biasGradient.reserve(g.outChannels)
+    }
+    p.context.parallelFor(p.parts) { t in
+        let scratch = p.workspace.winograd[t]
+        let du = scratch.weightGradient.pointer, dbt = scratch.biasGradient.pointer
+        let padded = scratch.paddedInput.pointer, gradient = scratch.paddedGradient.pointer
+        dbt.update(repeating: 0, count: g.outChannels)
+        let range = p.samples(t)
+        if range.isEmpty { du.update(repeating: 0, count: plan.transformedWeightCount) }
+        for s in range {
+            plan.pad(p.x + s &* g.inputSize, mask: nil, into: padded)
+            plan.padGradient(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: gradient)
+            Reduce.addRowSums(gradient, rows: g.outChannels, columns: 4 &* plan.tiles, into: dbt)
+            plan.runWeightGradient(
+                level: p.context.kernelLevel, padded: padded, gradient: gradient, transformed: scratch.transformedInput.pointer,
+                products: scratch.products.pointer, into: du, accumulate: s != range.lowerBound)
+        }
+    }
+    // Fixed-order reduction of the per-thread partials, then back from the transformed domain.
+    let total = p.workspace.winograd[0].weightGradient.pointer
+    db.update(from: p.workspace.winograd[0].biasGradient.pointer, count: g.outChannels)
+    for t in 1..<p.parts {
+        Reduce.add(p.workspace.winograd[t].weightGradient.pointer, into: total, count: plan.transformedWeightCount)
+        Reduce.add(p.workspace.winograd[t].biasGradient.pointer, into: db, count: g.outChannels)
+    }
+    plan.transformWeightGradient(total, into: dw)
 }
