@@ -45,6 +45,37 @@ struct WinogradTests {
         #expect(Self.scaledError(grads.bias, expectedGrads.bias) < 1e-5)
     }
 
+    @Test("Planes of more tiles than a block (blocks within a sample) match the reference at 1-3 threads")
+    func blocksWithinSample() throws {
+        var random = SeededGenerator(seed: 33)
+        // 17 x 18 = 306 tiles per sample, blocks of 256 (17 + 15 channels): one full block and a partial one.
+        let x = KernelTests.randomTensor([2, 17, 33, 35], &random)
+        let w = KernelTests.randomTensor([15, 17, 3, 3], &random)
+        let b = KernelTests.randomTensor([15], &random)
+        let g = try convGeometry(input: x.shape, weight: w.shape, stride: (1, 1), padding: .symmetric(1))
+        let plan = WinogradPlan(g, .forward)
+        #expect(plan.tiles > plan.blockTiles && plan.samplesPerBlock == 1)
+        let expected = try Reference.conv2d(x, weight: w, bias: b, stride: (1, 1), padding: .symmetric(1))
+        let dy = KernelTests.randomTensor(expected.shape, &random)
+        let expectedGrads = try Reference.conv2dBackward(dy, input: x, weight: w, stride: (1, 1), padding: .symmetric(1))
+        let choices = ConvPlan.Choices(forward: .winograd, weightGradient: .winograd, inputGradient: .winograd)
+        var first: [Tensor] = []
+        for threads in [1, 2, 3] {
+            let context = KernelTests.context(threads: threads, choices: choices)
+            let y = try conv2d(x, weight: w, bias: b, padding: .symmetric(1), context: context)
+            let grads = try conv2dBackward(dy, input: x, weight: w, padding: .symmetric(1), context: context)
+            #expect(KernelTests.close(y, expected) == nil, "forward, \(threads) threads")
+            #expect(KernelTests.close(grads.input, expectedGrads.input) == nil, "dL/dx, \(threads) threads")
+            #expect(KernelTests.close(grads.weight, expectedGrads.weight) == nil, "dL/dw, \(threads) threads")
+            #expect(KernelTests.close(grads.bias, expectedGrads.bias) == nil, "dL/db, \(threads) threads")
+            if first.isEmpty {
+                first = [y, grads.input]
+            } else {
+                #expect(y == first[0] && grads.input == first[1], "\(threads) threads differ from 1")
+            }
+        }
+    }
+
     @Test(
         "The standard gradient checks of 3x3 stride-1 layers pass with Winograd forced (forward, both gradients)",
         arguments: ["conv 3x3 pad 1", "conv + relu + maxpool (backward as one)", "leakyrelu 0.1", "batchnorm 2d"])

@@ -25,15 +25,16 @@ func conv2dForwardWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
     reserveWinograd(p, plan)
     p.context.parallelFor(p.parts) { t in
         let scratch = p.workspace.winograd[t]
-        for s in p.samples(t) {
-            let ys = p.y.map { $0 + s &* g.outputSize } ?? p.workspace.sampleOutput[t].pointer
-            plan.pad(p.x + s &* g.inputSize, mask: nil, into: scratch.paddedInput.pointer)
-            plan.run(
-                level: p.context.kernelLevel, padded: scratch.paddedInput.pointer, weight: u, bias: p.bias,
-                transformed: scratch.transformedInput.pointer, products: scratch.products.pointer, output: ys)
-            if p.fuseReLU { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
-            p.pool?.pool(ys, sample: s, context: p.context)
-        }
+        let first = p.samples(t).lowerBound
+        plan.run(
+            level: p.context.kernelLevel, samples: p.samples(t).count, weight: u, bias: p.bias, padded: scratch.paddedInput.pointer,
+            transformed: scratch.transformedInput.pointer, products: scratch.products.pointer,
+            pad: { i, padded in plan.pad(p.x + (first &+ i) &* g.inputSize, mask: nil, into: padded) },
+            output: { i in p.y.map { $0 + (first &+ i) &* g.outputSize } ?? p.workspace.sampleOutput[t].pointer },
+            finished: { i, ys in
+                if p.fuseReLU { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
+                p.pool?.pool(ys, sample: first &+ i, context: p.context)
+            })
     }
 }
 
@@ -48,12 +49,15 @@ func conv2dInputGradientWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
     reserveWinograd(p, plan)
     p.context.parallelFor(p.parts) { t in
         let scratch = p.workspace.winograd[t]
-        for s in p.samples(t) {
-            plan.pad(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: scratch.paddedInput.pointer)
-            plan.run(
-                level: p.context.kernelLevel, padded: scratch.paddedInput.pointer, weight: u, bias: nil,
-                transformed: scratch.transformedInput.pointer, products: scratch.products.pointer, output: dx + s &* g.inputSize)
-        }
+        let first = p.samples(t).lowerBound
+        plan.run(
+            level: p.context.kernelLevel, samples: p.samples(t).count, weight: u, bias: nil, padded: scratch.paddedInput.pointer,
+            transformed: scratch.transformedInput.pointer, products: scratch.products.pointer,
+            pad: { i, padded in
+                let s = first &+ i
+                plan.pad(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: padded)
+            },
+            output: { i in dx + (first &+ i) &* g.inputSize }, finished: { _, _ in })
     }
 }
 
@@ -73,19 +77,19 @@ func conv2dWeightGradientWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
     }
     p.context.parallelFor(p.parts) { t in
         let scratch = p.workspace.winograd[t]
-        let du = scratch.weightGradient.pointer, dbt = scratch.biasGradient.pointer
-        let padded = scratch.paddedInput.pointer, gradient = scratch.paddedGradient.pointer
+        let dbt = scratch.biasGradient.pointer
         dbt.update(repeating: 0, count: g.outChannels)
-        let range = p.samples(t)
-        if range.isEmpty { du.update(repeating: 0, count: plan.transformedWeightCount) }
-        for s in range {
-            plan.pad(p.x + s &* g.inputSize, mask: nil, into: padded)
-            plan.padGradient(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: gradient)
-            Reduce.addRowSums(gradient, rows: g.outChannels, columns: 4 &* plan.tiles, into: dbt)
-            plan.runWeightGradient(
-                level: p.context.kernelLevel, padded: padded, gradient: gradient, transformed: scratch.transformedInput.pointer,
-                products: scratch.products.pointer, into: du, accumulate: s != range.lowerBound)
-        }
+        let first = p.samples(t).lowerBound
+        plan.runWeightGradient(
+            level: p.context.kernelLevel, samples: p.samples(t).count, padded: scratch.paddedInput.pointer,
+            gradient: scratch.paddedGradient.pointer, transformed: scratch.transformedInput.pointer, products: scratch.products.pointer,
+            into: scratch.weightGradient.pointer,
+            pad: { i, padded in plan.pad(p.x + (first &+ i) &* g.inputSize, mask: nil, into: padded) },
+            padGradient: { i, gradient in
+                let s = first &+ i
+                plan.padGradient(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: gradient)
+                Reduce.addRowSums(gradient, rows: g.outChannels, columns: 4 &* plan.tiles, into: dbt)
+            })
     }
     // Fixed-order reduction of the per-thread partials, then back from the transformed domain.
     let total = p.workspace.winograd[0].weightGradient.pointer
