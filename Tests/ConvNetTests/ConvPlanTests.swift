@@ -33,7 +33,13 @@ struct ConvPlanTests {
         Expected(label: "two-conv conv1", input: [1, 28, 28], filters: 50, kernel: 3, padding: .symmetric(1),
                  forward: .im2col, weightGradient: .dot, inputGradient: .col2im, pooledBackward: .dense),
         Expected(label: "two-conv conv2", input: [50, 14, 14], filters: 100, kernel: 3, padding: .symmetric(1),
-                 forward: .implicit, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+                 forward: .winograd, weightGradient: .winograd, inputGradient: .winograd, pooledBackward: .dense),
+        Expected(label: "vgg-bn conv2", input: [32, 28, 28], filters: 32, kernel: 3, padding: .symmetric(1),
+                 forward: .winograd, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+        Expected(label: "fast-bn conv2, vgg-bn conv3", input: [32, 14, 14], filters: 64, kernel: 3, padding: .symmetric(1),
+                 forward: .winograd, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+        Expected(label: "vgg-bn conv4", input: [64, 14, 14], filters: 64, kernel: 3, padding: .symmetric(1),
+                 forward: .winograd, weightGradient: .winograd, inputGradient: .winograd, pooledBackward: .dense),
     ]
 
     @Test("The measured rules give the zoo's layers the paths their comments name", arguments: zoo)
@@ -93,11 +99,13 @@ struct ConvPlanTests {
             context: ExecutionContext(threads: 1, convolution: ConvPlan.Choices(forward: .winograd, weightGradient: .dot, inputGradient: .winograd)))
         #expect(winograd.forward == .winograd && winograd.weightGradient == .dot && winograd.inputGradient == .winograd)
         #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).forward != .winograd)
-        // The Winograd weight gradient: where forced and the geometry allows it, with either input gradient
-        // (the implicit one only comes with the implicit weight gradient).
+        // The Winograd weight gradient: where forced and the geometry allows it, with the Winograd input
+        // gradient unless col2im is forced (the implicit one only comes with the implicit weight gradient).
         let winogradWeight = ConvPlan.Choices(weightGradient: .winograd, inputGradient: .implicit)
         let weightPlan = ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1, convolution: winogradWeight))
-        #expect(weightPlan.weightGradient == .winograd && weightPlan.inputGradient == .col2im)
+        #expect(weightPlan.weightGradient == .winograd && weightPlan.inputGradient == .winograd)
+        let withColumns = ConvPlan.Choices(weightGradient: .winograd, inputGradient: .col2im)
+        #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1, convolution: withColumns)).inputGradient == .col2im)
         #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).weightGradient != .winograd)
         let notWinograd = ConvPlan(g, batch: 4, context: ExecutionContext(threads: 1, convolution: winogradWeight))
         #expect(notWinograd.weightGradient == measured.weightGradient)
