@@ -128,19 +128,16 @@ final class ConvWorkspace {
         return plan
     }
 
-    /// The Winograd plan of `direction` for `geometry`, built once.
-    func winogradPlan(for geometry: ConvGeometry, _ direction: WinogradPlan.Direction) -> WinogradPlan {
+    /// The Winograd plan of `direction` for `geometry` and threads of at most `samplesPerThread` samples,
+    /// built once.
+    func winogradPlan(for geometry: ConvGeometry, _ direction: WinogradPlan.Direction, samplesPerThread: Int) -> WinogradPlan {
+        let kept = direction == .forward ? winogradForward : winogradInputGradient
+        if let plan = kept, plan.geometry == geometry, plan.samplesPerThread == samplesPerThread { return plan }
+        let plan = WinogradPlan(geometry, direction, samplesPerThread: samplesPerThread)
         switch direction {
-        case .forward:
-            if let plan = winogradForward, plan.geometry == geometry { return plan }
-            let plan = WinogradPlan(geometry, .forward)
-            winogradForward = plan
-            return plan
-        case .inputGradient:
-            if let plan = winogradInputGradient, plan.geometry == geometry { return plan }
-            let plan = WinogradPlan(geometry, .inputGradient)
-            winogradInputGradient = plan
-            return plan
+        case .forward: winogradForward = plan
+        case .inputGradient: winogradInputGradient = plan
         }
+        return plan
     }
 }

@@ -53,16 +53,21 @@ final class WinogradPlan {
     let blockTiles: Int
     /// Samples per block where a sample has at most `blockTiles` tiles.
     let samplesPerBlock: Int
+    /// The most samples a thread takes (`init`).
+    let samplesPerThread: Int
 
     /// Whether Winograd F(2x2, 3x3) runs `g`: a 3x3 kernel at stride 1 (any padding).
     static func allows(_ g: ConvGeometry) -> Bool {
         g.kernelHeight == 3 && g.kernelWidth == 3 && g.strideH == 1 && g.strideW == 1
     }
 
-    init(_ g: ConvGeometry, _ direction: Direction) {
+    /// The plan of `direction` for `g`, for threads that take at most `samplesPerThread` samples each
+    /// (blocks never hold more, so the scratch is no larger than a thread uses).
+    init(_ g: ConvGeometry, _ direction: Direction, samplesPerThread: Int = .max) {
         precondition(Self.allows(g), "Winograd F(2x2, 3x3) needs a 3x3 kernel at stride 1")
         geometry = g
         self.direction = direction
+        self.samplesPerThread = samplesPerThread
         switch direction {
         case .forward:
             (inChannels, inHeight, inWidth) = (g.inChannels, g.inHeight, g.inWidth)
@@ -81,7 +86,7 @@ final class WinogradPlan {
         let fit = Self.blockFloats / (Self.elements * (inChannels + outChannels))
         if tiles < Self.wideTiles {
             let most = min(Self.wideTiles, Self.wideFloats / (Self.elements * (inChannels + outChannels)))
-            samplesPerBlock = max(1, most / tiles)
+            samplesPerBlock = max(1, min(most / tiles, samplesPerThread))
             blockTiles = samplesPerBlock * tiles
         } else {
             samplesPerBlock = 1

@@ -77,6 +77,8 @@ struct ConvPass {
 
     var parts: Int { plan.batchParts }
     var context: ExecutionContext { plan.context }
+    /// The most samples a thread takes.
+    var samplesPerThread: Int { (batch &+ parts &- 1) / parts }
     /// The samples thread `t` takes.
     @inline(__always)
     func samples(_ t: Int) -> Range<Int> { (batch &* t / parts)..<(batch &* (t &+ 1) / parts) }
@@ -106,7 +108,8 @@ func conv2dForward(
             switch plan.forward {
             case .implicit: conv2dForwardImplicit(pass, implicit: workspace.plan(for: g))
             case .direct, .im2col: conv2dForwardColumns(pass)
-            case .winograd: conv2dForwardWinograd(pass, winograd: workspace.winogradPlan(for: g, .forward))
+            case .winograd:
+                conv2dForwardWinograd(pass, winograd: workspace.winogradPlan(for: g, .forward, samplesPerThread: pass.samplesPerThread))
             }
         }
     }
@@ -149,7 +152,8 @@ func conv2dBackward(
                 case .winograd:
                     var weight = pass
                     weight.dx = nil
-                    conv2dWeightGradientWinograd(weight, winograd: workspace.winogradPlan(for: g, .forward))
+                    let plan = workspace.winogradPlan(for: g, .forward, samplesPerThread: pass.samplesPerThread)
+                    conv2dWeightGradientWinograd(weight, winograd: plan)
                     // A col2im input gradient: the column executor without dW and db.
                     if pass.dx != nil {
                         var input = pass
@@ -160,7 +164,8 @@ func conv2dBackward(
                 if winogradInput {
                     var input = pass
                     input.dx = dx
-                    conv2dInputGradientWinograd(input, winograd: workspace.winogradPlan(for: g, .inputGradient))
+                    let plan = workspace.winogradPlan(for: g, .inputGradient, samplesPerThread: pass.samplesPerThread)
+                    conv2dInputGradientWinograd(input, winograd: plan)
                 }
             }
         }
