@@ -157,6 +157,9 @@ struct BenchConvCommand: ParsableCommand {
         LayerCase(label: "two-conv conv2 100 3x3", input: [50, 14, 14], filters: 100, kernel: 3, padding: .symmetric(1)),
         LayerCase(label: "tf-cnn conv1 32 10x10", input: [1, 28, 28], filters: 32, kernel: 10, padding: .same),
         LayerCase(label: "tf-cnn conv2 16 5x5", input: [32, 14, 14], filters: 16, kernel: 5, padding: .same),
+        LayerCase(label: "vgg-bn conv2 32 3x3", input: [32, 28, 28], filters: 32, kernel: 3, padding: .symmetric(1)),
+        LayerCase(label: "fast-bn/vgg-bn 64 3x3", input: [32, 14, 14], filters: 64, kernel: 3, padding: .symmetric(1)),
+        LayerCase(label: "vgg-bn conv4 64 3x3", input: [64, 14, 14], filters: 64, kernel: 3, padding: .symmetric(1)),
     ]
 
     /// The plan choices the options force.

@@ -134,7 +134,7 @@ struct CLITests {
         let winograd = try run("winograd", ["--epochs", "2", "--conv-algorithm", "winograd"])
         let again = try run("again", ["--epochs", "2", "--conv-algorithm", "WINOGRAD"])
         _ = try run("half", ["--epochs", "1", "--conv-algorithm", "winograd"])
-        // auto takes Winograd nowhere yet, so it is direct; winograd repeats and differs (its rounding), but little.
+        // auto takes Winograd from 32 input channels, so here it is direct; winograd repeats and differs (its rounding), but little.
         #expect(auto == direct)
         #expect(winograd == again)
         #expect(winograd != direct)
@@ -339,7 +339,7 @@ struct CLITests {
         })
         let conv = try convnet(["bench", "conv", "--repeats", "1", "--batch-size", "2", "--json"])
         #expect(conv.status == 0, "\(conv.stderr)")
-        #expect(objects(conv).count == 6)
+        #expect(objects(conv).count == 9)
     }
 
     @Test("report and plot redraw a finished run from its directory; models lists the zoo")

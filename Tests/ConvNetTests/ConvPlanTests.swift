@@ -33,7 +33,13 @@ struct ConvPlanTests {
         Expected(label: "two-conv conv1", input: [1, 28, 28], filters: 50, kernel: 3, padding: .symmetric(1),
                  forward: .im2col, weightGradient: .dot, inputGradient: .col2im, pooledBackward: .dense),
         Expected(label: "two-conv conv2", input: [50, 14, 14], filters: 100, kernel: 3, padding: .symmetric(1),
-                 forward: .implicit, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+                 forward: .winograd, weightGradient: .winograd, inputGradient: .winograd, pooledBackward: .dense),
+        Expected(label: "vgg-bn conv2", input: [32, 28, 28], filters: 32, kernel: 3, padding: .symmetric(1),
+                 forward: .winograd, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+        Expected(label: "fast-bn conv2, vgg-bn conv3", input: [32, 14, 14], filters: 64, kernel: 3, padding: .symmetric(1),
+                 forward: .winograd, weightGradient: .implicit, inputGradient: .implicit, pooledBackward: .dense),
+        Expected(label: "vgg-bn conv4", input: [64, 14, 14], filters: 64, kernel: 3, padding: .symmetric(1),
+                 forward: .winograd, weightGradient: .winograd, inputGradient: .winograd, pooledBackward: .dense),
     ]
 
     @Test("The measured rules give the zoo's layers the paths their comments name", arguments: zoo)
@@ -93,6 +99,16 @@ struct ConvPlanTests {
             context: ExecutionContext(threads: 1, convolution: ConvPlan.Choices(forward: .winograd, weightGradient: .dot, inputGradient: .winograd)))
         #expect(winograd.forward == .winograd && winograd.weightGradient == .dot && winograd.inputGradient == .winograd)
         #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).forward != .winograd)
+        // The Winograd weight gradient: where forced and the geometry allows it, with the Winograd input
+        // gradient unless col2im is forced (the implicit one only comes with the implicit weight gradient).
+        let winogradWeight = ConvPlan.Choices(weightGradient: .winograd, inputGradient: .implicit)
+        let weightPlan = ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1, convolution: winogradWeight))
+        #expect(weightPlan.weightGradient == .winograd && weightPlan.inputGradient == .winograd)
+        let withColumns = ConvPlan.Choices(weightGradient: .winograd, inputGradient: .col2im)
+        #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1, convolution: withColumns)).inputGradient == .col2im)
+        #expect(ConvPlan(h, batch: 4, context: ExecutionContext(threads: 1)).weightGradient != .winograd)
+        let notWinograd = ConvPlan(g, batch: 4, context: ExecutionContext(threads: 1, convolution: winogradWeight))
+        #expect(notWinograd.weightGradient == measured.weightGradient)
     }
 
     @Test("--conv-algorithm: direct never takes Winograd, winograd takes it on every 3x3 stride-1 layer with channels, auto follows the measured rule")
@@ -110,11 +126,15 @@ struct ConvPlanTests {
                 let auto = ConvPlan(g, batch: batch, context: ExecutionContext(threads: 2))
                 let direct = ConvPlan(g, batch: batch, context: ExecutionContext(threads: 2, algorithm: .direct))
                 let winograd = ConvPlan(g, batch: batch, context: ExecutionContext(threads: 2, algorithm: .winograd))
-                #expect(direct.forward != .winograd && direct.inputGradient != .winograd)
-                // Today's rule takes Winograd nowhere: auto is direct.
-                #expect(auto.description == direct.description)
+                #expect(direct.forward != .winograd && direct.weightGradient != .winograd && direct.inputGradient != .winograd)
                 let suits = s.kernel == 3 && s.stride == 1 && s.input[0] > 1
+                // auto: the measured rule, Winograd forward from 32 input channels, gradients from 48; else direct.
+                #expect((auto.forward == .winograd) == (suits && s.input[0] >= 32), "\(s)")
+                #expect((auto.weightGradient == .winograd) == (suits && s.input[0] >= 48), "\(s)")
+                #expect((auto.inputGradient == .winograd) == (suits && s.input[0] >= 48), "\(s)")
+                if !suits || s.input[0] < 32 { #expect(auto.description == direct.description) }
                 #expect((winograd.forward == .winograd) == suits, "\(s)")
+                #expect((winograd.weightGradient == .winograd) == suits, "\(s)")
                 #expect((winograd.inputGradient == .winograd) == suits, "\(s)")
                 if !suits { #expect(winograd.description == direct.description) }
                 // Forced paths still win over the algorithm (`convnet bench conv --forward ...`).

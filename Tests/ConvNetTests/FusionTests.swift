@@ -48,7 +48,7 @@ struct FusionTests {
         var random = SeededGenerator(seed: 22)
         let x = try Tensor(
             shape: [3, channels, 11, 9], scalars: (0..<(3 * channels * 11 * 9)).map { _ in random.uniform(-1, 1) })
-        let winograd = ConvPlan.Choices(forward: .winograd, inputGradient: .winograd)
+        let winograd = ConvPlan.Choices(forward: .winograd, weightGradient: .winograd, inputGradient: .winograd)
         try Self.check(spec, x, KernelTests.context(threads: 2, choices: winograd), &random)
     }
 

@@ -228,6 +228,9 @@ struct KernelTests {
         // The measured weight gradient: implicit for several channels, dot products for one.
         ("winograd forward and input gradient", ConvPlan.Choices(forward: .winograd, inputGradient: .winograd)),
         ("winograd, gemm weight gradient", ConvPlan.Choices(forward: .winograd, weightGradient: .gemm, inputGradient: .winograd)),
+        ("winograd everywhere", ConvPlan.Choices(forward: .winograd, weightGradient: .winograd, inputGradient: .winograd)),
+        // The Winograd weight gradient with a col2im input gradient (the column executor without dW).
+        ("implicit, winograd weight gradient, col2im", ConvPlan.Choices(forward: .implicit, weightGradient: .winograd, inputGradient: .col2im)),
     ]
 
     /// The forced choices are taken wherever the geometry allows them.
@@ -238,7 +241,10 @@ struct KernelTests {
             let allowed = f == .direct ? direct : f == .winograd ? WinogradPlan.allows(g) : true
             #expect((plan.forward == f) == allowed, "\(label): forward \(plan.forward)")
         }
-        if let w = choices.weightGradient { #expect(plan.weightGradient == w, "\(label): weight gradient \(plan.weightGradient)") }
+        if let w = choices.weightGradient {
+            let allowed = w == .winograd ? WinogradPlan.allows(g) : true
+            #expect((plan.weightGradient == w) == allowed, "\(label): weight gradient \(plan.weightGradient)")
+        }
         if let i = choices.inputGradient {
             let allowed = switch i {
             case .col2im: true

@@ -132,6 +132,25 @@ void cn_unpad_kernel_rows(const float *padded, long count, long KW, long lanes, 
 void cn_crop_planes(const float *padded, long planes, long Hp, long Wp, long top, long left, long H, long W,
                     float *out);
 
+/// Winograd F(2x2, 3x3) input transform (winograd.c): for `channels` zero-padded planes (`plane` floats
+/// apart, rows `pw` long) and tiles first ..< first + count (row-major, `tilesWide` per row; tile (i, j)'s
+/// 4x4 window at row 2i, column 2j), v[e * estride + c * ldv + t] = (B^T d B)[e] (t counted from first).
+void cn_winograd_input(int level, const float *padded, long channels, long plane, long pw, long tilesWide, long first,
+                       long count, float *v, long ldv, long estride);
+
+/// Winograd F(2x2, 3x3) output transform (winograd.c): for `channels` rows of M (`ldm` floats apart,
+/// element e at e * estride) and tiles first ..< first + count (counted from first in M), each tile's 2x2
+/// block of the oh x ow planes of y (one per channel) = A^T M A + bias[o] (bias may be NULL), cut at
+/// the planes' edges.
+void cn_winograd_output(int level, const float *m, long channels, long ldm, long estride, long tilesWide, long first, long count,
+                        const float *bias, float *y, long oh, long ow);
+
+/// Winograd F(2x2, 3x3) transform of dL/dy for the weight gradient (winograd.c): for `channels` planes of
+/// whole tiles (`plane` floats apart, rows `pw` long) and tiles first ..< first + count,
+/// dm[e * estride + o * ldm + t] = (A dy A^T)[e] (t counted from first).
+void cn_winograd_gradient(int level, const float *planes, long channels, long plane, long pw, long tilesWide, long first,
+                          long count, float *dm, long ldm, long estride);
+
 /// A spin-wait hint to the CPU (x86 pause, arm yield): one iteration of a busy-wait loop.
 void cn_cpu_relax(void);
 

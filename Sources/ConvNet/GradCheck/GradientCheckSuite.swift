@@ -42,9 +42,14 @@ public enum GradientCheckSuite {
         Case(name: "toy network", spec: "conv 1 3x3; leakyrelu 0.01; maxpool 2; flatten; dense 1; sigmoid", inputShape: [1, 6, 6], batch: 4, loss: .binaryCrossEntropy, classes: 2),
     ]
 
-    /// Runs one case with inputs and labels drawn from `seed`.
-    public static func run(_ c: Case, checker: GradientChecker = GradientChecker(), seed: UInt64 = 1) throws -> [GradientCheckResult] {
-        let network = try Sequential(spec: c.spec, inputShape: c.inputShape, seed: seed, weightInit: .uniform(limit: 0.8), biasInit: .constant(0.1))
+    /// Runs one case with inputs and labels drawn from `seed`, its passes in `context` (which may force
+    /// convolution paths).
+    public static func run(
+        _ c: Case, checker: GradientChecker = GradientChecker(), seed: UInt64 = 1, context: ExecutionContext = .default
+    ) throws -> [GradientCheckResult] {
+        let network = try Sequential(
+            spec: c.spec, inputShape: c.inputShape, seed: seed, weightInit: .uniform(limit: 0.8), biasInit: .constant(0.1),
+            context: context)
         var random = SeededGenerator(seed: seed &+ 1000)
         // Distinct, evenly spaced inputs in shuffled order: no two values tie inside a pooling window.
         let count = c.batch * c.inputShape.reduce(1, *)

@@ -50,6 +50,9 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         /// Implicit GEMM from the padded sample and the transposed dL/dy; the input gradient is then
         /// computed in the same pass (`InputGradient`).
         case implicit
+        /// Winograd F(2x2, 3x3) (`WinogradPlan`): dL/dw = G^T [sum over tiles of (A dy A^T) . (B^T d B)] G;
+        /// 3x3 kernels at stride 1 only; the input gradient runs separately (Winograd or col2im).
+        case winograd
     }
 
     public enum InputGradient: String, CaseIterable, Sendable {
@@ -143,17 +146,25 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // two-conv's 50 filters 3x3 ran 1-3% slower direct, so keep the GEMM. Short reductions (25 and
         // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
         //
-        // Winograd F(2x2, 3x3) (3x3, stride 1) is taken only when forced or asked for (`algorithm`
-        // winograd), never by `auto`: on two-conv's conv2 (50 -> 100
-        // channels, 14x14, batch 128, 2 threads, Zen 3) it ran within the noise of the implicit GEMM
-        // (forward 33.2 vs 35.3 ms, backward with the Winograd input gradient 73.8 vs 75.9 ms, best of 3),
-        // and 7x slower on the one-channel conv1 (products with a depth of 1).
+        // Winograd F(2x2, 3x3) (3x3, stride 1) from 32 input channels: `convnet bench conv` at batch 128
+        // / 64, 2 threads, Zen 4 (family 25) under a concurrent training run, best of 3 interleaved,
+        // forward against the implicit GEMM: two-conv's conv2 (50 -> 100, 14x14) 19.1 vs 33.5 / 12.2 vs
+        // 18.7 ms, vgg-bn's 64 -> 64 (14x14) 16.1 vs 21.5 / 9.4 vs 10.9, the 32 -> 64 (14x14) of fast-bn
+        // and vgg-bn 9.6 vs 11.1 / 5.0 vs 5.9, vgg-bn's 32 -> 32 (28x28) 19.0 vs 21.8 / 9.7 vs 11.2. The
+        // one-channel conv1 ran 2-3x slower (products with a depth of 1). That is `auto`; the algorithm
+        // (`--conv-algorithm`) may instead ask for Winograd on every layer it suits, or on none.
         let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
         let winograd = WinogradPlan.allows(g)
-        let takesWinograd = context.algorithm == .winograd && WinogradPlan.suits(g)
+        func takesWinograd(fromChannels measured: Int) -> Bool {
+            switch context.algorithm {
+            case .auto: winograd && g.inChannels >= measured
+            case .direct: false
+            case .winograd: WinogradPlan.suits(g)
+            }
+        }
         if let f = forced.forward, (f != .direct || direct) && (f != .winograd || winograd) {
             forward = f
-        } else if takesWinograd {
+        } else if takesWinograd(fromChannels: 32) {
             forward = .winograd
         } else if !g.isPointwise && (g.inChannels > 1 || (g.patchSize >= 64 && g.outChannels >= 16)) {
             forward = .implicit
@@ -166,8 +177,16 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // Weight gradient. Multi-channel inputs: implicit (above); one-channel layers (tf-cnn's 10x10
         // ran 10% slower implicitly): dot products of rows for patches up to 128 (40-70 vs 5-63 GFLOP/s
         // for patches of 9 to 100 over 196 to 784 pixels), the packed GEMM from 150 on.
-        if let w = forced.weightGradient {
+        //
+        // Winograd weight and input gradients (3x3, stride 1) from 48 input channels; same measurements
+        // as the forward pass, backward against the implicit GEMM's: two-conv's conv2 44.7 vs 66.6 /
+        // 25.0 vs 35.8 ms, vgg-bn's 64 -> 64 35.9 vs 42.1 / 17.8 vs 21.2; not faster from 32 channels
+        // (32 -> 64: 23.3 vs 22.0 / 12.0 vs 11.2; 32 -> 32 at 28x28: 44.3 vs 43.3 / 22.8 vs 23.0).
+        let winogradBackward = takesWinograd(fromChannels: 48)
+        if let w = forced.weightGradient, w != .winograd || winograd {
             weightGradient = w
+        } else if winogradBackward {
+            weightGradient = .winograd
         } else if !g.isPointwise && g.inChannels > 1 {
             weightGradient = .implicit
         } else {
@@ -176,11 +195,12 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
 
         // Input gradient: implicit (stride 1, each padding smaller than the kernel) from 12 input channels,
         // enough to fill most of a 16-channel panel (tf-cnn's 32, two-conv's 50); lenet5's 6 would use
-        // 6 of 16 columns and ran slower. Winograd (3x3, stride 1, any weight gradient) only when forced.
+        // 6 of 16 columns and ran slower. Winograd (3x3, stride 1, any weight gradient): above.
+        // With the Winograd weight gradient, the Winograd input gradient (col2im is far slower).
         let implicitInput = weightGradient == .implicit && ImplicitConvPlan.hasInputGradient(g)
         if let i = forced.inputGradient, (i != .implicit || implicitInput) && (i != .winograd || winograd) {
             inputGradient = i
-        } else if takesWinograd {
+        } else if winogradBackward || weightGradient == .winograd {
             inputGradient = .winograd
         } else {
             inputGradient = implicitInput && g.inChannels >= 12 ? .implicit : .col2im

@@ -63,11 +63,15 @@ struct ImplicitScratch {
 }
 
 /// One thread's scratch of the Winograd path (sizes from `WinogradPlan`): the sample's zero-padded
-/// source planes, one block's transformed input and its products.
+/// source planes, one block's transformed input and its products (the weight gradient: dL/dM); for the
+/// weight gradient the sample's dL/dy in whole tiles and the thread's partials of dU and db.
 struct WinogradScratch {
     let paddedInput = ScratchBuffer<Float>()
     let transformedInput = ScratchBuffer<Float>()
     let products = ScratchBuffer<Float>()
+    let paddedGradient = ScratchBuffer<Float>()
+    let weightGradient = ScratchBuffer<Float>()
+    let biasGradient = ScratchBuffer<Float>()
 }
 
 /// One thread's scratch of the pooled backward (conv -> ReLU -> maxpool through the winners): the padded
@@ -124,19 +128,16 @@ final class ConvWorkspace {
         return plan
     }
 
-    /// The Winograd plan of `direction` for `geometry`, built once.
-    func winogradPlan(for geometry: ConvGeometry, _ direction: WinogradPlan.Direction) -> WinogradPlan {
+    /// The Winograd plan of `direction` for `geometry` and threads of at most `samplesPerThread` samples,
+    /// built once.
+    func winogradPlan(for geometry: ConvGeometry, _ direction: WinogradPlan.Direction, samplesPerThread: Int) -> WinogradPlan {
+        let kept = direction == .forward ? winogradForward : winogradInputGradient
+        if let plan = kept, plan.geometry == geometry, plan.samplesPerThread == samplesPerThread { return plan }
+        let plan = WinogradPlan(geometry, direction, samplesPerThread: samplesPerThread)
         switch direction {
-        case .forward:
-            if let plan = winogradForward, plan.geometry == geometry { return plan }
-            let plan = WinogradPlan(geometry, .forward)
-            winogradForward = plan
-            return plan
-        case .inputGradient:
-            if let plan = winogradInputGradient, plan.geometry == geometry { return plan }
-            let plan = WinogradPlan(geometry, .inputGradient)
-            winogradInputGradient = plan
-            return plan
+        case .forward: winogradForward = plan
+        case .inputGradient: winogradInputGradient = plan
         }
+        return plan
     }
 }

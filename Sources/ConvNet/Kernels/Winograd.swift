@@ -1,3 +1,5 @@
+import CKernels
+
 /// Winograd F(2x2, 3x3) convolution of 3x3, stride-1 layers (Lavin and Gray, 2016): each 2x2 block of
 /// outputs ("tile") comes from a 4x4 window of the padded input as `Y = A^T [(G g G^T) . (B^T d B)] A`,
 /// 16 multiplications per tile and channel pair instead of 36.
@@ -8,14 +10,17 @@
 /// A plan runs one stride-1 3x3 correlation of a sample ("source", `inChannels` planes) into a target
 /// (`outChannels` planes): the forward pass (source x, target y), or the input gradient (source dL/dy
 /// shifted by 2 - padding, target dL/dx, weight flipped and its channels swapped: a stride-1
-/// convolution's adjoint is a convolution). Per sample: the source is copied once into a zero-padded
-/// plane of whole tiles; then per block of tiles (sized so that its transformed input and products stay
-/// in cache) the input transform writes V[16][inChannels][block], 16 GEMMs through `Gemm.kernel` make
-/// M[e] = U[e] (outChannels x inChannels) V[e], and the output transform writes the target. The
-/// transformed weight U[16][outChannels][inChannels] is made once per call.
+/// convolution's adjoint is a convolution). Each sample's source is copied into a zero-padded plane of
+/// whole tiles; per block of tiles the input transform (`cn_winograd_input`) writes
+/// V[16][inChannels][block], 16 GEMMs through `Gemm.kernel` make M[e] = U[e] (outChannels x inChannels)
+/// V[e], and the output transform (`cn_winograd_output`) writes the targets. A block is several whole
+/// samples where a sample has fewer than `wideTiles` tiles (a 14x14 map has 49: blocks of 245 tiles
+/// across 5 samples keep the GEMMs wide), else a run of one sample's tiles sized so that its V and M
+/// stay in cache. The transformed weight U[16][outChannels][inChannels] is made once per call. A forward
+/// plan also runs the weight gradient (`runWeightGradient`).
 ///
-/// Every target element comes from the same arithmetic whatever the thread count; the block size
-/// depends on the geometry only.
+/// Every target element comes from the same arithmetic whatever the thread count and whichever block
+/// holds its tile (the GEMM's arithmetic per element does not depend on its width).
 final class WinogradPlan {
     enum Direction { case forward, inputGradient }
 
@@ -23,6 +28,11 @@ final class WinogradPlan {
     static let elements = 16
     /// Floats of transformed input and products a block of tiles may take (512 KiB, an L2).
     static let blockFloats = 1 << 17
+    /// Samples with fewer tiles than this run in blocks of several samples, at most this many tiles
+    /// (measured on two-conv's conv2, 49 tiles a sample: blocks of 245 tiles ran the forward pass
+    /// about 30% faster than blocks of one sample) and at most `wideFloats` floats of V and M.
+    static let wideTiles = 256
+    static let wideFloats = 1 << 21
 
     let geometry: ConvGeometry
     let direction: Direction
@@ -37,8 +47,14 @@ final class WinogradPlan {
     var tiles: Int { tilesHigh &* tilesWide }
     /// The padded plane: every tile's 4x4 window inside it.
     let paddedHeight: Int, paddedWidth: Int
-    /// Tiles per block (the last block of a sample may be shorter).
+    /// Tiles per block: whole samples (`samplesPerBlock` of them; a thread's last block may hold fewer),
+    /// or with `samplesPerBlock` 1 and more tiles than this, runs of one sample's tiles (its last may be
+    /// shorter).
     let blockTiles: Int
+    /// Samples per block where a sample has at most `blockTiles` tiles.
+    let samplesPerBlock: Int
+    /// The most samples a thread takes (`init`).
+    let samplesPerThread: Int
 
     /// Whether Winograd F(2x2, 3x3) runs `g`: a 3x3 kernel at stride 1 (any padding).
     static func allows(_ g: ConvGeometry) -> Bool {
@@ -51,10 +67,13 @@ final class WinogradPlan {
         allows(g) && g.inChannels > 1
     }
 
-    init(_ g: ConvGeometry, _ direction: Direction) {
+    /// The plan of `direction` for `g`, for threads that take at most `samplesPerThread` samples each
+    /// (blocks never hold more, so the scratch is no larger than a thread uses).
+    init(_ g: ConvGeometry, _ direction: Direction, samplesPerThread: Int = .max) {
         precondition(Self.allows(g), "Winograd F(2x2, 3x3) needs a 3x3 kernel at stride 1")
         geometry = g
         self.direction = direction
+        self.samplesPerThread = samplesPerThread
         switch direction {
         case .forward:
             (inChannels, inHeight, inWidth) = (g.inChannels, g.inHeight, g.inWidth)
@@ -71,7 +90,14 @@ final class WinogradPlan {
         paddedWidth = 2 * tilesWide + 2
         let tiles = tilesHigh * tilesWide
         let fit = Self.blockFloats / (Self.elements * (inChannels + outChannels))
-        blockTiles = tiles <= fit ? tiles : max(16, fit / 16 * 16)
+        if tiles < Self.wideTiles {
+            let most = min(Self.wideTiles, Self.wideFloats / (Self.elements * (inChannels + outChannels)))
+            samplesPerBlock = max(1, min(most / tiles, samplesPerThread))
+            blockTiles = samplesPerBlock * tiles
+        } else {
+            samplesPerBlock = 1
+            blockTiles = tiles <= fit ? tiles : max(16, fit / 16 * 16)
+        }
     }
 
     // MARK: Scratch sizes (floats)
@@ -118,19 +144,31 @@ final class WinogradPlan {
     /// Copies one sample's source planes into the zero-padded planes (`paddedCount` floats); with
     /// `mask`, each value is masked as ReLU's backward does (kept where mask > 0, else times 0).
     func pad(_ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, into padded: UnsafeMutablePointer<Float>) {
-        let first = max(0, offsetLeft), end = min(paddedWidth, offsetLeft &+ inWidth)
-        let count = max(0, end &- first), skip = first &- offsetLeft
-        for c in 0..<inChannels {
+        Self.padPlanes(
+            x, mask: mask, channels: inChannels, height: inHeight, width: inWidth, top: offsetTop, left: offsetLeft,
+            paddedHeight: paddedHeight, paddedWidth: paddedWidth, into: padded)
+    }
+
+    /// Copies `channels` planes of height x width into planes of paddedHeight x paddedWidth, row r and
+    /// column j of the source at row r + top and column j + left (negative: cut off), zeros elsewhere;
+    /// masked as in `pad`.
+    static func padPlanes(
+        _ x: UnsafePointer<Float>, mask: UnsafePointer<Float>?, channels: Int, height: Int, width: Int, top: Int, left: Int,
+        paddedHeight: Int, paddedWidth: Int, into padded: UnsafeMutablePointer<Float>
+    ) {
+        let first = max(0, left), end = min(paddedWidth, left &+ width)
+        let count = max(0, end &- first), skip = first &- left
+        for c in 0..<channels {
             let plane = padded + c &* paddedHeight &* paddedWidth
             for r in 0..<paddedHeight {
                 let row = plane + r &* paddedWidth
-                let sr = r &- offsetTop
-                guard sr >= 0, sr < inHeight, count > 0 else {
+                let sr = r &- top
+                guard sr >= 0, sr < height, count > 0 else {
                     row.update(repeating: 0, count: paddedWidth)
                     continue
                 }
                 row.update(repeating: 0, count: first)
-                let source = (c &* inHeight &+ sr) &* inWidth &+ skip
+                let source = (c &* height &+ sr) &* width &+ skip
                 if let mask {
                     for j in 0..<count {
                         let v = x[source &+ j]
@@ -145,37 +183,13 @@ final class WinogradPlan {
     }
 
     /// V[e][c][t] = (B^T d B)[e] for tiles `first ..< first + count` of the padded sample (t counted from
-    /// `first`; rows of V are `blockTiles` long).
-    func transformInput(_ padded: UnsafePointer<Float>, tiles first: Int, count: Int, into v: UnsafeMutablePointer<Float>) {
-        let pw = paddedWidth, plane = paddedHeight &* paddedWidth
-        let stride = inChannels &* blockTiles
-        for c in 0..<inChannels {
-            let source = padded + c &* plane
-            let target = v + c &* blockTiles
-            var ti = first / tilesWide, tj = first % tilesWide
-            for t in 0..<count {
-                let p = UnsafeRawPointer(source + ((2 &* ti) &* pw &+ 2 &* tj))
-                let d0 = p.loadUnaligned(as: SIMD4<Float>.self)
-                let d1 = p.loadUnaligned(fromByteOffset: 4 &* pw, as: SIMD4<Float>.self)
-                let d2 = p.loadUnaligned(fromByteOffset: 8 &* pw, as: SIMD4<Float>.self)
-                let d3 = p.loadUnaligned(fromByteOffset: 12 &* pw, as: SIMD4<Float>.self)
-                // B^T d: rows; then each row (a, b, c, d) times B: (a - c, b + c, c - b, b - d).
-                Self.storeRow(d0 - d2, target + t, stride, 0)
-                Self.storeRow(d1 + d2, target + t, stride, 4)
-                Self.storeRow(d2 - d1, target + t, stride, 8)
-                Self.storeRow(d1 - d3, target + t, stride, 12)
-                tj &+= 1
-                if tj == tilesWide { tj = 0; ti &+= 1 }
-            }
-        }
-    }
-
-    @inline(__always)
-    private static func storeRow(_ r: SIMD4<Float>, _ v: UnsafeMutablePointer<Float>, _ stride: Int, _ e: Int) {
-        v[e &* stride] = r[0] - r[2]
-        v[(e &+ 1) &* stride] = r[1] + r[2]
-        v[(e &+ 2) &* stride] = r[2] - r[1]
-        v[(e &+ 3) &* stride] = r[1] - r[3]
+    /// `first`; rows of V are `blockTiles` long): `cn_winograd_input` (eight tiles at a time with AVX2).
+    func transformInput(
+        level: KernelLevel, _ padded: UnsafePointer<Float>, tiles first: Int, count: Int, into v: UnsafeMutablePointer<Float>
+    ) {
+        cn_winograd_input(
+            Int32(level.rawValue), padded, inChannels, paddedHeight &* paddedWidth, paddedWidth, tilesWide, first, count, v,
+            blockTiles, inChannels &* blockTiles)
     }
 
     /// M[e] = U[e] V[e] for the `count` tiles of a block: 16 GEMMs of (outChannels x inChannels) x
@@ -192,82 +206,169 @@ final class WinogradPlan {
     }
 
     /// The target's 2x2 blocks of tiles `first ..< first + count` from M: A^T M A (+ bias), cut at the
-    /// target's edges. Eight tiles at a time (M's rows are contiguous in the tile), then one by one.
+    /// target's edges: `cn_winograd_output` (eight tiles at a time with AVX2).
     func transformOutput(
-        _ m: UnsafePointer<Float>, tiles first: Int, count: Int, bias: UnsafePointer<Float>?, into y: UnsafeMutablePointer<Float>
+        level: KernelLevel, _ m: UnsafePointer<Float>, tiles first: Int, count: Int, bias: UnsafePointer<Float>?,
+        into y: UnsafeMutablePointer<Float>
     ) {
-        let stride = outChannels &* blockTiles, pixels = outHeight &* outWidth
-        let vectors = count / 8 * 8
-        for o in 0..<outChannels {
-            let source = m + o &* blockTiles
-            let plane = y + o &* pixels
-            let b = bias?[o] ?? 0
-            var ti = first / tilesWide, tj = first % tilesWide
-            var t = 0
-            while t < vectors {
-                let s = UnsafeRawPointer(source + t)
-                func load(_ e: Int) -> SIMD8<Float> { s.loadUnaligned(fromByteOffset: 4 &* e &* stride, as: SIMD8<Float>.self) }
-                // A^T M: rows r0 = m0 + m1 + m2, r1 = m1 - m2 - m3 (element by element); then each row
-                // (a, b, c, d) times A: (a + b + c, b - c - d).
-                let r00 = load(0) + load(4) + load(8), r01 = load(1) + load(5) + load(9)
-                let r02 = load(2) + load(6) + load(10), r03 = load(3) + load(7) + load(11)
-                let r10 = load(4) - load(8) - load(12), r11 = load(5) - load(9) - load(13)
-                let r12 = load(6) - load(10) - load(14), r13 = load(7) - load(11) - load(15)
-                let bias = SIMD8<Float>(repeating: b)
-                let y00 = bias + (r00 + r01 + r02), y01 = bias + (r01 - r02 - r03)
-                let y10 = bias + (r10 + r11 + r12), y11 = bias + (r11 - r12 - r13)
-                for lane in 0..<8 {
-                    storeTile(plane, ti, tj, y00[lane], y01[lane], y10[lane], y11[lane])
-                    tj &+= 1
-                    if tj == tilesWide { tj = 0; ti &+= 1 }
-                }
-                t &+= 8
-            }
-            while t < count {
-                let s = source + t
-                let m0 = SIMD4<Float>(s[0], s[stride], s[2 &* stride], s[3 &* stride])
-                let m1 = SIMD4<Float>(s[4 &* stride], s[5 &* stride], s[6 &* stride], s[7 &* stride])
-                let m2 = SIMD4<Float>(s[8 &* stride], s[9 &* stride], s[10 &* stride], s[11 &* stride])
-                let m3 = SIMD4<Float>(s[12 &* stride], s[13 &* stride], s[14 &* stride], s[15 &* stride])
-                let r0 = m0 + m1 + m2, r1 = m1 - m2 - m3
-                storeTile(
-                    plane, ti, tj, b + (r0[0] + r0[1] + r0[2]), b + (r0[1] - r0[2] - r0[3]), b + (r1[0] + r1[1] + r1[2]),
-                    b + (r1[1] - r1[2] - r1[3]))
-                tj &+= 1
-                if tj == tilesWide { tj = 0; ti &+= 1 }
-                t &+= 1
-            }
+        cn_winograd_output(
+            Int32(level.rawValue), m, outChannels, blockTiles, outChannels &* blockTiles, tilesWide, first, count, bias, y,
+            outHeight, outWidth)
+    }
+
+    // MARK: Weight gradient (a forward plan: source x, target dL/dy)
+    //
+    // y = A^T [U . V] A per tile and channel pair, so dL/dU = sum over tiles of (A dy A^T) . V, and
+    // dL/dg = G^T (dL/dU) G: per block, dM[e] = (A dy A^T)[e] (outChannels x tiles) and V[e] as in the
+    // forward pass, then dU[e] += dM[e] V[e]^T (16 GEMMs with the tiles as their depth).
+
+    /// Floats of one sample's dL/dy in whole tiles (`padGradient`).
+    var gradientPlanesCount: Int { outChannels &* 4 &* tiles }
+
+    /// Copies one sample's dL/dy (outChannels x outHeight x outWidth) into planes of whole tiles
+    /// (2 tilesHigh x 2 tilesWide), zeros past its edges; with `mask`, masked as in `pad`.
+    func padGradient(_ dy: UnsafePointer<Float>, mask: UnsafePointer<Float>?, into planes: UnsafeMutablePointer<Float>) {
+        Self.padPlanes(
+            dy, mask: mask, channels: outChannels, height: outHeight, width: outWidth, top: 0, left: 0,
+            paddedHeight: 2 &* tilesHigh, paddedWidth: 2 &* tilesWide, into: planes)
+    }
+
+    /// dM[e][o][t] = (A dy A^T)[e] for tiles `first ..< first + count` of `padGradient`'s planes (the
+    /// adjoint of the output transform; t counted from `first`, rows of dM `blockTiles` long):
+    /// `cn_winograd_gradient` (eight tiles at a time with AVX2).
+    func transformGradient(
+        level: KernelLevel, _ planes: UnsafePointer<Float>, tiles first: Int, count: Int, into dm: UnsafeMutablePointer<Float>
+    ) {
+        cn_winograd_gradient(
+            Int32(level.rawValue), planes, outChannels, 4 &* tiles, 2 &* tilesWide, tilesWide, first, count, dm, blockTiles,
+            outChannels &* blockTiles)
+    }
+
+    /// dU[e] = dM[e] V[e]^T ((outChannels x count) x (count x inChannels)), added to dU with
+    /// `accumulate`: 16 GEMMs, single-threaded.
+    func accumulateWeightGradient(
+        level: KernelLevel, _ dm: UnsafePointer<Float>, _ v: UnsafePointer<Float>, count: Int,
+        into du: UnsafeMutablePointer<Float>, accumulate: Bool
+    ) {
+        let oc = outChannels, ic = inChannels, bt = blockTiles
+        for e in 0..<Self.elements {
+            Gemm.kernel(
+                level: level, false, true, oc, ic, count, 1, dm + e &* oc &* bt, bt, v + e &* ic &* bt, bt, accumulate ? 1 : 0,
+                du + e &* oc &* ic, ic)
         }
     }
 
-    /// Stores tile (ti, tj)'s 2x2 outputs into `plane`, cut at the target's edges.
+    /// The layer's OC x C x 3 x 3 weight gradient (written) from dU[16][outChannels][inChannels]:
+    /// dL/dw[o][c] = G^T dU[o][c] G.
+    func transformWeightGradient(_ du: UnsafePointer<Float>, into dw: UnsafeMutablePointer<Float>) {
+        let pairs = outChannels &* inChannels
+        let half = SIMD4<Float>(repeating: 0.5)
+        for pair in 0..<pairs {
+            let s = du + pair
+            func row(_ i: Int) -> SIMD4<Float> {
+                SIMD4(s[4 &* i &* pairs], s[(4 &* i &+ 1) &* pairs], s[(4 &* i &+ 2) &* pairs], s[(4 &* i &+ 3) &* pairs])
+            }
+            // G^T dU: rows u0 + (u1 + u2) / 2, (u1 - u2) / 2, (u1 + u2) / 2 + u3; then each row
+            // (p, q, r, s) times G: (p + (q + r) / 2, (q - r) / 2, (q + r) / 2 + s).
+            let u0 = row(0), u1 = row(1), u2 = row(2), u3 = row(3)
+            let sum = (u1 + u2) * half
+            let taps = dw + pair &* 9
+            Self.storeWeightRow(u0 + sum, taps)
+            Self.storeWeightRow((u1 - u2) * half, taps + 3)
+            Self.storeWeightRow(sum + u3, taps + 6)
+        }
+    }
+
     @inline(__always)
-    private func storeTile(_ plane: UnsafeMutablePointer<Float>, _ ti: Int, _ tj: Int, _ y00: Float, _ y01: Float, _ y10: Float, _ y11: Float) {
-        let ow = outWidth, i = 2 &* ti, j = 2 &* tj
-        let row = plane + (i &* ow &+ j)
-        row[0] = y00
-        let right = j &+ 1 < ow
-        if right { row[1] = y01 }
-        if i &+ 1 < outHeight {
-            row[ow] = y10
-            if right { row[ow &+ 1] = y11 }
+    private static func storeWeightRow(_ r: SIMD4<Float>, _ w: UnsafeMutablePointer<Float>) {
+        let sum = (r[1] + r[2]) * 0.5
+        w[0] = r[0] + sum
+        w[1] = (r[1] - r[2]) * 0.5
+        w[2] = sum + r[3]
+    }
+
+    /// The weight-gradient partial dU (`transformedWeightCount` floats, overwritten) of `count` samples
+    /// (numbered from 0) in blocks: `pad(i, padded)` pads sample i's input into `padded` (as `pad`),
+    /// `padGradient(i, gradient)` its dL/dy into `gradient` (as `padGradient`, `gradientPlanesCount`
+    /// floats); `transformed` and `products` hold `transformedInputCount` and `productCount` floats.
+    func runWeightGradient(
+        level: KernelLevel, samples count: Int, padded: UnsafeMutablePointer<Float>, gradient: UnsafeMutablePointer<Float>,
+        transformed v: UnsafeMutablePointer<Float>, products dm: UnsafeMutablePointer<Float>, into du: UnsafeMutablePointer<Float>,
+        pad: (Int, UnsafeMutablePointer<Float>) -> Void, padGradient: (Int, UnsafeMutablePointer<Float>) -> Void
+    ) {
+        if count == 0 { du.update(repeating: 0, count: transformedWeightCount) }
+        var sample = 0, accumulate = false
+        while sample < count {
+            if tiles > blockTiles {
+                pad(sample, padded)
+                padGradient(sample, gradient)
+                var first = 0
+                while first < tiles {
+                    let run = min(blockTiles, tiles &- first)
+                    transformInput(level: level, padded, tiles: first, count: run, into: v)
+                    transformGradient(level: level, gradient, tiles: first, count: run, into: dm)
+                    accumulateWeightGradient(level: level, dm, v, count: run, into: du, accumulate: accumulate)
+                    accumulate = true
+                    first &+= run
+                }
+                sample &+= 1
+                continue
+            }
+            let group = min(samplesPerBlock, count &- sample)
+            for i in 0..<group {
+                pad(sample &+ i, padded)
+                transformInput(level: level, padded, tiles: 0, count: tiles, into: v + i &* tiles)
+                padGradient(sample &+ i, gradient)
+                transformGradient(level: level, gradient, tiles: 0, count: tiles, into: dm + i &* tiles)
+            }
+            accumulateWeightGradient(level: level, dm, v, count: group &* tiles, into: du, accumulate: accumulate)
+            accumulate = true
+            sample &+= group
         }
     }
 
-    /// One sample's target (outChannels x outHeight x outWidth, every element written) from its padded
-    /// source (`pad`) and the transformed weight (`transformWeight`); `transformed` and `products` hold
+    /// The targets (outChannels x outHeight x outWidth each, every element written) of `count` samples
+    /// (numbered from 0) in blocks: `pad(i, padded)` pads sample i's source into `padded`
+    /// (`paddedCount` floats), `output(i)` is where its target goes, `finished(i, target)` runs once it
+    /// is written. `u` is the transformed weight (`transformWeight`); `transformed` and `products` hold
     /// `transformedInputCount` and `productCount` floats.
     func run(
-        level: KernelLevel, padded: UnsafePointer<Float>, weight u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
-        transformed v: UnsafeMutablePointer<Float>, products m: UnsafeMutablePointer<Float>, output y: UnsafeMutablePointer<Float>
+        level: KernelLevel, samples count: Int, weight u: UnsafePointer<Float>, bias: UnsafePointer<Float>?,
+        padded: UnsafeMutablePointer<Float>, transformed v: UnsafeMutablePointer<Float>, products m: UnsafeMutablePointer<Float>,
+        pad: (Int, UnsafeMutablePointer<Float>) -> Void, output: (Int) -> UnsafeMutablePointer<Float>,
+        finished: (Int, UnsafeMutablePointer<Float>) -> Void
     ) {
-        var first = 0
-        while first < tiles {
-            let count = min(blockTiles, tiles &- first)
-            transformInput(padded, tiles: first, count: count, into: v)
-            multiply(level: level, u, v, count: count, into: m)
-            transformOutput(m, tiles: first, count: count, bias: bias, into: y)
-            first &+= count
+        var sample = 0
+        while sample < count {
+            if tiles > blockTiles {
+                // Blocks of tiles within the sample.
+                pad(sample, padded)
+                let y = output(sample)
+                var first = 0
+                while first < tiles {
+                    let run = min(blockTiles, tiles &- first)
+                    transformInput(level: level, padded, tiles: first, count: run, into: v)
+                    multiply(level: level, u, v, count: run, into: m)
+                    transformOutput(level: level, m, tiles: first, count: run, bias: bias, into: y)
+                    first &+= run
+                }
+                finished(sample, y)
+                sample &+= 1
+                continue
+            }
+            // Blocks of whole samples, sample i's tiles in columns i * tiles ..< (i + 1) * tiles.
+            let group = min(samplesPerBlock, count &- sample)
+            for i in 0..<group {
+                pad(sample &+ i, padded)
+                transformInput(level: level, padded, tiles: 0, count: tiles, into: v + i &* tiles)
+            }
+            multiply(level: level, u, v, count: group &* tiles, into: m)
+            for i in 0..<group {
+                let y = output(sample &+ i)
+                transformOutput(level: level, m + i &* tiles, tiles: 0, count: tiles, bias: bias, into: y)
+                finished(sample &+ i, y)
+            }
+            sample &+= group
         }
     }
 }

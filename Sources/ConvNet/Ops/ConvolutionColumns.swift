@@ -64,44 +64,46 @@ private func convForwardSample(
 
 /// The backward pass. With one part the GEMMs are threaded and thread 0 writes dW and db directly;
 /// otherwise each thread sums into its own partials (thread 0 into dW and db), added in thread order.
+/// Without `p.dw` (another executor's weight gradient), dL/dx only.
 func conv2dBackwardColumns(_ p: ConvPass) {
     let g = p.geometry, parts = p.parts
     let patch = g.patchSize, pixels = g.outputPixels
     let dot = p.plan.weightGradient == .dot
+    let weights = p.dw != nil
     p.workspace.columns.reserve(parts)
     for t in 0..<parts {
         let scratch = p.workspace.columns[t]
         if !g.isPointwise {
-            scratch.columns.reserve(patch &* pixels)
+            if weights { scratch.columns.reserve(patch &* pixels) }
             if p.dx != nil { scratch.columnGradient.reserve(patch &* pixels) }
         }
         if p.reluOutput != nil { scratch.maskedGradient.reserve(g.outputSize) }
-        if t > 0 {
+        if t > 0 && weights {
             scratch.weightGradient.reserve(g.outChannels &* patch)
             scratch.biasGradient.reserve(g.outChannels)
         }
     }
     p.context.parallelFor(parts) { t in
         let scratch = p.workspace.columns[t]
-        let dw = t == 0 ? p.dw! : scratch.weightGradient.pointer
-        let db = t == 0 ? p.db! : scratch.biasGradient.pointer
+        let dw = !weights ? nil : t == 0 ? p.dw : scratch.weightGradient.pointer
+        let db = !weights ? nil : t == 0 ? p.db : scratch.biasGradient.pointer
         let range = p.samples(t)
         for s in range {
             convBackwardSample(p, sample: s, dw: dw, db: db, scratch, first: s == range.lowerBound, dot: dot, threaded: parts == 1)
         }
     }
     // Fixed-order reduction of the partial gradients.
-    for t in 1..<max(parts, 1) {
+    for t in 1..<max(parts, 1) where weights {
         Reduce.add(p.workspace.columns[t].weightGradient.pointer, into: p.dw!, count: g.outChannels &* patch)
         Reduce.add(p.workspace.columns[t].biasGradient.pointer, into: p.db!, count: g.outChannels)
     }
 }
 
-/// One sample's backward pass: dW (+)= dY_s * columns^T, db (+)= row sums of dY_s,
-/// dx_s = col2im(W^T * dY_s). With `first`, dW and db are overwritten instead of accumulated.
+/// One sample's backward pass: dW (+)= dY_s * columns^T, db (+)= row sums of dY_s (skipped without
+/// `dw`), dx_s = col2im(W^T * dY_s). With `first`, dW and db are overwritten instead of accumulated.
 @inline(__always)
 private func convBackwardSample(
-    _ p: ConvPass, sample s: Int, dw: UnsafeMutablePointer<Float>, db: UnsafeMutablePointer<Float>,
+    _ p: ConvPass, sample s: Int, dw: UnsafeMutablePointer<Float>?, db: UnsafeMutablePointer<Float>?,
     _ scratch: ColumnScratch, first: Bool, dot: Bool, threaded: Bool
 ) {
     let g = p.geometry, level = p.context.kernelLevel
@@ -113,26 +115,8 @@ private func convBackwardSample(
         ElementwiseKernels.leakyReluBackward(dys, input: reluOutput + s &* g.outputSize, masked, count: g.outputSize, slope: 0)
         dys = UnsafePointer(masked)
     }
-    if first { db.update(repeating: 0, count: oc) }
-    Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
-    let columns: UnsafePointer<Float>
-    if !g.isPointwise {
-        let cols = scratch.columns.pointer
-        ConvKernels.im2col(level: level, xs, into: cols, geometry: g)
-        columns = UnsafePointer(cols)
-    } else {
-        columns = xs
-    }
-    let beta: Float = first ? 0 : 1
-    // dW (+)= dY_s (OC x P) * columns^T (P x patch); dcolumns = W^T (patch x OC) * dY_s (OC x P).
-    if dot {
-        Gemm.dotNT(level: level, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
-    } else if threaded {
-        Gemm.multiply(
-            transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
-            c: dw, ldc: patch, context: p.context)
-    } else {
-        Gemm.kernel(level: level, false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
+    if let dw, let db {
+        convWeightGradientSample(p, xs: xs, dys: dys, dw: dw, db: db, scratch, first: first, dot: dot, threaded: threaded)
     }
     guard let dx = p.dx else { return }
     let dxs = dx + s &* g.inputSize
@@ -146,5 +130,35 @@ private func convBackwardSample(
     }
     if !g.isPointwise {
         ConvKernels.col2im(level: level, dcolumns, into: dxs, geometry: g)
+    }
+}
+
+/// One sample's dW (+)= dY_s (OC x P) * columns(x_s)^T (P x patch) and db (+)= row sums of dY_s.
+@inline(__always)
+private func convWeightGradientSample(
+    _ p: ConvPass, xs: UnsafePointer<Float>, dys: UnsafePointer<Float>, dw: UnsafeMutablePointer<Float>,
+    db: UnsafeMutablePointer<Float>, _ scratch: ColumnScratch, first: Bool, dot: Bool, threaded: Bool
+) {
+    let g = p.geometry, level = p.context.kernelLevel
+    let patch = g.patchSize, pixels = g.outputPixels, oc = g.outChannels
+    if first { db.update(repeating: 0, count: oc) }
+    Reduce.addRowSums(dys, rows: oc, columns: pixels, into: db)
+    let columns: UnsafePointer<Float>
+    if !g.isPointwise {
+        let cols = scratch.columns.pointer
+        ConvKernels.im2col(level: level, xs, into: cols, geometry: g)
+        columns = UnsafePointer(cols)
+    } else {
+        columns = xs
+    }
+    let beta: Float = first ? 0 : 1
+    if dot {
+        Gemm.dotNT(level: level, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, accumulate: !first, c: dw, ldc: patch)
+    } else if threaded {
+        Gemm.multiply(
+            transB: true, m: oc, n: patch, k: pixels, a: dys, lda: pixels, b: columns, ldb: pixels, beta: beta,
+            c: dw, ldc: patch, context: p.context)
+    } else {
+        Gemm.kernel(level: level, false, true, oc, patch, pixels, 1, dys, pixels, columns, pixels, beta, dw, patch)
     }
 }

@@ -47,7 +47,7 @@ public func conv2dBackward(
 // and bias gradients only through that fixed-order reduction, so a run is deterministic for a given
 // thread count. The executors: `ConvolutionColumns.swift` (im2col + GEMM, the direct kernel, dot-product
 // weight gradients), `ConvolutionImplicit.swift` (implicit GEMM), `ConvolutionWinograd.swift` (Winograd
-// F(2x2, 3x3) forward and input gradient), `ConvPoolBackward.swift` (conv -> ReLU -> maxpool backward
+// F(2x2, 3x3) forward, weight gradient and input gradient), `ConvPoolBackward.swift` (conv -> ReLU -> maxpool backward
 // through the pooling's winners).
 
 /// One convolution pass's tensors as raw pointers, with its geometry, plan and scratch: what an executor
@@ -77,6 +77,8 @@ struct ConvPass {
 
     var parts: Int { plan.batchParts }
     var context: ExecutionContext { plan.context }
+    /// The most samples a thread takes.
+    var samplesPerThread: Int { (batch &+ parts &- 1) / parts }
     /// The samples thread `t` takes.
     @inline(__always)
     func samples(_ t: Int) -> Range<Int> { (batch &* t / parts)..<(batch &* (t &+ 1) / parts) }
@@ -106,7 +108,8 @@ func conv2dForward(
             switch plan.forward {
             case .implicit: conv2dForwardImplicit(pass, implicit: workspace.plan(for: g))
             case .direct, .im2col: conv2dForwardColumns(pass)
-            case .winograd: conv2dForwardWinograd(pass, winograd: workspace.winogradPlan(for: g, .forward))
+            case .winograd:
+                conv2dForwardWinograd(pass, winograd: workspace.winogradPlan(for: g, .forward, samplesPerThread: pass.samplesPerThread))
             }
         }
     }
@@ -126,10 +129,11 @@ func conv2dBackward(
 ) {
     let n = input.batchSize
     var (dInput, dWeight, dBias) = grads.take()
-    // The implicit path sums its partials into zeroed gradients; the column path's first sample writes
-    // them. dL/dx: the implicit and Winograd input gradients and a pointwise layer's GEMM write every
-    // element, col2im adds. The Winograd input gradient runs after the weight gradient's executor, which
-    // then computes no dL/dx.
+    // The implicit path sums its partials into zeroed gradients; the column path's first sample and the
+    // Winograd weight gradient write them. dL/dx: the implicit and Winograd input gradients and a
+    // pointwise layer's GEMM write every element, col2im adds. The Winograd input gradient runs after the
+    // weight gradient's executor, which then computes no dL/dx; after the Winograd weight gradient, a
+    // col2im input gradient runs through the column executor without dW and db.
     let implicitWeight = plan.weightGradient == .implicit
     let winogradInput = inputGradient && plan.inputGradient == .winograd
     let adds = winogradInput ? false : implicitWeight ? plan.inputGradient != .implicit : !g.isPointwise
@@ -145,11 +149,23 @@ func conv2dBackward(
                 switch plan.weightGradient {
                 case .implicit: conv2dBackwardImplicit(pass, implicit: workspace.plan(for: g))
                 case .dot, .gemm: conv2dBackwardColumns(pass)
+                case .winograd:
+                    var weight = pass
+                    weight.dx = nil
+                    let plan = workspace.winogradPlan(for: g, .forward, samplesPerThread: pass.samplesPerThread)
+                    conv2dWeightGradientWinograd(weight, winograd: plan)
+                    // A col2im input gradient: the column executor without dW and db.
+                    if pass.dx != nil {
+                        var input = pass
+                        (input.dw, input.db) = (nil, nil)
+                        conv2dBackwardColumns(input)
+                    }
                 }
                 if winogradInput {
                     var input = pass
                     input.dx = dx
-                    conv2dInputGradientWinograd(input, winograd: workspace.winogradPlan(for: g, .inputGradient))
+                    let plan = workspace.winogradPlan(for: g, .inputGradient, samplesPerThread: pass.samplesPerThread)
+                    conv2dInputGradientWinograd(input, winograd: plan)
                 }
             }
         }
