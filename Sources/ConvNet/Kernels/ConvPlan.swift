@@ -147,11 +147,11 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
         //
         // Winograd F(2x2, 3x3) (3x3, stride 1) from 32 input channels: `convnet bench conv` at batch 128
-        // / 64, 2 threads, Zen 4 (family 25) under a concurrent training run, best of 3 interleaved,
-        // forward against the implicit GEMM: two-conv's conv2 (50 -> 100, 14x14) 19.1 vs 33.5 / 12.2 vs
-        // 18.7 ms, vgg-bn's 64 -> 64 (14x14) 16.1 vs 21.5 / 9.4 vs 10.9, the 32 -> 64 (14x14) of fast-bn
-        // and vgg-bn 9.6 vs 11.1 / 5.0 vs 5.9, vgg-bn's 32 -> 32 (28x28) 19.0 vs 21.8 / 9.7 vs 11.2. The
-        // one-channel conv1 ran 2-3x slower (products with a depth of 1). That is `auto`; the algorithm
+        // / 64, 2 threads, AMD EPYC family 25 model 1 (Zen 3, AVX2 kernels) under concurrent training
+        // runs, best of 3 interleaved, forward against the implicit GEMM: two-conv's conv2 (50 -> 100,
+        // 14x14) 19.1 vs 33.5 / 12.2 vs 18.7 ms, vgg-bn's 64 -> 64 (14x14) 16.1 vs 21.5 / 9.4 vs 10.9, the
+        // 32 -> 64 (14x14) of fast-bn and vgg-bn 9.6 vs 11.1 / 5.0 vs 5.9, vgg-bn's 32 -> 32 (28x28) 19.0
+        // vs 21.8 / 9.7 vs 11.2. The one-channel conv1 ran 2-3x slower (products with a depth of 1). That is `auto`; the algorithm
         // (`--conv-algorithm`) may instead ask for Winograd on every layer it suits, or on none.
         let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
         let winograd = WinogradPlan.allows(g)
