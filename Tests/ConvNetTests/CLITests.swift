@@ -134,7 +134,7 @@ struct CLITests {
         let winograd = try run("winograd", ["--epochs", "2", "--conv-algorithm", "winograd"])
         let again = try run("again", ["--epochs", "2", "--conv-algorithm", "WINOGRAD"])
         _ = try run("half", ["--epochs", "1", "--conv-algorithm", "winograd"])
-        // auto takes Winograd from 32 input channels, so here it is direct; winograd repeats and differs (its rounding), but little.
+        // auto takes Winograd from 48 input channels, so here it is direct; winograd repeats and differs (its rounding), but little.
         #expect(auto == direct)
         #expect(winograd == again)
         #expect(winograd != direct)

@@ -146,13 +146,16 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         // two-conv's 50 filters 3x3 ran 1-3% slower direct, so keep the GEMM. Short reductions (25 and
         // 9 taps) and few filters (a 16-wide panel for 3 or 6 channels) lose implicitly.
         //
-        // Winograd F(2x2, 3x3) (3x3, stride 1) from 32 input channels: `convnet bench conv` at batch 128
+        // Winograd F(2x2, 3x3) (3x3, stride 1) from 48 input channels: `convnet bench conv` at batch 128
         // / 64, 2 threads, AMD EPYC family 25 model 1 (Zen 3, AVX2 kernels) under concurrent training
-        // runs, best of 3 interleaved, forward against the implicit GEMM: two-conv's conv2 (50 -> 100,
-        // 14x14) 19.1 vs 33.5 / 12.2 vs 18.7 ms, vgg-bn's 64 -> 64 (14x14) 16.1 vs 21.5 / 9.4 vs 10.9, the
-        // 32 -> 64 (14x14) of fast-bn and vgg-bn 9.6 vs 11.1 / 5.0 vs 5.9, vgg-bn's 32 -> 32 (28x28) 19.0
-        // vs 21.8 / 9.7 vs 11.2. The one-channel conv1 ran 2-3x slower (products with a depth of 1). That is `auto`; the algorithm
-        // (`--conv-algorithm`) may instead ask for Winograd on every layer it suits, or on none.
+        // runs, best of 3 interleaved, forward against the implicit GEMM in three runs: two-conv's conv2
+        // (50 -> 100, 14x14) 19.1 vs 33.5 / 12.2 vs 18.7 ms, then 25.1 vs 39.5 / 13.7 vs 19.3; vgg-bn's
+        // 64 -> 64 (14x14) 16.1 vs 21.5 / 9.4 vs 10.9, then 24.2 vs 29.1 / 9.1 vs 11.2. From 32 channels
+        // it was not reliably faster: fast-bn's and vgg-bn's 32 -> 64 (14x14) 9.6 vs 11.1 / 5.0 vs 5.9,
+        // then 13.9 vs 14.8 / 6.2 vs 5.9; vgg-bn's 32 -> 32 (28x28) 19.0 vs 21.8 / 9.7 vs 11.2, then 25.6
+        // vs 22.8 / 10.1 vs 11.9. The one-channel conv1 ran 2-3x slower (products with a depth of 1).
+        // That is `auto`; the algorithm (`--conv-algorithm`) may instead ask for Winograd on every layer
+        // it suits, or on none.
         let direct = g.inChannels == 1 && g.strideH == 1 && g.strideW == 1 && !g.isPointwise
         let winograd = WinogradPlan.allows(g)
         func takesWinograd(fromChannels measured: Int) -> Bool {
@@ -164,7 +167,7 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         }
         if let f = forced.forward, (f != .direct || direct) && (f != .winograd || winograd) {
             forward = f
-        } else if takesWinograd(fromChannels: 32) {
+        } else if takesWinograd(fromChannels: 48) {
             forward = .winograd
         } else if !g.isPointwise && (g.inChannels > 1 || (g.patchSize >= 64 && g.outChannels >= 16)) {
             forward = .implicit
@@ -180,8 +183,9 @@ public struct ConvPlan: Equatable, Sendable, CustomStringConvertible {
         //
         // Winograd weight and input gradients (3x3, stride 1) from 48 input channels; same measurements
         // as the forward pass, backward against the implicit GEMM's: two-conv's conv2 44.7 vs 66.6 /
-        // 25.0 vs 35.8 ms, vgg-bn's 64 -> 64 35.9 vs 42.1 / 17.8 vs 21.2; not faster from 32 channels
-        // (32 -> 64: 23.3 vs 22.0 / 12.0 vs 11.2; 32 -> 32 at 28x28: 44.3 vs 43.3 / 22.8 vs 23.0).
+        // 25.0 vs 35.8 ms, then 60.1 vs 84.3 / 31.6 vs 41.4; vgg-bn's 64 -> 64 35.9 vs 42.1 / 17.8 vs
+        // 21.2, then 50.6 vs 54.8 / 18.5 vs 21.8; not faster from 32 channels (32 -> 64: 23.3 vs 22.0 /
+        // 12.0 vs 11.2; 32 -> 32 at 28x28: 44.3 vs 43.3 / 22.8 vs 23.0).
         let winogradBackward = takesWinograd(fromChannels: 48)
         if let w = forced.weightGradient, w != .winograd || winograd {
             weightGradient = w
