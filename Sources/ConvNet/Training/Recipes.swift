@@ -102,7 +102,8 @@ public enum Recipes {
                 o.ema = 0.999; o.testTimeAugmentation = TestTimeAugmentation(flip: true)
             },
             // Without --ema, --tta and alternating flips (random flips instead) the same settings reached 93.83% (seed 1, 17.0 minutes, `loaded`).
-            // Minutes: 55.0, 30.9 and 27.2 for seeds 1-3, all on a shared machine (README: the idle epoch's time).
+            // Minutes: 55.0, 30.9 and 27.2 for seeds 1-3, all on a shared machine. On the quiet machine (family 25
+            // model 1) `--epochs 3` of it (the same work per epoch) took 61.0 s: 24 epochs take about 8.1 minutes.
             reached: RecipeResult(seeds: [1, 2, 3], accuracies: [0.9403, 0.9388, 0.9407], testImages: 10_000, minutes: 37.7, measured: sharedZen3)),
         Recipe(
             name: "fashion-fast", summary: "Fashion-MNIST within 2 minutes on 2 cores (goal >= 93.0%)",
