@@ -10,7 +10,8 @@ func digest(_ tensors: [Tensor]) -> String {
 // Every zoo network (lenet5 with 1 and 3 channels), every kernel level this CPU runs, 1, 2, 3 and 5 threads:
 // 3 SGD steps (momentum 0.9) on seeded random batches of 37, then one inference pass. An argument names the
 // convolution algorithm (`auto`, `direct` or `winograd`; default auto), so that `direct` on a new checkout
-// can be compared with a checkout from before an algorithm existed.
+// can be compared with a checkout from before an algorithm existed:
+// `swift run -c release --package-path Benchmarks/ZooDigest zoo-digest direct`.
 let algorithm: ConvAlgorithm
 do {
     algorithm = try ConvAlgorithm(named: CommandLine.arguments.dropFirst().first ?? "auto")
