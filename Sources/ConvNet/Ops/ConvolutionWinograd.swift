@@ -15,27 +15,41 @@ private func reserveWinograd(_ p: ConvPass, _ plan: WinogradPlan) {
     }
 }
 
-/// The forward pass: y_s = bias + conv(x_s), through ReLU with `fuseReLU` (the same arithmetic as
-/// `relu`), pooled from the thread's sample buffer with `pool`.
-func conv2dForwardWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
-    let g = p.geometry
-    p.workspace.winogradWeight.reserve(plan.transformedWeightCount)
-    let u = p.workspace.winogradWeight.pointer
+/// Runs `plan` (forward or input gradient) on the batch split of `p`: `p.w` transformed once into
+/// `weight`, then each thread's samples block by block through its scratch, as `WinogradPlan.run` takes
+/// them, with `pad`, `output` and `finished` given the sample's index in the batch (and `output` the thread).
+private func runWinograd(
+    _ p: ConvPass, _ plan: WinogradPlan, weight: ScratchBuffer<Float>, bias: UnsafePointer<Float>?,
+    pad: (Int, UnsafeMutablePointer<Float>) -> Void, output: (_ thread: Int, _ sample: Int) -> UnsafeMutablePointer<Float>,
+    finished: (Int, UnsafeMutablePointer<Float>) -> Void = { _, _ in }
+) {
+    weight.reserve(plan.transformedWeightCount)
+    let u = weight.pointer
     plan.transformWeight(p.w, into: u)
     reserveWinograd(p, plan)
     p.context.parallelFor(p.parts) { t in
         let scratch = p.workspace.winograd[t]
         let first = p.samples(t).lowerBound
         plan.run(
-            level: p.context.kernelLevel, samples: p.samples(t).count, weight: u, bias: p.bias, padded: scratch.paddedInput.pointer,
+            level: p.context.kernelLevel, samples: p.samples(t).count, weight: u, bias: bias, padded: scratch.paddedInput.pointer,
             transformed: scratch.transformedInput.pointer, products: scratch.products.pointer,
-            pad: { i, padded in plan.pad(p.x + (first &+ i) &* g.inputSize, mask: nil, into: padded) },
-            output: { i in p.y.map { $0 + (first &+ i) &* g.outputSize } ?? p.workspace.sampleOutput[t].pointer },
-            finished: { i, ys in
-                if p.fuseReLU { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
-                p.pool?.pool(ys, sample: first &+ i, context: p.context)
-            })
+            pad: { i, padded in pad(first &+ i, padded) }, output: { i in output(t, first &+ i) },
+            finished: { i, ys in finished(first &+ i, ys) })
     }
+}
+
+/// The forward pass: y_s = bias + conv(x_s), through ReLU with `fuseReLU` (the same arithmetic as
+/// `relu`), pooled from the thread's sample buffer with `pool`.
+func conv2dForwardWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
+    let g = p.geometry
+    runWinograd(
+        p, plan, weight: p.workspace.winogradWeight, bias: p.bias,
+        pad: { s, padded in plan.pad(p.x + s &* g.inputSize, mask: nil, into: padded) },
+        output: { t, s in p.y.map { $0 + s &* g.outputSize } ?? p.workspace.sampleOutput[t].pointer },
+        finished: { s, ys in
+            if p.fuseReLU { ElementwiseKernels.leakyRelu(ys, ys, count: g.outputSize, slope: 0) }
+            p.pool?.pool(ys, sample: s, context: p.context)
+        })
 }
 
 /// The input gradient: dL/dx_s as the stride-1 correlation of dL/dy_s (masked by `reluOutput` > 0 when
@@ -43,22 +57,10 @@ func conv2dForwardWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
 func conv2dInputGradientWinograd(_ p: ConvPass, winograd plan: WinogradPlan) {
     let g = p.geometry
     guard let dx = p.dx, let dy = p.dy else { return }
-    p.workspace.winogradFlippedWeight.reserve(plan.transformedWeightCount)
-    let u = p.workspace.winogradFlippedWeight.pointer
-    plan.transformWeight(p.w, into: u)
-    reserveWinograd(p, plan)
-    p.context.parallelFor(p.parts) { t in
-        let scratch = p.workspace.winograd[t]
-        let first = p.samples(t).lowerBound
-        plan.run(
-            level: p.context.kernelLevel, samples: p.samples(t).count, weight: u, bias: nil, padded: scratch.paddedInput.pointer,
-            transformed: scratch.transformedInput.pointer, products: scratch.products.pointer,
-            pad: { i, padded in
-                let s = first &+ i
-                plan.pad(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: padded)
-            },
-            output: { i in dx + (first &+ i) &* g.inputSize }, finished: { _, _ in })
-    }
+    runWinograd(
+        p, plan, weight: p.workspace.winogradFlippedWeight, bias: nil,
+        pad: { s, padded in plan.pad(dy + s &* g.outputSize, mask: p.reluOutput.map { $0 + s &* g.outputSize }, into: padded) },
+        output: { _, s in dx + s &* g.inputSize })
 }
 
 /// The weight and bias gradients: per thread, dU = sum over its samples' tiles of dM V^T (dM from dL/dy_s,
