@@ -78,19 +78,26 @@ static void input_avx2(const float *plane, long pw, long tilesWide, long first, 
 }
 #endif
 
+/* A transform of one plane's tiles `first ..< first + count` (the input's B^T d B, or dL/dy's A dy A^T). */
+typedef void (*plane_transform)(const float *plane, long pw, long tilesWide, long first, long count, float *out, long estride);
+
+#if defined(__x86_64__)
+#define AVX2_KERNEL(f) (f)
+#else
+#define AVX2_KERNEL(f) ((plane_transform)0)
+#endif
+
+/* `portable`, or `avx2` where the level runs it, on each of `channels` planes (`plane` floats apart) into
+   rows `ld` floats apart. */
+static void each_plane(int level, plane_transform portable, plane_transform avx2, const float *planes, long channels,
+                       long plane, long pw, long tilesWide, long first, long count, float *out, long ld, long estride) {
+    plane_transform transform = avx2 && cn_at_least(level, CN_KERNELS_AVX2) ? avx2 : portable;
+    for (long c = 0; c < channels; c++) transform(planes + c * plane, pw, tilesWide, first, count, out + c * ld, estride);
+}
+
 void cn_winograd_input(int level, const float *padded, long channels, long plane, long pw, long tilesWide, long first,
                        long count, float *v, long ldv, long estride) {
-    for (long c = 0; c < channels; c++) {
-        const float *source = padded + c * plane;
-        float *target = v + c * ldv;
-#if defined(__x86_64__)
-        if (cn_at_least(level, CN_KERNELS_AVX2)) {
-            input_avx2(source, pw, tilesWide, first, count, target, estride);
-            continue;
-        }
-#endif
-        input_portable(source, pw, tilesWide, first, count, target, estride);
-    }
+    each_plane(level, input_portable, AVX2_KERNEL(input_avx2), padded, channels, plane, pw, tilesWide, first, count, v, ldv, estride);
 }
 
 /*
@@ -246,15 +253,6 @@ static void gradient_avx2(const float *plane, long pw, long tilesWide, long firs
 
 void cn_winograd_gradient(int level, const float *planes, long channels, long plane, long pw, long tilesWide, long first,
                           long count, float *dm, long ldm, long estride) {
-    for (long o = 0; o < channels; o++) {
-        const float *source = planes + o * plane;
-        float *target = dm + o * ldm;
-#if defined(__x86_64__)
-        if (cn_at_least(level, CN_KERNELS_AVX2)) {
-            gradient_avx2(source, pw, tilesWide, first, count, target, estride);
-            continue;
-        }
-#endif
-        gradient_portable(source, pw, tilesWide, first, count, target, estride);
-    }
+    each_plane(level, gradient_portable, AVX2_KERNEL(gradient_avx2), planes, channels, plane, pw, tilesWide, first, count, dm, ldm,
+               estride);
 }
